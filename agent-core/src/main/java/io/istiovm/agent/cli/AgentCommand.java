@@ -1,0 +1,32 @@
+package io.istiovm.agent.cli;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+@Command(name = "istio-vm-agent",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionCommand.Provider.class,
+        exitCodeOnInvalidInput = ExitCodes.USAGE,
+        exitCodeOnExecutionException = ExitCodes.SOFTWARE,
+        description = "Joins this VM to an Istio mesh: configuration, identity, traffic capture, /etc/hosts, Envoy.",
+        footerHeading = "%nExit codes:%n",
+        footer = {
+            "  0   success",
+            "  1   verify found a difference",
+            "  64  usage error (unknown command or flag)",
+            "  66  cluster.env not found",
+            "  70  internal error",
+            "  71  the system refused an operation",
+            "  74  I/O error",
+            "  78  invalid configuration (every problem is listed)"})
+final class AgentCommand implements Runnable {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new ParameterException(spec.commandLine(), "a command is required (run, check, version, ...)");
+    }
+}

@@ -1,0 +1,118 @@
+package io.istiovm.agent.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigLoader;
+import io.istiovm.agent.config.ConfigProblem;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "check", mixinStandardHelpOptions = true,
+        description = {"Validate the configuration and print the effective value of every key with its source "
+                + "(default, sidecar.env:LINE, cluster.env:LINE, environment).",
+            "Problems go to standard error, each naming file, line, key and value."})
+final class CheckCommand implements java.util.concurrent.Callable<Integer> {
+    enum Format { text, json }
+
+    private final CliEnvironment env;
+
+    @Mixin
+    ConfigOptions config;
+
+    @Option(names = "--output", paramLabel = "FORMAT", defaultValue = "text",
+            description = "text or json (default: ${DEFAULT-VALUE}).")
+    Format format;
+
+    @Option(names = "--strict", description = "Treat warnings (unknown keys, keys without effect) as errors.")
+    boolean strict;
+
+    CheckCommand(CliEnvironment env) {
+        this.env = env;
+    }
+
+    @Override
+    public Integer call() throws ExitException {
+        ConfigLoader.Result result = config.load(env);
+        if (format == Format.json) {
+            printJson(env.out(), result);
+        } else {
+            printText(env.out(), result.config());
+        }
+        env.out().flush();
+        if (strict && !result.warnings().isEmpty()) {
+            env.err().println("configuration has " + result.warnings().size() + " warning(s) and --strict is set");
+            env.err().flush();
+            return ExitCodes.CONFIG;
+        }
+        return ExitCodes.OK;
+    }
+
+    private static void printText(PrintWriter out, AgentConfig config) {
+        out.println("sidecar.env  " + config.files().sidecarEnv()
+                + (Files.exists(config.files().sidecarEnv()) ? "" : "  (not present; optional)"));
+        out.println("cluster.env  " + config.files().clusterEnv());
+        out.println();
+        List<AgentConfig.Entry> entries = config.entries();
+        int nameWidth = entries.stream().mapToInt(e -> e.name().length()).max().orElse(10);
+        int valueWidth = Math.min(40, entries.stream().mapToInt(e -> shown(e).length()).max().orElse(10));
+        out.println(pad("KEY", nameWidth) + "  " + pad("VALUE", valueWidth) + "  SOURCE");
+        for (AgentConfig.Entry entry : entries) {
+            StringBuilder source = new StringBuilder(entry.source().label());
+            if (entry.overrides() != null) {
+                source.append(" (overrides ").append(entry.overrides().label()).append(')');
+            }
+            if (entry.key() != null && entry.key().isCompatOnly()) {
+                source.append(" [accepted, no effect]");
+            }
+            out.println(pad(entry.name(), nameWidth) + "  " + pad(shown(entry), valueWidth) + "  " + source);
+        }
+    }
+
+    private static String shown(AgentConfig.Entry entry) {
+        return entry.isSet() ? (entry.formatted().isEmpty() ? "(empty)" : entry.formatted()) : "(unset)";
+    }
+
+    private static String pad(String text, int width) {
+        return text.length() >= width ? text : text + " ".repeat(width - text.length());
+    }
+
+    private static void printJson(PrintWriter out, ConfigLoader.Result result) {
+        ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        ObjectNode root = mapper.createObjectNode();
+        root.put("sidecarEnv", result.config().files().sidecarEnv().toString());
+        root.put("clusterEnv", result.config().files().clusterEnv().toString());
+        ArrayNode keys = root.putArray("keys");
+        for (AgentConfig.Entry entry : result.config().entries()) {
+            ObjectNode node = keys.addObject();
+            node.put("name", entry.name());
+            if (entry.isSet()) {
+                node.put("value", entry.formatted());
+            } else {
+                node.putNull("value");
+            }
+            node.put("source", entry.source().label());
+            if (entry.overrides() != null) {
+                node.put("overrides", entry.overrides().label());
+            }
+            node.put("effective", entry.key() == null || !entry.key().isCompatOnly());
+        }
+        ArrayNode warnings = root.putArray("warnings");
+        for (ConfigProblem warning : result.warnings()) {
+            warnings.add(warning.render());
+        }
+        try {
+            out.println(mapper.writeValueAsString(root));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

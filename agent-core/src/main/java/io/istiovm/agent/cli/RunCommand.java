@@ -1,0 +1,46 @@
+package io.istiovm.agent.cli;
+
+import io.istiovm.agent.config.ConfigLoader;
+import io.istiovm.agent.daemon.Agent;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = "Run the agent in the foreground until SIGTERM (what the systemd unit starts).")
+final class RunCommand implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
+    private final CliEnvironment env;
+
+    @Mixin
+    ConfigOptions config;
+
+    @Option(names = "--dry-run", description = "Load and validate everything, print what would be done, change "
+            + "nothing, and exit.")
+    boolean dryRun;
+
+    RunCommand(CliEnvironment env) {
+        this.env = env;
+    }
+
+    @Override
+    public Integer call() throws ExitException {
+        ConfigLoader.Result loaded = config.load(env);
+        Agent agent = new Agent(loaded.config(), List.of());
+        if (dryRun) {
+            agent.describe(env.out());
+            env.out().flush();
+            return ExitCodes.OK;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(agent::stop, "agent-shutdown"));
+        LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
+                loaded.warnings().size());
+        agent.start();
+        agent.awaitStopped();
+        return ExitCodes.OK;
+    }
+}

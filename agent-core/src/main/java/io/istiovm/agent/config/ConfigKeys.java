@@ -1,0 +1,479 @@
+package io.istiovm.agent.config;
+
+import static io.istiovm.agent.config.ValueTypes.bool;
+import static io.istiovm.agent.config.ValueTypes.choice;
+import static io.istiovm.agent.config.ValueTypes.cidrList;
+import static io.istiovm.agent.config.ValueTypes.duration;
+import static io.istiovm.agent.config.ValueTypes.hostName;
+import static io.istiovm.agent.config.ValueTypes.hostNameList;
+import static io.istiovm.agent.config.ValueTypes.hostPort;
+import static io.istiovm.agent.config.ValueTypes.integer;
+import static io.istiovm.agent.config.ValueTypes.ipAddress;
+import static io.istiovm.agent.config.ValueTypes.jsonObject;
+import static io.istiovm.agent.config.ValueTypes.kubernetesName;
+import static io.istiovm.agent.config.ValueTypes.oneOf;
+import static io.istiovm.agent.config.ValueTypes.path;
+import static io.istiovm.agent.config.ValueTypes.port;
+import static io.istiovm.agent.config.ValueTypes.portList;
+import static io.istiovm.agent.config.ValueTypes.ratio;
+import static io.istiovm.agent.config.ValueTypes.text;
+import static io.istiovm.agent.config.ValueTypes.token;
+import static io.istiovm.agent.config.ValueTypes.unsigned32;
+import static io.istiovm.agent.config.ValueTypes.user;
+import static io.istiovm.agent.config.ValueTypes.words;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.istiovm.agent.config.ConfigKey.Group;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The registry: every key Istio's VM tooling knows (1.4 to 1.8+) and the agent's own, in one place.
+ * Declaration order matters: a derived default may read only keys declared above it.
+ */
+public final class ConfigKeys {
+    private static final List<ConfigKey<?>> ALL = new ArrayList<>();
+
+    /** Keys whose name starts with this carry Envoy node metadata as strings ({@code ISTIO_META_FOO=bar}). */
+    public static final String META_PREFIX = "ISTIO_META_";
+    /** Keys whose name starts with this carry Envoy node metadata as JSON objects. */
+    public static final String META_JSON_PREFIX = "ISTIO_METAJSON_";
+    /** The value type of keys in the {@link #META_PREFIX} family that are not declared individually. */
+    public static final ValueType<String> META_TYPE = text();
+    /** The value type of keys in the {@link #META_JSON_PREFIX} family. */
+    public static final ValueType<ObjectNode> META_JSON_TYPE = jsonObject();
+
+    private static final Duration MAX_DURATION = Duration.ofDays(3650);
+
+    // ---- File locations -------------------------------------------------------------------------------
+
+    public static final ConfigKey<Path> ISTIO_SIDECAR_CONFIG = define(ConfigKey.builder("ISTIO_SIDECAR_CONFIG", path())
+            .group(Group.LOCATION).since("1.4").environmentOnly()
+            .defaultsTo("/var/lib/istio/envoy/sidecar.env")
+            .meaning("Path of sidecar.env, read first. `--config-dir DIR` overrides it with DIR/sidecar.env."));
+
+    public static final ConfigKey<Path> ISTIO_CLUSTER_CONFIG = define(ConfigKey.builder("ISTIO_CLUSTER_CONFIG", path())
+            .group(Group.LOCATION).since("1.4").environmentOnly()
+            .defaultsTo("/var/lib/istio/envoy/cluster.env")
+            .meaning("Path of cluster.env, read second (its values win). `--config-dir DIR` overrides it with "
+                    + "DIR/cluster.env."));
+
+    // ---- Traffic capture ------------------------------------------------------------------------------
+
+    public static final ConfigKey<CidrList> ISTIO_SERVICE_CIDR = define(ConfigKey.builder("ISTIO_SERVICE_CIDR",
+                    cidrList(true))
+            .group(Group.CAPTURE).since("1.4").defaultsTo("")
+            .meaning("Outbound destinations (IPv4 and IPv6 CIDRs) redirected to Envoy; `*` = all; empty = no "
+                    + "outbound capture."));
+
+    public static final ConfigKey<CidrList> ISTIO_SERVICE_EXCLUDE_CIDR = define(ConfigKey.builder(
+                    "ISTIO_SERVICE_EXCLUDE_CIDR", cidrList(false))
+            .group(Group.CAPTURE).since("1.4").defaultsTo("")
+            .meaning("Outbound destinations never redirected; checked before ISTIO_SERVICE_CIDR."));
+
+    public static final ConfigKey<PortList> ISTIO_INBOUND_PORTS = define(ConfigKey.builder("ISTIO_INBOUND_PORTS",
+                    portList(true))
+            .group(Group.CAPTURE).since("1.4").defaultsTo("")
+            .meaning("Inbound TCP ports redirected to Envoy; `*` = all (minus ISTIO_LOCAL_EXCLUDE_PORTS); empty = "
+                    + "no inbound capture."));
+
+    public static final ConfigKey<PortList> ISTIO_LOCAL_EXCLUDE_PORTS = define(ConfigKey.builder(
+                    "ISTIO_LOCAL_EXCLUDE_PORTS", portList(false))
+            .group(Group.CAPTURE).since("1.4").defaultsTo("")
+            .misspelledAs("ISTIO_INBOUND_EXCLUDE_PORTS")
+            .meaning("Inbound ports left alone when ISTIO_INBOUND_PORTS is `*`. (Istio's sidecar.env misnamed it "
+                    + "ISTIO_INBOUND_EXCLUDE_PORTS.)"));
+
+    public static final ConfigKey<PortList> ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE = define(ConfigKey.builder(
+                    "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", portList(false))
+            .group(Group.CAPTURE).since("1.4").defaultsTo("")
+            .meaning("Outbound destination ports never redirected."));
+
+    public static final ConfigKey<String> ISTIO_INBOUND_INTERCEPTION_MODE = define(ConfigKey.builder(
+                    "ISTIO_INBOUND_INTERCEPTION_MODE", choice("REDIRECT", "TPROXY"))
+            .group(Group.CAPTURE).since("1.4").defaultsTo("REDIRECT")
+            .meaning("How inbound traffic reaches Envoy: REDIRECT (NAT) or TPROXY (keeps the source address; "
+                    + "Envoy then needs CAP_NET_ADMIN)."));
+
+    public static final ConfigKey<Long> ISTIO_INBOUND_TPROXY_MARK = define(ConfigKey.builder(
+                    "ISTIO_INBOUND_TPROXY_MARK", unsigned32())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("1337")
+            .meaning("Firewall mark of TPROXY-diverted packets."));
+
+    public static final ConfigKey<Long> ISTIO_INBOUND_TPROXY_ROUTE_TABLE = define(ConfigKey.builder(
+                    "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", unsigned32())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("133")
+            .meaning("Routing table that delivers TPROXY-marked packets locally."));
+
+    public static final ConfigKey<Integer> ENVOY_PORT = define(ConfigKey.builder("ENVOY_PORT", port())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("15001")
+            .meaning("Envoy's outbound capture listener."));
+
+    public static final ConfigKey<Integer> INBOUND_CAPTURE_PORT = define(ConfigKey.builder("INBOUND_CAPTURE_PORT",
+                    port())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("15006")
+            .meaning("Envoy's inbound capture listener."));
+
+    public static final ConfigKey<UserRef> ENVOY_USER = define(ConfigKey.builder("ENVOY_USER", user())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("istio-proxy")
+            .meaning("User (name or uid) Envoy runs as; its traffic is never captured. Uid and gid 1337 when no "
+                    + "such user exists, as Istio does."));
+
+    public static final ConfigKey<Boolean> ISTIO_CUSTOM_IP_TABLES = define(ConfigKey.builder("ISTIO_CUSTOM_IP_TABLES",
+                    bool())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("false")
+            .meaning("`true` = the operator manages netfilter; the agent installs no capture rules."));
+
+    public static final ConfigKey<Boolean> DISABLE_REDIRECTION_ON_LOCAL_LOOPBACK = define(ConfigKey.builder(
+                    "DISABLE_REDIRECTION_ON_LOCAL_LOOPBACK", bool())
+            .group(Group.CAPTURE).since("1.4").defaultsTo("false")
+            .meaning("`true` = loopback traffic to non-127.0.0.1 addresses is not sent back into Envoy's inbound "
+                    + "path."));
+
+    public static final ConfigKey<Boolean> ISTIO_META_DNS_CAPTURE = define(ConfigKey.builder("ISTIO_META_DNS_CAPTURE",
+                    bool())
+            .group(Group.CAPTURE).since("1.8").defaultsTo("false")
+            .compatOnly("Istio's DNS proxy lives in pilot-agent; this agent serves names through /etc/hosts.")
+            .meaning("Capture DNS to the agent's DNS proxy (Istio 1.8+)."));
+
+    public static final ConfigKey<HostPort> DNS_PROXY_ADDR = define(ConfigKey.builder("DNS_PROXY_ADDR", hostPort())
+            .group(Group.CAPTURE).since("1.8").defaultsTo("localhost:15053")
+            .compatOnly("No DNS proxy in this agent (see ISTIO_META_DNS_CAPTURE).")
+            .meaning("Address of Istio's DNS proxy."));
+
+    // ---- Control plane --------------------------------------------------------------------------------
+
+    public static final ConfigKey<String> ISTIO_SYSTEM_NAMESPACE = define(ConfigKey.builder("ISTIO_SYSTEM_NAMESPACE",
+                    kubernetesName(false))
+            .group(Group.CONTROL_PLANE).since("1.4").defaultsTo("istio-system")
+            .meaning("Namespace of the control plane; part of its host names and SPIFFE identities."));
+
+    public static final ConfigKey<String> ISTIO_CP_AUTH = define(ConfigKey.builder("ISTIO_CP_AUTH",
+                    choice("MUTUAL_TLS", "NONE"))
+            .group(Group.CONTROL_PLANE).since("1.4").defaultsTo("MUTUAL_TLS")
+            .meaning("Control-plane authentication: MUTUAL_TLS or NONE (plaintext, for tests only)."));
+
+    public static final ConfigKey<Integer> ISTIO_PILOT_PORT = define(ConfigKey.builder("ISTIO_PILOT_PORT", port())
+            .group(Group.CONTROL_PLANE).since("1.4").defaultsTo("15012")
+            .meaning("Discovery port: 15012 istiod (1.5+), 15011 Pilot mTLS (1.4), 15010 plaintext."));
+
+    public static final ConfigKey<HostPort> PILOT_ADDRESS = define(ConfigKey.builder("PILOT_ADDRESS", hostPort())
+            .group(Group.CONTROL_PLANE).since("1.4")
+            .derivedDefault("istiod.<ISTIO_SYSTEM_NAMESPACE>.svc:<ISTIO_PILOT_PORT>",
+                    c -> "istiod." + c.raw(ISTIO_SYSTEM_NAMESPACE) + ".svc:" + c.raw(ISTIO_PILOT_PORT))
+            .meaning("Discovery (xDS) address, host:port."));
+
+    public static final ConfigKey<HostPort> ISTIO_CA = define(ConfigKey.builder("ISTIO_CA", hostPort())
+            .group(Group.CONTROL_PLANE).since("1.5")
+            .meaning("Istio 1.5's name for the CA address; used when CA_ADDR is not set."));
+
+    public static final ConfigKey<HostPort> CA_ADDR = define(ConfigKey.builder("CA_ADDR", hostPort())
+            .group(Group.CONTROL_PLANE).since("1.5")
+            .derivedDefault("ISTIO_CA, else PILOT_ADDRESS", c -> c.raw(ISTIO_CA).isEmpty()
+                    ? c.raw(PILOT_ADDRESS) : c.raw(ISTIO_CA))
+            .meaning("Certificate authority address for IstioCertificateService, host:port."));
+
+    public static final ConfigKey<HostPort> CITADEL_ADDRESS = define(ConfigKey.builder("CITADEL_ADDRESS", hostPort())
+            .group(Group.CONTROL_PLANE).since("1.4").defaultsTo("istio-citadel:8060")
+            .meaning("Citadel address for the 1.4 IstioCAService/HandleCSR protocol (VM_AGENT_CA_PROTOCOL=HandleCSR)."));
+
+    public static final ConfigKey<String> ISTIOD_SAN = define(ConfigKey.builder("ISTIOD_SAN", hostName())
+            .group(Group.CONTROL_PLANE).since("1.8")
+            .derivedDefault("istiod.<ISTIO_SYSTEM_NAMESPACE>.svc",
+                    c -> "istiod." + c.raw(ISTIO_SYSTEM_NAMESPACE) + ".svc")
+            .meaning("DNS name istiod's serving certificate must carry."));
+
+    public static final ConfigKey<String> PILOT_CERT_PROVIDER = define(ConfigKey.builder("PILOT_CERT_PROVIDER",
+                    choice("istiod", "kubernetes", "custom", "none"))
+            .group(Group.CONTROL_PLANE).since("1.5").defaultsTo("istiod")
+            .compatOnly("The control plane's certificate is always verified against root-cert.pem.")
+            .meaning("Who signs istiod's serving certificate."));
+
+    public static final ConfigKey<Path> XDS_ROOT_CA = define(ConfigKey.builder("XDS_ROOT_CA", path())
+            .group(Group.CONTROL_PLANE).since("1.8")
+            .compatOnly("root-cert.pem under PROV_CERT is the only trust anchor.")
+            .meaning("Root certificate that verifies istiod's xDS endpoint."));
+
+    public static final ConfigKey<Path> CA_ROOT_CA = define(ConfigKey.builder("CA_ROOT_CA", path())
+            .group(Group.CONTROL_PLANE).since("1.8")
+            .compatOnly("root-cert.pem under PROV_CERT is the only trust anchor.")
+            .meaning("Root certificate that verifies the CA endpoint."));
+
+    public static final ConfigKey<String> PROXY_CONFIG = define(ConfigKey.builder("PROXY_CONFIG", text())
+            .group(Group.CONTROL_PLANE).since("1.8")
+            .compatOnly("ProxyConfig YAML is not read; set the individual keys instead.")
+            .meaning("ProxyConfig overrides as YAML."));
+
+    // ---- Workload ------------------------------------------------------------------------------------
+
+    public static final ConfigKey<InetAddress> ISTIO_SVC_IP = define(ConfigKey.builder("ISTIO_SVC_IP", ipAddress())
+            .group(Group.WORKLOAD).since("1.4")
+            .derivedDefault("first global address of the host (hostname --all-ip-addresses)",
+                    c -> c.host().addresses().stream().findFirst().map(IpAddresses::format).orElse(""))
+            .meaning("The workload's IP (Envoy's INSTANCE_IP), as registered in the mesh."));
+
+    public static final ConfigKey<String> ISTIO_NAMESPACE = define(ConfigKey.builder("ISTIO_NAMESPACE",
+                    kubernetesName(false))
+            .group(Group.WORKLOAD).since("1.4").defaultsTo("default")
+            .meaning("Namespace the workload belongs to (POD_NAMESPACE)."));
+
+    public static final ConfigKey<String> POD_NAMESPACE = define(ConfigKey.builder("POD_NAMESPACE",
+                    kubernetesName(false))
+            .group(Group.WORKLOAD).since("1.8")
+            .derivedDefault("ISTIO_NAMESPACE", c -> c.raw(ISTIO_NAMESPACE))
+            .meaning("Workload namespace as istioctl's proxyMetadata names it; must agree with ISTIO_NAMESPACE."));
+
+    public static final ConfigKey<String> ISTIO_SERVICE = define(ConfigKey.builder("ISTIO_SERVICE", token())
+            .group(Group.WORKLOAD).since("1.4").defaultsTo("rawvm")
+            .meaning("Service cluster name (Envoy `--service-cluster`); istioctl writes `<group>.<namespace>`."));
+
+    public static final ConfigKey<String> POD_NAME = define(ConfigKey.builder("POD_NAME", hostName())
+            .group(Group.WORKLOAD).since("1.4")
+            .derivedDefault("short host name (hostname -s)", c -> c.host().shortHostName().orElse(""))
+            .meaning("Proxy name, part of Envoy's node ID."));
+
+    public static final ConfigKey<String> SERVICE_ACCOUNT = define(ConfigKey.builder("SERVICE_ACCOUNT",
+                    kubernetesName(true))
+            .group(Group.WORKLOAD).since("1.8").defaultsTo("default")
+            .meaning("Service account of the workload identity (`spiffe://<TRUST_DOMAIN>/ns/<ns>/sa/<sa>`)."));
+
+    public static final ConfigKey<String> TRUST_DOMAIN = define(ConfigKey.builder("TRUST_DOMAIN", hostName())
+            .group(Group.WORKLOAD).since("1.5").defaultsTo("cluster.local")
+            .meaning("SPIFFE trust domain of the mesh."));
+
+    public static final ConfigKey<String> CANONICAL_SERVICE = define(ConfigKey.builder("CANONICAL_SERVICE", token())
+            .group(Group.WORKLOAD).since("1.8")
+            .derivedDefault("ISTIO_SERVICE up to its first dot", c -> {
+                String service = c.raw(ISTIO_SERVICE);
+                int dot = service.indexOf('.');
+                return dot > 0 ? service.substring(0, dot) : service;
+            })
+            .meaning("Canonical service name in telemetry (label service.istio.io/canonical-name)."));
+
+    public static final ConfigKey<String> CANONICAL_REVISION = define(ConfigKey.builder("CANONICAL_REVISION", token())
+            .group(Group.WORKLOAD).since("1.8").defaultsTo("latest")
+            .meaning("Canonical revision in telemetry (label service.istio.io/canonical-revision)."));
+
+    public static final ConfigKey<String> ISTIO_META_CLUSTER_ID = define(ConfigKey.builder("ISTIO_META_CLUSTER_ID",
+                    token())
+            .group(Group.WORKLOAD).since("1.8").defaultsTo("Kubernetes")
+            .meaning("Cluster the workload is registered in; sent as the `ClusterID` CA metadata."));
+
+    public static final ConfigKey<String> ISTIO_META_NETWORK = define(ConfigKey.builder("ISTIO_META_NETWORK", token())
+            .group(Group.WORKLOAD).since("1.8")
+            .meaning("Network of the VM (multi-network meshes reach it through its gateway)."));
+
+    public static final ConfigKey<String> ISTIO_META_MESH_ID = define(ConfigKey.builder("ISTIO_META_MESH_ID", token())
+            .group(Group.WORKLOAD).since("1.8")
+            .meaning("Mesh ID in node metadata."));
+
+    public static final ConfigKey<String> ISTIO_META_WORKLOAD_NAME = define(ConfigKey.builder(
+                    "ISTIO_META_WORKLOAD_NAME", token())
+            .group(Group.WORKLOAD).since("1.8")
+            .meaning("Workload name in node metadata and telemetry."));
+
+    public static final ConfigKey<String> ISTIO_META_AUTO_REGISTER_GROUP = define(ConfigKey.builder(
+                    "ISTIO_META_AUTO_REGISTER_GROUP", kubernetesName(true))
+            .group(Group.WORKLOAD).since("1.8")
+            .meaning("WorkloadGroup for auto-registration: istiod creates the WorkloadEntry on connect."));
+
+    public static final ConfigKey<String> ISTIO_META_ISTIO_VERSION = define(ConfigKey.builder(
+                    "ISTIO_META_ISTIO_VERSION", token())
+            .group(Group.WORKLOAD).since("1.4")
+            .meaning("Istio version announced in node metadata (1.4's script hard-coded a wrong one)."));
+
+    public static final ConfigKey<List<String>> ISTIO_AGENT_FLAGS = define(ConfigKey.builder("ISTIO_AGENT_FLAGS",
+                    words())
+            .group(Group.WORKLOAD).since("1.4").defaultsTo("")
+            .compatOnly("There is no pilot-agent to pass them to; every setting has a key of its own here.")
+            .meaning("Extra flags for `pilot-agent proxy`, split on spaces."));
+
+    // ---- Certificates --------------------------------------------------------------------------------
+
+    public static final ConfigKey<Path> PROV_CERT = define(ConfigKey.builder("PROV_CERT", path())
+            .group(Group.CERTIFICATES).since("1.5").defaultsTo("/etc/certs")
+            .meaning("Directory of the provisioning identity (root-cert.pem, cert-chain.pem, key.pem) used to "
+                    + "authenticate to the CA."));
+
+    public static final ConfigKey<Path> OUTPUT_CERTS = define(ConfigKey.builder("OUTPUT_CERTS", path())
+            .group(Group.CERTIFICATES).since("1.5")
+            .derivedDefault("PROV_CERT", c -> c.raw(PROV_CERT))
+            .meaning("Directory rotated certificates are written to."));
+
+    public static final ConfigKey<Path> CERTS_DIR = define(ConfigKey.builder("CERTS_DIR", path())
+            .group(Group.CERTIFICATES).since("1.4").defaultsTo("/etc/certs")
+            .compatOnly("The 1.4 node agent's name; use PROV_CERT and OUTPUT_CERTS.")
+            .meaning("Certificate directory of the 1.4 node agent."));
+
+    public static final ConfigKey<Duration> SECRET_TTL = define(ConfigKey.builder("SECRET_TTL",
+                    duration(Duration.ofMinutes(10), Duration.ofHours(2160)))
+            .group(Group.CERTIFICATES).since("1.5").defaultsTo("24h")
+            .meaning("Lifetime requested for workload certificates (10m to 2160h; Istio rejects more)."));
+
+    public static final ConfigKey<Double> SECRET_GRACE_PERIOD_RATIO = define(ConfigKey.builder(
+                    "SECRET_GRACE_PERIOD_RATIO", ratio())
+            .group(Group.CERTIFICATES).since("1.8").defaultsTo("0.5")
+            .meaning("Fraction of the lifetime left when rotation starts."));
+
+    public static final ConfigKey<Double> SECRET_GRACE_PERIOD_RATIO_JITTER = define(ConfigKey.builder(
+                    "SECRET_GRACE_PERIOD_RATIO_JITTER", ratio())
+            .group(Group.CERTIFICATES).since("1.24").defaultsTo("0.01")
+            .meaning("Random spread added to the grace ratio so that many VMs do not renew at once."));
+
+    public static final ConfigKey<Duration> SECRET_GRACE_DURATION = define(ConfigKey.builder("SECRET_GRACE_DURATION",
+                    duration(Duration.ZERO, MAX_DURATION))
+            .group(Group.CERTIFICATES).since("1.5")
+            .compatOnly("Replaced by SECRET_GRACE_PERIOD_RATIO.")
+            .meaning("Time before expiry when 1.5 renewed (TTL/2)."));
+
+    public static final ConfigKey<Duration> SECRET_JOB_RUN_INTERVAL = define(ConfigKey.builder(
+                    "SECRET_JOB_RUN_INTERVAL", duration(Duration.ZERO, MAX_DURATION))
+            .group(Group.CERTIFICATES).since("1.5")
+            .compatOnly("Rotation is scheduled from the certificate's own dates, not polled.")
+            .meaning("How often 1.5 checked for expiring secrets."));
+
+    public static final ConfigKey<Integer> INITIAL_BACKOFF_MSEC = define(ConfigKey.builder("INITIAL_BACKOFF_MSEC",
+                    integer(0, 3_600_000))
+            .group(Group.CERTIFICATES).since("1.5").defaultsTo("0")
+            .compatOnly("Retry backoff is the agent's own (exponential with jitter, never giving up).")
+            .meaning("Initial CSR retry backoff of 1.5, milliseconds."));
+
+    public static final ConfigKey<Boolean> PKCS8_KEY = define(ConfigKey.builder("PKCS8_KEY", bool())
+            .group(Group.CERTIFICATES).since("1.5").defaultsTo("false")
+            .meaning("Write new private keys as PKCS#8 (`BEGIN PRIVATE KEY`) instead of the traditional form."));
+
+    public static final ConfigKey<String> ECC_SIGNATURE_ALGORITHM = define(ConfigKey.builder(
+                    "ECC_SIGNATURE_ALGORITHM", choice("ECDSA", "RSA"))
+            .group(Group.CERTIFICATES).since("1.8").defaultsTo("ECDSA")
+            .meaning("Key type of new workload keys: ECDSA (P-256) or RSA (WORKLOAD_RSA_KEY_SIZE bits). Istio "
+                    + "defaults to RSA; the agent defaults to ECDSA, which is smaller and faster."));
+
+    public static final ConfigKey<Integer> WORKLOAD_RSA_KEY_SIZE = define(ConfigKey.builder("WORKLOAD_RSA_KEY_SIZE",
+                    oneOf(2048, 3072, 4096))
+            .group(Group.CERTIFICATES).since("1.8").defaultsTo("2048")
+            .meaning("RSA key size when ECC_SIGNATURE_ALGORITHM=RSA."));
+
+    // ---- Envoy ---------------------------------------------------------------------------------------
+
+    public static final ConfigKey<Integer> ENVOY_STATUS_PORT = define(ConfigKey.builder("ENVOY_STATUS_PORT", port())
+            .group(Group.ENVOY).since("1.8").defaultsTo("15021")
+            .meaning("Envoy listener that answers `/healthz/ready` for the mesh."));
+
+    public static final ConfigKey<Integer> ENVOY_PROMETHEUS_PORT = define(ConfigKey.builder("ENVOY_PROMETHEUS_PORT",
+                    port())
+            .group(Group.ENVOY).since("1.8").defaultsTo("15090")
+            .meaning("Envoy listener that serves `/stats/prometheus`."));
+
+    public static final ConfigKey<Duration> MINIMUM_DRAIN_DURATION = define(ConfigKey.builder(
+                    "MINIMUM_DRAIN_DURATION", duration(Duration.ZERO, Duration.ofHours(1)))
+            .group(Group.ENVOY).since("1.8").defaultsTo("5s")
+            .meaning("Shortest time Envoy drains on stop before it may be terminated."));
+
+    public static final ConfigKey<Duration> TERMINATION_DRAIN_DURATION = define(ConfigKey.builder(
+                    "TERMINATION_DRAIN_DURATION", duration(Duration.ZERO, Duration.ofHours(1)))
+            .group(Group.ENVOY).since("1.4").defaultsTo("5s")
+            .meaning("Drain period on stop (1.4 called it TERMINATION_DRAIN_DURATION_SECONDS)."));
+
+    public static final ConfigKey<Path> ISTIO_BOOTSTRAP_OVERRIDE = define(ConfigKey.builder("ISTIO_BOOTSTRAP_OVERRIDE",
+                    path())
+            .group(Group.ENVOY).since("1.4")
+            .meaning("File of bootstrap fields merged over the generated bootstrap (Envoy `--config-yaml`)."));
+
+    public static final ConfigKey<Path> ISTIO_BIN_BASE = define(ConfigKey.builder("ISTIO_BIN_BASE", path())
+            .group(Group.ENVOY).since("1.4").defaultsTo("/usr/local/bin")
+            .compatOnly("The Envoy binary is set with VM_AGENT_ENVOY_BINARY.")
+            .meaning("Directory of Istio's binaries."));
+
+    public static final ConfigKey<Path> ISTIO_LOG_DIR = define(ConfigKey.builder("ISTIO_LOG_DIR", path())
+            .group(Group.ENVOY).since("1.4").defaultsTo("/var/log/istio")
+            .compatOnly("The agent and Envoy log to journald.")
+            .meaning("Directory of Istio's log files."));
+
+    public static final ConfigKey<UserRef> EXEC_USER = define(ConfigKey.builder("EXEC_USER", user())
+            .group(Group.ENVOY).since("1.4").defaultsTo("istio-proxy")
+            .compatOnly("The systemd unit decides the agent's user; Envoy runs as ENVOY_USER.")
+            .meaning("User istio-start.sh ran pilot-agent as."));
+
+    // ---- The agent's own keys ------------------------------------------------------------------------
+
+    public static final ConfigKey<InetAddress> VM_AGENT_GATEWAY_ADDRESS = define(ConfigKey.builder(
+                    "VM_AGENT_GATEWAY_ADDRESS", ipAddress())
+            .group(Group.AGENT).since("agent")
+            .meaning("IP of the mesh's ingress gateway. The agent maps the control-plane names (istio-citadel, "
+                    + "istio-pilot, istio-pilot.<ns>, istiod.<ns>.svc) to it in /etc/hosts, replacing the line the "
+                    + "multi-network guide has you add by hand."));
+
+    public static final ConfigKey<List<String>> VM_AGENT_GATEWAY_NAMES = define(ConfigKey.builder(
+                    "VM_AGENT_GATEWAY_NAMES", hostNameList())
+            .group(Group.AGENT).since("agent").defaultsTo("")
+            .meaning("Extra host names (comma- or space-separated) mapped to VM_AGENT_GATEWAY_ADDRESS."));
+
+    public static final ConfigKey<String> VM_AGENT_CA_PROTOCOL = define(ConfigKey.builder("VM_AGENT_CA_PROTOCOL",
+                    choice("CreateCertificate", "HandleCSR"))
+            .group(Group.AGENT).since("agent").defaultsTo("CreateCertificate")
+            .meaning("CA protocol: CreateCertificate (IstioCertificateService, Istio 1.5+, at CA_ADDR) or "
+                    + "HandleCSR (IstioCAService, Istio 1.4 Citadel, at CITADEL_ADDRESS)."));
+
+    public static final ConfigKey<Duration> VM_AGENT_CAPTURE_VERIFY_INTERVAL = define(ConfigKey.builder(
+                    "VM_AGENT_CAPTURE_VERIFY_INTERVAL", duration(Duration.ofSeconds(1), Duration.ofHours(24)))
+            .group(Group.AGENT).since("agent").defaultsTo("30s")
+            .meaning("How often the running agent re-reads netfilter and repairs drift in its capture rules."));
+
+    public static final ConfigKey<Integer> VM_AGENT_STATUS_PORT = define(ConfigKey.builder("VM_AGENT_STATUS_PORT",
+                    port())
+            .group(Group.AGENT).since("agent").defaultsTo("15020")
+            .meaning("Port on 127.0.0.1 serving the agent's `/healthz/ready` and `/metrics` (Prometheus)."));
+
+    public static final ConfigKey<Path> VM_AGENT_ENVOY_BINARY = define(ConfigKey.builder("VM_AGENT_ENVOY_BINARY",
+                    path())
+            .group(Group.AGENT).since("agent").defaultsTo("/usr/local/bin/envoy")
+            .meaning("The Envoy executable the agent supervises."));
+
+    private static final List<ConfigKey<?>> ALL_VIEW = Collections.unmodifiableList(ALL);
+    private static final Map<String, ConfigKey<?>> BY_NAME;
+
+    static {
+        Map<String, ConfigKey<?>> byName = new LinkedHashMap<>();
+        for (ConfigKey<?> key : ALL) {
+            if (byName.put(key.name(), key) != null) {
+                throw new IllegalStateException("key declared twice: " + key.name());
+            }
+        }
+        BY_NAME = Collections.unmodifiableMap(byName);
+    }
+
+    private ConfigKeys() {
+    }
+
+    private static <T> ConfigKey<T> define(ConfigKey.Builder<T> builder) {
+        ConfigKey<T> key = builder.build();
+        ALL.add(key);
+        return key;
+    }
+
+    /** Every declared key, in declaration (and resolution) order. */
+    public static List<ConfigKey<?>> all() {
+        return ALL_VIEW;
+    }
+
+    public static Optional<ConfigKey<?>> byName(String name) {
+        return Optional.ofNullable(BY_NAME.get(name));
+    }
+
+    /** True for names the agent understands: declared keys and the two node-metadata families. */
+    public static boolean isKnown(String name) {
+        return BY_NAME.containsKey(name) || isMetadataFamily(name);
+    }
+
+    static boolean isMetadataFamily(String name) {
+        return (name.startsWith(META_JSON_PREFIX) && name.length() > META_JSON_PREFIX.length())
+                || (name.startsWith(META_PREFIX) && name.length() > META_PREFIX.length());
+    }
+}

@@ -1,0 +1,268 @@
+package io.istiovm.agent.config;
+
+import static io.istiovm.agent.config.ConfigKeys.ENVOY_PORT;
+import static io.istiovm.agent.config.ConfigKeys.ENVOY_PROMETHEUS_PORT;
+import static io.istiovm.agent.config.ConfigKeys.ENVOY_STATUS_PORT;
+import static io.istiovm.agent.config.ConfigKeys.INBOUND_CAPTURE_PORT;
+import static io.istiovm.agent.config.ConfigKeys.ISTIO_CP_AUTH;
+import static io.istiovm.agent.config.ConfigKeys.ISTIO_INBOUND_PORTS;
+import static io.istiovm.agent.config.ConfigKeys.ISTIO_NAMESPACE;
+import static io.istiovm.agent.config.ConfigKeys.ISTIO_PILOT_PORT;
+import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_CIDR;
+import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_EXCLUDE_CIDR;
+import static io.istiovm.agent.config.ConfigKeys.POD_NAMESPACE;
+import static io.istiovm.agent.config.ConfigKeys.SECRET_GRACE_PERIOD_RATIO;
+import static io.istiovm.agent.config.ConfigKeys.SECRET_GRACE_PERIOD_RATIO_JITTER;
+import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_STATUS_PORT;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * Reads sidecar.env, then cluster.env, then the process environment (later sources win), validates every
+ * value against the registry, and returns one {@link AgentConfig}, or every problem at once.
+ */
+public final class ConfigLoader {
+    /** The proxy's admin port; capturing it would loop Envoy's own traffic. */
+    private static final int ENVOY_ADMIN_PORT = 15000;
+
+    private final HostFacts host;
+
+    public ConfigLoader(HostFacts host) {
+        this.host = Objects.requireNonNull(host);
+    }
+
+    /** A loaded configuration and the warnings found on the way. */
+    public record Result(AgentConfig config, List<ConfigProblem> warnings) {
+    }
+
+    private record Setting(String raw, Source source, Source overrides) {
+    }
+
+    /**
+     * @param files       where the two files are
+     * @param environment the process environment (only known keys are taken from it)
+     * @param filesFromFlag true when {@code --config-dir} chose the files, so {@code check} can say so
+     */
+    public Result load(ConfigFiles files, Map<String, String> environment, boolean filesFromFlag)
+            throws ConfigException {
+        List<ConfigProblem> problems = new ArrayList<>();
+        Map<String, Setting> settings = new LinkedHashMap<>();
+
+        EnvFile sidecar = EnvFile.read(files.sidecarEnv());
+        EnvFile cluster = EnvFile.read(files.clusterEnv());
+        if (!cluster.exists()) {
+            problems.add(ConfigProblem.error(new Source.FileLine(files.clusterEnv(), 0), null, null,
+                    "not found; cluster.env is required (set ISTIO_CLUSTER_CONFIG or --config-dir to read another)"));
+        }
+        for (EnvFile file : List.of(sidecar, cluster)) {
+            problems.addAll(file.problems());
+            for (EnvFile.Assignment assignment : file.assignments()) {
+                String name = assignment.key();
+                Optional<ConfigKey<?>> key = ConfigKeys.byName(name);
+                if (key.isEmpty() && !ConfigKeys.isMetadataFamily(name)) {
+                    problems.add(ConfigProblem.warning(assignment.source(), name, null, KeySuggestions.suggest(name)
+                            .map(s -> "unknown key, ignored; did you mean " + s + "?")
+                            .orElse("unknown key, ignored")));
+                    continue;
+                }
+                if (key.isPresent() && key.get().isEnvironmentOnly()) {
+                    problems.add(ConfigProblem.warning(assignment.source(), name, null,
+                            "is read only from the process environment; ignored in a file"));
+                    continue;
+                }
+                Setting earlier = settings.get(name);
+                settings.put(name, new Setting(assignment.value(), assignment.source(),
+                        earlier == null ? null : earlier.source()));
+            }
+        }
+        environment.forEach((name, raw) -> {
+            Optional<ConfigKey<?>> key = ConfigKeys.byName(name);
+            if ((key.isPresent() && !key.get().isEnvironmentOnly()) || ConfigKeys.isMetadataFamily(name)) {
+                Setting earlier = settings.get(name);
+                settings.put(name, new Setting(raw, Source.ENVIRONMENT, earlier == null ? null : earlier.source()));
+            }
+        });
+        Source locationSource = filesFromFlag ? new Source.Flag("--config-dir") : null;
+        settings.put(ConfigKeys.ISTIO_SIDECAR_CONFIG.name(), locationSetting(ConfigKeys.ISTIO_SIDECAR_CONFIG,
+                files.sidecarEnv().toString(), environment, locationSource));
+        settings.put(ConfigKeys.ISTIO_CLUSTER_CONFIG.name(), locationSetting(ConfigKeys.ISTIO_CLUSTER_CONFIG,
+                files.clusterEnv().toString(), environment, locationSource));
+
+        Map<String, AgentConfig.Entry> entries = new LinkedHashMap<>();
+        Map<String, String> chosenRaw = new LinkedHashMap<>();
+        ConfigKey.DefaultContext context = new ConfigKey.DefaultContext() {
+            @Override
+            public String raw(ConfigKey<?> key) {
+                return chosenRaw.getOrDefault(key.name(), "");
+            }
+
+            @Override
+            public HostFacts host() {
+                return host;
+            }
+        };
+        for (ConfigKey<?> key : ConfigKeys.all()) {
+            Setting setting = settings.get(key.name());
+            if (setting == null) {
+                String raw = defaultRaw(key.defaultValue(), context);
+                boolean derivedEmpty = raw != null && raw.isEmpty()
+                        && key.defaultValue() instanceof ConfigKey.Default.Derived;
+                setting = new Setting(derivedEmpty ? null : raw, Source.DEFAULT, null);
+            }
+            chosenRaw.put(key.name(), setting.raw() == null ? "" : setting.raw());
+            entries.put(key.name(), resolve(key.name(), key, key.type(), setting, problems));
+        }
+        Map<String, AgentConfig.Entry> family = new TreeMap<>();
+        settings.forEach((name, setting) -> {
+            if (ConfigKeys.byName(name).isEmpty() && ConfigKeys.isMetadataFamily(name)) {
+                ValueType<?> type = name.startsWith(ConfigKeys.META_JSON_PREFIX)
+                        ? ConfigKeys.META_JSON_TYPE : ConfigKeys.META_TYPE;
+                family.put(name, resolve(name, null, type, setting, problems));
+            }
+        });
+        entries.putAll(family);
+
+        AgentConfig config = new AgentConfig(files, entries);
+        crossCheck(config, entries, problems);
+
+        List<ConfigProblem> ordered = new ArrayList<>(problems);
+        ordered.sort(Comparator.comparingInt((ConfigProblem p) -> sourceRank(p.source(), files))
+                .thenComparingInt(p -> p.source() instanceof Source.FileLine line ? line.line() : 0));
+        if (ordered.stream().anyMatch(ConfigProblem::isError)) {
+            throw new ConfigException(ordered, !cluster.exists());
+        }
+        return new Result(config, ordered);
+    }
+
+    private static String defaultRaw(ConfigKey.Default value, ConfigKey.DefaultContext context) {
+        if (value instanceof ConfigKey.Default.Literal literal) {
+            return literal.value();
+        }
+        if (value instanceof ConfigKey.Default.Derived derived) {
+            return derived.compute().apply(context);
+        }
+        return null;
+    }
+
+    private static Setting locationSetting(ConfigKey<?> key, String path, Map<String, String> environment,
+                                           Source flag) {
+        if (flag != null) {
+            return new Setting(path, flag, null);
+        }
+        String fromEnv = environment.get(key.name());
+        return new Setting(path, fromEnv == null || fromEnv.isEmpty() ? Source.DEFAULT : Source.ENVIRONMENT, null);
+    }
+
+    private static <T> AgentConfig.Entry resolve(String name, ConfigKey<?> key, ValueType<T> type, Setting setting,
+                                                 List<ConfigProblem> problems) {
+        if (setting.raw() == null) {
+            return new AgentConfig.Entry(name, key, null, null, "", setting.source(), setting.overrides());
+        }
+        try {
+            T value = type.parse(setting.raw());
+            return new AgentConfig.Entry(name, key, setting.raw(), value, type.format(value), setting.source(),
+                    setting.overrides());
+        } catch (InvalidValueException e) {
+            String reason = e.getMessage();
+            if (setting.raw().isEmpty() && key != null) {
+                reason = key.defaultValue() instanceof ConfigKey.Default.None
+                        ? "is empty; set a value or remove the line"
+                        : "is empty; remove the line to use the default (" + key.defaultValue().describe() + ")";
+            }
+            problems.add(ConfigProblem.error(setting.source(), name, setting.raw(), reason));
+            return new AgentConfig.Entry(name, key, setting.raw(), null, "", setting.source(), setting.overrides());
+        }
+    }
+
+    /** Rules that involve more than one key; each runs only when its keys parsed. */
+    private static void crossCheck(AgentConfig config, Map<String, AgentConfig.Entry> entries,
+                                   List<ConfigProblem> problems) {
+        Optional<Integer> outbound = config.find(ENVOY_PORT);
+        Optional<Integer> inbound = config.find(INBOUND_CAPTURE_PORT);
+        if (outbound.isPresent() && outbound.equals(inbound)) {
+            problems.add(blame(entries, INBOUND_CAPTURE_PORT, ENVOY_PORT, Severity.ERROR,
+                    "equals ENVOY_PORT; the inbound and outbound capture listeners need different ports"));
+        }
+
+        config.find(ISTIO_INBOUND_PORTS).ifPresent(ports -> {
+            Map<Integer, String> own = new LinkedHashMap<>();
+            config.find(ENVOY_PORT).ifPresent(p -> own.put(p, "ENVOY_PORT"));
+            config.find(INBOUND_CAPTURE_PORT).ifPresent(p -> own.put(p, "INBOUND_CAPTURE_PORT"));
+            config.find(ENVOY_STATUS_PORT).ifPresent(p -> own.put(p, "ENVOY_STATUS_PORT"));
+            config.find(ENVOY_PROMETHEUS_PORT).ifPresent(p -> own.put(p, "ENVOY_PROMETHEUS_PORT"));
+            config.find(VM_AGENT_STATUS_PORT).ifPresent(p -> own.put(p, "VM_AGENT_STATUS_PORT"));
+            own.putIfAbsent(ENVOY_ADMIN_PORT, "Envoy's admin port");
+            for (int port : ports.ports()) {
+                String owner = own.get(port);
+                if (owner != null) {
+                    problems.add(problem(entries, ISTIO_INBOUND_PORTS, Severity.ERROR, "port " + port + " is "
+                            + owner + " (the proxy's own port); capturing it would loop traffic into Envoy"));
+                }
+            }
+        });
+
+        Optional<CidrList> included = config.find(ISTIO_SERVICE_CIDR);
+        Optional<CidrList> excludedCidrs = config.find(ISTIO_SERVICE_EXCLUDE_CIDR);
+        if (included.isPresent() && included.get().isEmpty() && excludedCidrs.isPresent()
+                && !excludedCidrs.get().isEmpty()) {
+            problems.add(problem(entries, ISTIO_SERVICE_EXCLUDE_CIDR, Severity.WARNING,
+                    "has no effect while ISTIO_SERVICE_CIDR is empty (no outbound capture)"));
+        }
+
+        Optional<String> podNamespace = config.find(POD_NAMESPACE);
+        Optional<String> namespace = config.find(ISTIO_NAMESPACE);
+        if (podNamespace.isPresent() && namespace.isPresent() && !podNamespace.equals(namespace)) {
+            problems.add(blame(entries, POD_NAMESPACE, ISTIO_NAMESPACE, Severity.ERROR,
+                    "disagrees with ISTIO_NAMESPACE='" + namespace.get() + "'; they name the same namespace"));
+        }
+
+        Optional<Double> ratio = config.find(SECRET_GRACE_PERIOD_RATIO);
+        Optional<Double> jitter = config.find(SECRET_GRACE_PERIOD_RATIO_JITTER);
+        if (ratio.isPresent() && jitter.isPresent() && ratio.get() + jitter.get() >= 1.0) {
+            problems.add(blame(entries, SECRET_GRACE_PERIOD_RATIO_JITTER, SECRET_GRACE_PERIOD_RATIO, Severity.ERROR,
+                    "plus SECRET_GRACE_PERIOD_RATIO reaches 1: certificates would be renewed as soon as issued"));
+        }
+
+        if ("NONE".equals(config.find(ISTIO_CP_AUTH).orElse(null))
+                && config.find(ISTIO_PILOT_PORT).orElse(0) == 15012) {
+            problems.add(problem(entries, ISTIO_CP_AUTH, Severity.WARNING,
+                    "NONE with ISTIO_PILOT_PORT=15012: istiod serves only mTLS there (plaintext is 15010)"));
+        }
+    }
+
+    /** A problem about {@code key}, located where the key was set. */
+    private static ConfigProblem problem(Map<String, AgentConfig.Entry> entries, ConfigKey<?> key, Severity severity,
+                                         String reason) {
+        AgentConfig.Entry entry = entries.get(key.name());
+        return new ConfigProblem(severity, entry.source(), key.name(), entry.raw(), reason);
+    }
+
+    /**
+     * A problem between two keys, reported on whichever the operator set last (the other one may be a default
+     * they never wrote).
+     */
+    private static ConfigProblem blame(Map<String, AgentConfig.Entry> entries, ConfigKey<?> first,
+                                       ConfigKey<?> second, Severity severity, String reason) {
+        AgentConfig.Entry a = entries.get(first.name());
+        AgentConfig.Entry b = entries.get(second.name());
+        if (a.source() instanceof Source.Default && !(b.source() instanceof Source.Default)) {
+            String flipped = reason.replace(second.name(), first.name());
+            return new ConfigProblem(severity, b.source(), second.name(), b.raw(), flipped);
+        }
+        return new ConfigProblem(severity, a.source(), first.name(), a.raw(), reason);
+    }
+
+    private static int sourceRank(Source source, ConfigFiles files) {
+        if (source instanceof Source.FileLine line) {
+            return line.file().equals(files.sidecarEnv()) ? 0 : 1;
+        }
+        return source instanceof Source.Environment ? 2 : 3;
+    }
+}
