@@ -2,7 +2,7 @@ package io.istiovm.agent.cli;
 
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.daemon.Agent;
-import java.util.List;
+import io.istiovm.agent.daemon.Components;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,7 +30,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws ExitException {
         ConfigLoader.Result loaded = config.load(env);
-        Agent agent = new Agent(loaded.config(), List.of());
+        Agent agent = new Agent(loaded.config(), Components.forConfig(loaded.config()));
         if (dryRun) {
             agent.describe(env.out());
             env.out().flush();
