@@ -436,6 +436,17 @@ public final class ConfigKeys {
             .group(Group.AGENT).since("agent").defaultsTo("/usr/local/bin/envoy")
             .meaning("The Envoy executable the agent supervises."));
 
+    public static final ConfigKey<Path> VM_AGENT_HOSTS_FILE = define(ConfigKey.builder("VM_AGENT_HOSTS_FILE", path())
+            .group(Group.AGENT).since("agent").defaultsTo("/etc/hosts")
+            .meaning("The hosts file whose marked block the agent owns (names from VM_AGENT_GATEWAY_ADDRESS, the "
+                    + "`hosts` file and `hosts.d/` in the configuration directory)."));
+
+    public static final ConfigKey<Duration> VM_AGENT_HOSTS_CHECK_INTERVAL = define(ConfigKey.builder(
+                    "VM_AGENT_HOSTS_CHECK_INTERVAL", duration(Duration.ofSeconds(1), Duration.ofHours(24)))
+            .group(Group.AGENT).since("agent").defaultsTo("30s")
+            .meaning("How often the running agent re-reads the hosts file and its sources and repairs drift; "
+                    + "changes seen through inotify are applied at once."));
+
     private static final List<ConfigKey<?>> ALL_VIEW = Collections.unmodifiableList(ALL);
     private static final Map<String, ConfigKey<?>> BY_NAME;
 

@@ -1,0 +1,180 @@
+package io.istiovm.agent.hosts;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.util.Arrays;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Replaces a hosts file so that a reader (or a crash) sees either the old or the new complete content: a temporary
+ * file in the same directory, fsync, then rename over the target, keeping its mode, owner and user extended
+ * attributes. When the target is a mount point (a bind-mounted /etc/hosts, as containers have), rename fails with
+ * EBUSY or EXDEV; the new content then goes to a journal file first (itself written by rename, so it is complete
+ * whenever it exists) and is copied in place; {@link #recover} finishes a copy a crash interrupted.
+ */
+public final class HostsFileWriter {
+    private static final Logger LOG = LoggerFactory.getLogger(HostsFileWriter.class);
+    private static final String TAG = ".istio-vm-agent.";
+
+    /** How a write was done. */
+    public enum Method {
+        /** The file already held the content. */
+        UNCHANGED,
+        /** Replaced atomically by rename. */
+        RENAMED,
+        /** Rewritten in place through the journal (the file is a mount point). */
+        IN_PLACE,
+        /** Not written: the file changed since the plan was made; plan again. */
+        STALE
+    }
+
+    /** Writes {@code content} to {@code target} unless it already holds exactly that. */
+    public Method write(Path target, byte[] content) throws IOException {
+        return write(target, null, content);
+    }
+
+    /**
+     * Writes {@code content} to {@code target} if the file still holds {@code expected} (null: whatever it holds),
+     * so that an edit made while the plan was computed is not overwritten unseen.
+     */
+    public Method write(Path target, byte[] expected, byte[] content) throws IOException {
+        Path real = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
+        byte[] current = Files.exists(real) ? HostsPlanner.readTargetUnchecked(real) : new byte[0];
+        if (Arrays.equals(current, content)) {
+            return Method.UNCHANGED;
+        }
+        if (expected != null && !Arrays.equals(current, expected)) {
+            return Method.STALE;
+        }
+        Path directory = real.getParent();
+        String base = real.getFileName().toString();
+        Path temporary = Files.createTempFile(directory, "." + base + TAG, ".tmp");
+        try {
+            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
+                writeFully(channel, content);
+                channel.force(true);
+            }
+            copyAttributes(real, temporary);
+            try {
+                Files.move(temporary, real, StandardCopyOption.ATOMIC_MOVE);
+                syncDirectory(directory);
+                return Method.RENAMED;
+            } catch (FileSystemException e) {
+                if (!isMountPoint(e)) {
+                    throw e;
+                }
+                LOG.warn("{} cannot be replaced by rename ({}); it is probably a bind mount, so it is rewritten in "
+                        + "place through the journal {}", real, reason(e), journal(real));
+            }
+            Files.move(temporary, journal(real), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            syncDirectory(directory);
+            copyInPlace(real, content);
+            return Method.IN_PLACE;
+        } finally {
+            Files.deleteIfExists(temporary);
+        }
+    }
+
+    /**
+     * Finishes what a killed writer left: a journal is complete by construction and is copied in place; temporary
+     * files are partial and are deleted. Returns true when a journal was replayed.
+     */
+    public boolean recover(Path target) throws IOException {
+        Path real = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
+        String base = real.getFileName().toString();
+        try (DirectoryStream<Path> leftovers = Files.newDirectoryStream(real.getParent(), "." + base + TAG + "*.tmp")) {
+            for (Path leftover : leftovers) {
+                Files.deleteIfExists(leftover);
+            }
+        }
+        Path journal = journal(real);
+        if (!Files.exists(journal)) {
+            return false;
+        }
+        LOG.warn("{}: finishing an interrupted in-place rewrite from {}", real, journal);
+        copyInPlace(real, Files.readAllBytes(journal));
+        return true;
+    }
+
+    static Path journal(Path real) {
+        return real.resolveSibling("." + real.getFileName() + TAG + "journal");
+    }
+
+    private static void copyInPlace(Path real, byte[] content) throws IOException {
+        try (FileChannel channel = FileChannel.open(real, StandardOpenOption.WRITE, StandardOpenOption.CREATE)) {
+            writeFully(channel, content);
+            channel.truncate(content.length);
+            channel.force(true);
+        }
+        Files.delete(journal(real));
+        syncDirectory(real.getParent());
+    }
+
+    private static void writeFully(FileChannel channel, byte[] content) throws IOException {
+        ByteBuffer buffer = ByteBuffer.wrap(content);
+        long position = 0;
+        while (buffer.hasRemaining()) {
+            position += channel.write(buffer, position);
+        }
+    }
+
+    /** Mode, owner, group and user.* extended attributes; a new file gets 0644 like a fresh /etc/hosts. */
+    private static void copyAttributes(Path from, Path to) throws IOException {
+        PosixFileAttributeView target = Files.getFileAttributeView(to, PosixFileAttributeView.class);
+        if (!Files.exists(from)) {
+            target.setPermissions(PosixFilePermissions.fromString("rw-r--r--"));
+            return;
+        }
+        PosixFileAttributes attributes = Files.readAttributes(from, PosixFileAttributes.class);
+        target.setOwner(attributes.owner());
+        target.setGroup(attributes.group());
+        target.setPermissions(attributes.permissions());
+        UserDefinedFileAttributeView source = Files.getFileAttributeView(from, UserDefinedFileAttributeView.class);
+        UserDefinedFileAttributeView copy = Files.getFileAttributeView(to, UserDefinedFileAttributeView.class);
+        if (source == null || copy == null) {
+            return;
+        }
+        try {
+            for (String name : source.list()) {
+                ByteBuffer value = ByteBuffer.allocate(source.size(name));
+                source.read(name, value);
+                value.flip();
+                copy.write(name, value);
+            }
+        } catch (FileSystemException e) {
+            // A file system without user xattrs has none to keep.
+            LOG.debug("{}: extended attributes not copied: {}", from, reason(e));
+        }
+    }
+
+    private static boolean isMountPoint(FileSystemException e) {
+        if (e instanceof AtomicMoveNotSupportedException) {
+            return true;
+        }
+        String reason = reason(e);
+        return reason.contains("Device or resource busy") || reason.contains("cross-device");
+    }
+
+    private static String reason(FileSystemException e) {
+        return e.getReason() == null ? e.getMessage() : e.getReason();
+    }
+
+    private static void syncDirectory(Path directory) throws IOException {
+        try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ)) {
+            channel.force(true);
+        }
+    }
+}
