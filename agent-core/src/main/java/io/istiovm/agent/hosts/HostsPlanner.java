@@ -25,8 +25,10 @@ public final class HostsPlanner {
         HostsBlock block = HostsBlock.of(desired.entries());
         HostsFileContent current = HostsFileContent.parse(target, readTarget(target));
         List<ConfigProblem> warnings = new ArrayList<>(desired.warnings());
-        warnings.addAll(current.conflictsOutside(block));
-        return new HostsPlan(target, current, block, current.withBlock(block), warnings);
+        byte[] result = current.withBlock(block);
+        // Line numbers of the file as it will be, which is what the operator opens after the write.
+        warnings.addAll(HostsFileContent.parse(target, result).conflictsOutside(block));
+        return new HostsPlan(target, current, block, result, warnings);
     }
 
     /** The plan that removes the block and leaves every other byte of {@code target} as it is. */

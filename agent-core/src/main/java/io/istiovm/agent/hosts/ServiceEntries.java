@@ -221,8 +221,11 @@ final class ServiceEntries {
         }
         Map<String, Node> fields = new LinkedHashMap<>();
         for (NodeTuple tuple : mappingNode.getValue()) {
-            if (tuple.getKeyNode() instanceof ScalarNode keyNode) {
-                fields.put(keyNode.getValue(), tuple.getValueNode());
+            if (tuple.getKeyNode() instanceof ScalarNode keyNode
+                    && fields.put(keyNode.getValue(), tuple.getValueNode()) != null) {
+                String path = key.equals("document") ? "" : key + ".";
+                error(line(keyNode), path + keyNode.getValue(), null, "is set twice in one mapping");
+                return null;
             }
         }
         return fields;
