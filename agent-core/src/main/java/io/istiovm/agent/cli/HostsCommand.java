@@ -68,7 +68,7 @@ final class HostsCommand implements Runnable {
             } catch (ConfigException e) {
                 ConfigOptions.print(env.err(), e.problems());
                 int errors = e.errors().size();
-                env.err().println("hosts sources are invalid: " + errors + (errors == 1 ? " error" : " errors")
+                env.err().println("hosts block not written: " + errors + (errors == 1 ? " error" : " errors")
                         + "; " + target + " is unchanged");
                 env.err().flush();
                 throw new ExitException(ExitCodes.CONFIG);

@@ -72,8 +72,9 @@ public final class HostsBlock {
                 HostsEntry first = clash.get();
                 problems.add(ConfigProblem.error(entry.source(), null, null, "conflict: " + entry.name()
                         + " is mapped to " + IpAddresses.format(entry.address()) + " here (" + entry.origin()
-                        + ") and to " + IpAddresses.format(first.address()) + " by " + first.origin() + " at "
-                        + first.source().location() + "; a name needs one address, remove one of the two"));
+                        + ") and to " + IpAddresses.format(first.address()) + " at " + first.source().location()
+                        + (first.origin().equals(first.source().label()) ? "" : " (" + first.origin() + ")")
+                        + "; a name needs one address, remove one of the two"));
                 continue;
             }
             known.add(entry);

@@ -89,7 +89,7 @@ record SourceText(Path file, String text) {
         }
         String reason = e.getReason() == null ? e.getMessage() : e.getReason();
         if (reason.contains("Too many levels of symbolic links")) {
-            return "is a symbolic link loop (" + reason + ")";
+            return "is a symbolic link loop";
         }
         return "cannot be read: " + reason;
     }
