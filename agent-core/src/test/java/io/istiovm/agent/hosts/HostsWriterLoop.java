@@ -1,0 +1,27 @@
+package io.istiovm.agent.hosts;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A writer process for crash tests: recovers what a previous (killed) writer left, prints {@code ready}, then
+ * rewrites TARGET with the content of FILE_A and FILE_B in turn, forever, through {@link HostsFileWriter}. The test
+ * kills it with SIGKILL at a random moment and checks what it left.
+ * Usage: {@code HostsWriterLoop TARGET FILE_A FILE_B}.
+ */
+public final class HostsWriterLoop {
+    private HostsWriterLoop() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path target = Path.of(args[0]);
+        byte[][] contents = {Files.readAllBytes(Path.of(args[1])), Files.readAllBytes(Path.of(args[2]))};
+        HostsFileWriter writer = new HostsFileWriter();
+        writer.recover(target);
+        System.out.println("ready");
+        System.out.flush();
+        for (long i = 0; ; i++) {
+            writer.write(target, contents[(int) (i % 2)]);
+        }
+    }
+}
