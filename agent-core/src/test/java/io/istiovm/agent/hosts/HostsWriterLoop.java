@@ -7,13 +7,17 @@ import java.nio.file.Path;
  * A writer process for crash tests: recovers what a previous (killed) writer left, prints {@code ready}, then
  * rewrites TARGET with the content of FILE_A and FILE_B in turn, forever, through {@link HostsFileWriter}. The test
  * kills it with SIGKILL at a random moment and checks what it left.
- * Usage: {@code HostsWriterLoop TARGET FILE_A FILE_B}.
+ * Usage: {@code HostsWriterLoop TARGET FILE_A FILE_B}, or {@code HostsWriterLoop --recover TARGET} to recover and exit.
  */
 public final class HostsWriterLoop {
     private HostsWriterLoop() {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args[0].equals("--recover")) {
+            new HostsFileWriter().recover(Path.of(args[1]));
+            return;
+        }
         Path target = Path.of(args[0]);
         byte[][] contents = {Files.readAllBytes(Path.of(args[1])), Files.readAllBytes(Path.of(args[2]))};
         HostsFileWriter writer = new HostsFileWriter();
