@@ -441,8 +441,8 @@ public final class ConfigKeys {
             .meaning("The hosts file whose marked block the agent owns (names from VM_AGENT_GATEWAY_ADDRESS, the "
                     + "`hosts` file and `hosts.d/` in the configuration directory)."));
 
-    public static final ConfigKey<Duration> VM_AGENT_HOSTS_CHECK_INTERVAL = define(ConfigKey.builder(
-                    "VM_AGENT_HOSTS_CHECK_INTERVAL", duration(Duration.ofSeconds(1), Duration.ofHours(24)))
+    public static final ConfigKey<Duration> VM_AGENT_HOSTS_VERIFY_INTERVAL = define(ConfigKey.builder(
+                    "VM_AGENT_HOSTS_VERIFY_INTERVAL", duration(Duration.ofSeconds(1), Duration.ofHours(24)))
             .group(Group.AGENT).since("agent").defaultsTo("30s")
             .meaning("How often the running agent re-reads the hosts file and its sources and repairs drift; "
                     + "changes seen through inotify are applied at once."));

@@ -58,7 +58,7 @@ public final class HostsComponent implements Component {
 
     public static HostsComponent forConfig(AgentConfig config) {
         return new HostsComponent(HostsInputs.from(config), config.get(ConfigKeys.VM_AGENT_HOSTS_FILE),
-                Clock.systemUTC(), config.get(ConfigKeys.VM_AGENT_HOSTS_CHECK_INTERVAL), new HostsFileWriter());
+                Clock.systemUTC(), config.get(ConfigKeys.VM_AGENT_HOSTS_VERIFY_INTERVAL), new HostsFileWriter());
     }
 
     @Override

@@ -13,7 +13,6 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.util.Arrays;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -131,7 +130,7 @@ public final class HostsFileWriter {
         }
     }
 
-    /** Mode, owner, group and user.* extended attributes; a new file gets 0644 like a fresh /etc/hosts. */
+    /** Mode, owner, group and extended attributes; a new file gets 0644 like a fresh /etc/hosts. */
     private static void copyAttributes(Path from, Path to) throws IOException {
         PosixFileAttributeView target = Files.getFileAttributeView(to, PosixFileAttributeView.class);
         if (!Files.exists(from)) {
@@ -142,22 +141,7 @@ public final class HostsFileWriter {
         target.setOwner(attributes.owner());
         target.setGroup(attributes.group());
         target.setPermissions(attributes.permissions());
-        UserDefinedFileAttributeView source = Files.getFileAttributeView(from, UserDefinedFileAttributeView.class);
-        UserDefinedFileAttributeView copy = Files.getFileAttributeView(to, UserDefinedFileAttributeView.class);
-        if (source == null || copy == null) {
-            return;
-        }
-        try {
-            for (String name : source.list()) {
-                ByteBuffer value = ByteBuffer.allocate(source.size(name));
-                source.read(name, value);
-                value.flip();
-                copy.write(name, value);
-            }
-        } catch (FileSystemException e) {
-            // A file system without user xattrs has none to keep.
-            LOG.debug("{}: extended attributes not copied: {}", from, reason(e));
-        }
+        ExtendedAttributes.copy(from, to);
     }
 
     private static boolean isMountPoint(FileSystemException e) {

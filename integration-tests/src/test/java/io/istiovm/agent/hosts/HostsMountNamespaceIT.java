@@ -40,7 +40,7 @@ class HostsMountNamespaceIT {
         realHostsBefore = Files.readAllBytes(REAL_HOSTS);
         config = Files.createTempDirectory("hosts-it-config");
         Files.writeString(config.resolve("cluster.env"), "VM_AGENT_GATEWAY_ADDRESS=192.168.99.1\n"
-                + "VM_AGENT_HOSTS_CHECK_INTERVAL=1s\n");
+                + "VM_AGENT_HOSTS_VERIFY_INTERVAL=1s\n");
         Files.createDirectories(config.resolve("hosts.d"));
         Files.writeString(config.resolve("hosts.d/httpbin-bar-forvms.yaml"),
                 HostsGoldenTest.manifest("httpbin-bar-forvms.yaml"));
