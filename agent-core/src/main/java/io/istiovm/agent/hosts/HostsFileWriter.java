@@ -14,6 +14,8 @@ import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,6 +29,8 @@ import org.slf4j.LoggerFactory;
 public final class HostsFileWriter {
     private static final Logger LOG = LoggerFactory.getLogger(HostsFileWriter.class);
     private static final String TAG = ".istio-vm-agent.";
+
+    private final Set<Path> warnedInPlace = ConcurrentHashMap.newKeySet();
 
     /** How a write was done. */
     public enum Method {
@@ -75,8 +79,11 @@ public final class HostsFileWriter {
                 if (!isMountPoint(e)) {
                     throw e;
                 }
-                LOG.warn("{} cannot be replaced by rename ({}); it is probably a bind mount, so it is rewritten in "
-                        + "place through the journal {}", real, reason(e), journal(real));
+                // Once per file and process: a watcher on a bind-mounted file would otherwise say it on every write.
+                if (warnedInPlace.add(real)) {
+                    LOG.warn("{} cannot be replaced by rename ({}); it is probably a bind mount, so it is rewritten "
+                            + "in place through the journal {}", real, reason(e), journal(real));
+                }
             }
             Files.move(temporary, journal(real), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             syncDirectory(directory);

@@ -106,6 +106,25 @@ class HostsGoldenTest {
         assertThat(scratch.cli("hosts", "plan", "--verify").code()).isEqualTo(1);
     }
 
+    @Test
+    void planPrintsTheBlockAsADiffAndWritesNothing() throws IOException {
+        scratch.dropIn("httpbin-bar-forvms.yaml", manifest("httpbin-bar-forvms.yaml"));
+        scratch.dropIn("20-old.hosts", "127.255.0.9 old.global\n");
+        byte[] before = scratch.targetBytes();
+        String seed = "127.255.0.3 httpbin.bar.global # ServiceEntry httpbin.bar.forvms (httpbin-bar-forvms.yaml:3)";
+        assertThat(scratch.cli("hosts", "plan").out()).isEqualTo("# hosts file: " + scratch.target() + " (changes)\n"
+                + "+ " + HostsBlock.BEGIN + "\n+ " + seed + "\n+ 127.255.0.9 old.global # 20-old.hosts:1\n+ "
+                + HostsBlock.END + "\n");
+        assertThat(scratch.targetBytes()).isEqualTo(before);
+
+        assertThat(scratch.cli("hosts", "apply").code()).isZero();
+        Files.delete(scratch.dropIns().resolve("20-old.hosts"));
+        scratch.dropIn("20-new.hosts", "127.255.0.7 new.global\n");
+        assertThat(scratch.cli("hosts", "plan").out()).isEqualTo("# hosts file: " + scratch.target() + " (changes)\n"
+                + "  " + HostsBlock.BEGIN + "\n  " + seed + "\n+ 127.255.0.7 new.global # 20-new.hosts:1\n  "
+                + HostsBlock.END + "\n- 127.255.0.9 old.global # 20-old.hosts:1\n");
+    }
+
     private HostsScratch.CliRun assertApplies(String golden) throws IOException {
         HostsScratch.CliRun run = scratch.cli("hosts", "apply");
         assertThat(run.code()).as(run.err()).isZero();
