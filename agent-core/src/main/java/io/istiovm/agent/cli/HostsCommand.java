@@ -29,6 +29,8 @@ import picocli.CommandLine.Spec;
                 + "drop-ins (hosts-format files, ServiceEntry YAML/JSON) of the configuration directory.",
             "Lines outside the block are never changed."})
 final class HostsCommand implements Runnable {
+    private static final int STALE_ATTEMPTS = 5;
+
     @Spec
     CommandSpec spec;
 
@@ -92,14 +94,24 @@ final class HostsCommand implements Runnable {
             env.err().flush();
         }
 
-        int write(HostsPlan plan) throws IOException {
-            HostsFileWriter.Method method = new HostsFileWriter().write(plan.target(), plan.current().bytes(),
-                    plan.desired());
+        /** Computes a plan again, for when the file changed between reading and writing. */
+        interface Planner {
+            HostsPlan plan() throws ConfigException, IOException;
+        }
+
+        int writeReplanningWhenStale(HostsPlan first, Planner planner) throws ConfigException, IOException {
+            HostsFileWriter writer = new HostsFileWriter();
+            HostsPlan plan = first;
+            HostsFileWriter.Method method = writer.write(plan.target(), plan.current().bytes(), plan.desired());
+            for (int attempt = 1; method == HostsFileWriter.Method.STALE && attempt < STALE_ATTEMPTS; attempt++) {
+                plan = planner.plan();
+                method = writer.write(plan.target(), plan.current().bytes(), plan.desired());
+            }
             String outcome = switch (method) {
                 case UNCHANGED -> "already up to date";
                 case RENAMED -> "written";
                 case IN_PLACE -> "written in place (it is a mount point and cannot be replaced by rename)";
-                case STALE -> "changed by someone else while this command ran; nothing written, run it again";
+                case STALE -> "changed by someone else on every attempt; nothing written, run it again";
             };
             env.out().println(plan.target() + ": " + outcome);
             env.out().flush();
@@ -140,7 +152,7 @@ final class HostsCommand implements Runnable {
             new HostsFileWriter().recover(target);
             HostsPlan plan = HostsPlanner.apply(HostsInputs.from(config), target);
             printWarnings(plan);
-            return write(plan);
+            return writeReplanningWhenStale(plan, () -> HostsPlanner.apply(HostsInputs.from(config), target));
         }
     }
 
@@ -154,7 +166,7 @@ final class HostsCommand implements Runnable {
         @Override
         int run(AgentConfig config, Path target) throws ConfigException, IOException {
             new HostsFileWriter().recover(target);
-            return write(HostsPlanner.clean(target));
+            return writeReplanningWhenStale(HostsPlanner.clean(target), () -> HostsPlanner.clean(target));
         }
     }
 

@@ -33,6 +33,7 @@ public final class HostsComponent implements Component {
     /** Long enough to fold an editor's save (write, rename, chmod) into one render, short enough to go unnoticed. */
     static final Duration QUIET = Duration.ofMillis(50);
     static final Duration MAX_DELAY = Duration.ofSeconds(1);
+    static final int STALE_ATTEMPTS = 5;
 
     private final HostsInputs inputs;
     private final Path target;
@@ -74,9 +75,14 @@ public final class HostsComponent implements Component {
             register(inputs.configDirectory());
             register(target.toAbsolutePath().getParent());
             registerDropIns();
-            HostsPlan plan = HostsPlanner.apply(inputs, target);
-            report(plan.warnings(), false);
-            apply(plan);
+            // A file edited between reading and writing is planned again (the edit is kept, not overwritten).
+            for (int attempt = 0; attempt < STALE_ATTEMPTS; attempt++) {
+                HostsPlan plan = HostsPlanner.apply(inputs, target);
+                report(plan.warnings(), false);
+                if (apply(plan)) {
+                    break;
+                }
+            }
         } catch (IOException | ConfigException | RuntimeException e) {
             watcher.close();
             throw e;
