@@ -5,8 +5,8 @@ import java.nio.file.Path;
 
 /**
  * A writer process for crash tests: recovers what a previous (killed) writer left, prints {@code ready}, then
- * rewrites TARGET with the content of FILE_A and FILE_B in turn, forever, through {@link HostsFileWriter}. The test
- * kills it with SIGKILL at a random moment and checks what it left.
+ * rewrites TARGET with the content of FILE_A and FILE_B in turn, forever, through {@link HostsFileWriter}, printing
+ * {@code wrote N} after each write so that a test can aim its SIGKILL at any point of the cycle.
  * Usage: {@code HostsWriterLoop TARGET FILE_A FILE_B}, or {@code HostsWriterLoop --recover TARGET} to recover and exit.
  */
 public final class HostsWriterLoop {
@@ -26,6 +26,8 @@ public final class HostsWriterLoop {
         System.out.flush();
         for (long i = 0; ; i++) {
             writer.write(target, contents[(int) (i % 2)]);
+            System.out.println("wrote " + i);
+            System.out.flush();
         }
     }
 }

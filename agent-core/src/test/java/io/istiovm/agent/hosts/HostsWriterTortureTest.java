@@ -39,9 +39,13 @@ class HostsWriterTortureTest {
             int sawA = 0;
             int sawB = 0;
             for (int i = 0; i < KILLS; i++) {
-                Process writer = JavaProcess.startAndAwaitLine(command, "ready");
-                // The kill moment, chosen at random over several write cycles.
-                LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(random.nextInt(20_000)));
+                JavaProcess.Running running = JavaProcess.start(command);
+                running.awaitLine("ready");
+                // The kill moment: after a random number of completed writes (0 to 3; the first one finds the old
+                // content and writes nothing), then a random part of a write cycle (measured: 1-5 ms here).
+                running.awaitLines(line -> line.startsWith("wrote "), random.nextInt(4));
+                LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(random.nextInt(5_000)));
+                Process writer = running.process();
                 writer.destroyForcibly();
                 assertThat(writer.waitFor(10, TimeUnit.SECONDS)).isTrue();
                 byte[] after = scratch.targetBytes();

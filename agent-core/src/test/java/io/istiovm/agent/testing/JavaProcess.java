@@ -27,18 +27,35 @@ public final class JavaProcess {
         return command;
     }
 
-    /** Starts the process (stderr merged into stdout) and returns once it printed {@code line}. */
-    public static Process startAndAwaitLine(List<String> command, String line) throws IOException {
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                StandardCharsets.UTF_8));
-        StringBuilder seen = new StringBuilder();
-        for (String read = out.readLine(); read != null; read = out.readLine()) {
-            if (read.equals(line)) {
-                return process;
-            }
-            seen.append(read).append('\n');
+    /** A started process and its output, read line by line. */
+    public record Running(Process process, BufferedReader out) {
+        /** Returns once the process printed a line equal to {@code line}; fails if it exits first. */
+        public void awaitLine(String line) throws IOException {
+            awaitLines(line::equals, 1);
         }
-        throw new IOException("process exited before printing '" + line + "': " + seen);
+
+        /** Returns once the process printed {@code count} lines that match. */
+        public void awaitLines(java.util.function.Predicate<String> matching, int count) throws IOException {
+            StringBuilder seen = new StringBuilder();
+            int matched = 0;
+            while (matched < count) {
+                String read = out.readLine();
+                if (read == null) {
+                    throw new IOException("process exited after " + matched + " of " + count + " lines: " + seen);
+                }
+                if (matching.test(read)) {
+                    matched++;
+                } else {
+                    seen.append(read).append('\n');
+                }
+            }
+        }
+    }
+
+    /** Starts the process with stderr merged into stdout. */
+    public static Running start(List<String> command) throws IOException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        return new Running(process, new BufferedReader(new InputStreamReader(process.getInputStream(),
+                StandardCharsets.UTF_8)));
     }
 }

@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.istiovm.agent.testing.Eventually;
 import io.istiovm.agent.testing.HostsMountNamespace;
 import io.istiovm.agent.testing.JavaProcess;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -131,17 +133,23 @@ class HostsMountNamespaceIT {
         String recover = String.join(" ", JavaProcess.command(HostsWriterLoop.class, "--recover", "/etc/hosts")
                 .stream().map(s -> "'" + s + "'").toList());
         Random random = new Random(4);
-        for (int i = 0; i < 25; i++) {
+        int sawSmall = 0;
+        for (int i = 0; i < 30; i++) {
             Process writer = namespace.builder("exec " + loop).redirectErrorStream(true).start();
-            assertThat(new String(writer.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).isEqualTo("ready\n");
-            LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(random.nextInt(20_000)));
+            JavaProcess.Running running = new JavaProcess.Running(writer, new BufferedReader(
+                    new InputStreamReader(writer.getInputStream(), StandardCharsets.UTF_8)));
+            running.awaitLine("ready");
+            running.awaitLines(line -> line.startsWith("wrote "), random.nextInt(4));
+            LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(random.nextInt(5_000)));
             writer.destroyForcibly();
             assertThat(writer.waitFor(10, TimeUnit.SECONDS)).isTrue();
             assertThat(namespace.run("exec " + recover, TIMEOUT).code()).isZero();
             byte[] after = Files.readAllBytes(namespace.hostsFile());
             assertThat(after).as("after kill %d and recovery", i).matches(
                     a -> Arrays.equals(a, small) || Arrays.equals(a, large), "the old or the new complete file");
+            sawSmall += Arrays.equals(after, small) ? 1 : 0;
         }
+        assertThat(sawSmall).as("kills landed at different points of the cycle").isBetween(1, 29);
     }
 
     private String read() {
