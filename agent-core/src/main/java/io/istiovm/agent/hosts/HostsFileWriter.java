@@ -1,6 +1,7 @@
 package io.istiovm.agent.hosts;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -16,6 +17,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,6 +57,15 @@ public final class HostsFileWriter {
      */
     public Method write(Path target, byte[] expected, byte[] content) throws IOException {
         Path real = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
+        Lock lock = Lock.acquire(real);
+        try {
+            return writeLocked(real, expected, content);
+        } finally {
+            lock.close();
+        }
+    }
+
+    private Method writeLocked(Path real, byte[] expected, byte[] content) throws IOException {
         byte[] current = Files.exists(real) ? HostsPlanner.readTargetUnchecked(real) : new byte[0];
         if (Arrays.equals(current, content)) {
             return Method.UNCHANGED;
@@ -100,6 +111,15 @@ public final class HostsFileWriter {
      */
     public boolean recover(Path target) throws IOException {
         Path real = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
+        Lock lock = Lock.acquire(real);
+        try {
+            return recoverLocked(real);
+        } finally {
+            lock.close();
+        }
+    }
+
+    private static boolean recoverLocked(Path real) throws IOException {
         String base = real.getFileName().toString();
         try (DirectoryStream<Path> leftovers = Files.newDirectoryStream(real.getParent(), "." + base + TAG + "*.tmp")) {
             for (Path leftover : leftovers) {
@@ -113,6 +133,52 @@ public final class HostsFileWriter {
         LOG.warn("{}: finishing an interrupted in-place rewrite from {}", real, journal);
         copyInPlace(real, Files.readAllBytes(journal));
         return true;
+    }
+
+    /**
+     * Serialises writers of one file across processes (the daemon and a `hosts apply` run by hand), since they share
+     * the journal. An fcntl lock on a small file beside the target that stays there, as /etc/.pwd.lock does:
+     * deleting a lock file races with the next writer that opened it.
+     */
+    private static final class Lock implements AutoCloseable {
+        /** fcntl locks belong to the process, so threads of this one take turns here first. */
+        private static final ReentrantLock IN_PROCESS = new ReentrantLock();
+        private final FileChannel channel;
+
+        private Lock(FileChannel channel) {
+            this.channel = channel;
+        }
+
+        static Lock acquire(Path real) throws IOException {
+            Path path = real.resolveSibling("." + real.getFileName() + TAG + "lock");
+            try {
+                IN_PROCESS.lockInterruptibly();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while waiting to write " + real);
+            }
+            FileChannel channel = null;
+            try {
+                channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                channel.lock();
+                return new Lock(channel);
+            } catch (IOException | RuntimeException e) {
+                if (channel != null) {
+                    channel.close();
+                }
+                IN_PROCESS.unlock();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                channel.close();
+            } finally {
+                IN_PROCESS.unlock();
+            }
+        }
     }
 
     static Path journal(Path real) {

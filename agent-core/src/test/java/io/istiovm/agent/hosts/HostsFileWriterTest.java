@@ -57,7 +57,8 @@ class HostsFileWriterTest {
         assertThat(ExtendedAttributes.names(target)).contains("user.agent.test", "trusted.agent-test");
         assertThat(ExtendedAttributes.get(target, "trusted.agent-test")).isEqualTo("label\0".getBytes(StandardCharsets.UTF_8));
         try (var leftovers = Files.list(target.getParent())) {
-            assertThat(leftovers).containsExactly(target);
+            assertThat(leftovers).containsExactlyInAnyOrder(target,
+                    target.resolveSibling(".hosts.istio-vm-agent.lock"));
         }
     }
 
