@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.ConfigProblem;
 import java.io.IOException;
@@ -63,7 +64,10 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
         out.println();
         List<AgentConfig.Entry> entries = config.entries();
         int nameWidth = entries.stream().mapToInt(e -> e.name().length()).max().orElse(10);
-        int valueWidth = Math.min(40, entries.stream().mapToInt(e -> shown(e).length()).max().orElse(10));
+        // File paths are left out of the width so that the layout does not depend on where the files are.
+        int valueWidth = Math.min(40, entries.stream()
+                .filter(e -> e.key() == null || e.key().group() != ConfigKey.Group.LOCATION)
+                .mapToInt(e -> shown(e).length()).max().orElse(10));
         out.println(pad("KEY", nameWidth) + "  " + pad("VALUE", valueWidth) + "  SOURCE");
         for (AgentConfig.Entry entry : entries) {
             StringBuilder source = new StringBuilder(entry.source().label());
