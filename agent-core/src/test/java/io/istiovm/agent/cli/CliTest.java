@@ -76,6 +76,19 @@ class CliTest {
     }
 
     @Test
+    void checkAsPropertiesRoundTripsThroughJavaProperties() throws Exception {
+        Files.writeString(dir.resolve("cluster.env"), "ISTIO_INBOUND_PORTS=8888\nISTIO_META_OWNER='team a=b'\n");
+        CliRun run = CliRun.run("check", "--config-dir", dir.toString(), "--output", "properties");
+        assertThat(run.exitCode()).isZero();
+        java.util.Properties properties = new java.util.Properties();
+        properties.load(new java.io.StringReader(run.out()));
+        assertThat(properties.getProperty("ISTIO_INBOUND_PORTS")).isEqualTo("8888");
+        assertThat(properties.getProperty("ISTIO_META_OWNER")).isEqualTo("team a=b");
+        assertThat(properties.getProperty("PILOT_ADDRESS")).isEqualTo("istiod.istio-system.svc:15012");
+        assertThat(properties.getProperty("ISTIO_CA")).isNull();
+    }
+
+    @Test
     void strictTurnsWarningsIntoAConfigurationError() throws Exception {
         Files.writeString(dir.resolve("cluster.env"), "ISTIO_INBOUND_EXCLUDE_PORTS=22\n");
         assertThat(CliRun.run("check", "--config-dir", dir.toString()).exitCode()).isZero();
