@@ -3,6 +3,7 @@ package io.istiovm.agent.hosts;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.cli.ExitCodes;
+import io.istiovm.agent.testing.CliRun;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -36,7 +37,7 @@ class HostsBadInputTest {
         scratch = HostsScratch.create();
         scratch.clusterEnv("VM_AGENT_GATEWAY_ADDRESS=192.168.99.1");
         scratch.dropIn(SEED, HostsGoldenTest.manifest(SEED));
-        assertThat(scratch.cli("hosts", "apply").code()).isZero();
+        assertThat(scratch.cli("hosts", "apply").exitCode()).isZero();
     }
 
     @AfterEach
@@ -132,10 +133,10 @@ class HostsBadInputTest {
         String message = expected.replace("{d}", scratch.dropIns().toString())
                 .replace("{c}", scratch.config().toString()).replace("{t}", scratch.target().toString());
         for (String command : new String[] {"apply", "plan"}) {
-            HostsScratch.CliRun run = scratch.cli("hosts", command);
+            CliRun run = scratch.cli("hosts", command);
             assertThat(run.err()).as(command).startsWith(message + "\n")
                     .endsWith("; " + scratch.target() + " is unchanged\n");
-            assertThat(run.code()).as(command).isEqualTo(ExitCodes.CONFIG);
+            assertThat(run.exitCode()).as(command).isEqualTo(ExitCodes.CONFIG);
             assertThat(scratch.targetBytes()).as(command).isEqualTo(before);
         }
     }

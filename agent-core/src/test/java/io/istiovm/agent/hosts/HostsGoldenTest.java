@@ -2,6 +2,7 @@ package io.istiovm.agent.hosts;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.istiovm.agent.testing.CliRun;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -67,7 +68,7 @@ class HostsGoldenTest {
     @Test
     void serviceEntriesInSeveralDocumentsAndAList() throws IOException {
         scratch.dropIn("bookinfo.yaml", manifest("multi-document.yaml"));
-        HostsScratch.CliRun run = assertApplies("serviceentry-multidoc");
+        CliRun run = assertApplies("serviceentry-multidoc");
         Path file = scratch.dropIns().resolve("bookinfo.yaml");
         assertThat(run.err()).isEqualTo(""
                 + "warning: " + file + ":12: ServiceEntry external-api has no spec.addresses, so its hosts are "
@@ -84,7 +85,7 @@ class HostsGoldenTest {
         scratch.dropIn("httpbin-bar-forvms.yaml", manifest("httpbin-bar-forvms.yaml"));
         scratch.dropIn("reviews.json", manifest("reviews.json"));
         Files.writeString(scratch.target(), HostsScratch.TYPICAL_HOSTS + "\n10.9.9.9 httpbin.bar.global\n");
-        HostsScratch.CliRun run = assertApplies("mix");
+        CliRun run = assertApplies("mix");
         assertThat(run.err()).isEqualTo("warning: " + scratch.target() + ":16: httpbin.bar.global is also mapped "
                 + "to 10.9.9.9 here, outside the istio-vm-agent block, which maps it to 127.255.0.3 (ServiceEntry "
                 + "httpbin.bar.forvms (httpbin-bar-forvms.yaml:3)); resolvers may answer either, remove this line\n");
@@ -95,15 +96,15 @@ class HostsGoldenTest {
         byte[] original = scratch.targetBytes();
         scratch.clusterEnv("VM_AGENT_GATEWAY_ADDRESS=192.168.99.1");
         scratch.dropIn("httpbin-bar-forvms.yaml", manifest("httpbin-bar-forvms.yaml"));
-        assertThat(scratch.cli("hosts", "apply").code()).isZero();
+        assertThat(scratch.cli("hosts", "apply").exitCode()).isZero();
         byte[] applied = scratch.targetBytes();
-        HostsScratch.CliRun again = scratch.cli("hosts", "apply");
+        CliRun again = scratch.cli("hosts", "apply");
         assertThat(again.out()).isEqualTo(scratch.target() + ": already up to date\n");
         assertThat(scratch.targetBytes()).isEqualTo(applied);
-        assertThat(scratch.cli("hosts", "plan", "--verify").code()).isZero();
-        assertThat(scratch.cli("hosts", "clean").code()).isZero();
+        assertThat(scratch.cli("hosts", "plan", "--verify").exitCode()).isZero();
+        assertThat(scratch.cli("hosts", "clean").exitCode()).isZero();
         assertThat(scratch.targetBytes()).isEqualTo(original);
-        assertThat(scratch.cli("hosts", "plan", "--verify").code()).isEqualTo(1);
+        assertThat(scratch.cli("hosts", "plan", "--verify").exitCode()).isEqualTo(1);
     }
 
     @Test
@@ -117,7 +118,7 @@ class HostsGoldenTest {
                 + HostsBlock.END + "\n");
         assertThat(scratch.targetBytes()).isEqualTo(before);
 
-        assertThat(scratch.cli("hosts", "apply").code()).isZero();
+        assertThat(scratch.cli("hosts", "apply").exitCode()).isZero();
         Files.delete(scratch.dropIns().resolve("20-old.hosts"));
         scratch.dropIn("20-new.hosts", "127.255.0.7 new.global\n");
         assertThat(scratch.cli("hosts", "plan").out()).isEqualTo("# hosts file: " + scratch.target() + " (changes)\n"
@@ -125,9 +126,9 @@ class HostsGoldenTest {
                 + HostsBlock.END + "\n- 127.255.0.9 old.global # 20-old.hosts:1\n");
     }
 
-    private HostsScratch.CliRun assertApplies(String golden) throws IOException {
-        HostsScratch.CliRun run = scratch.cli("hosts", "apply");
-        assertThat(run.code()).as(run.err()).isZero();
+    private CliRun assertApplies(String golden) throws IOException {
+        CliRun run = scratch.cli("hosts", "apply");
+        assertThat(run.exitCode()).as(run.err()).isZero();
         byte[] actual = scratch.targetBytes();
         Path file = GOLDEN.resolve(golden + ".hosts");
         if (Boolean.getBoolean("golden.update")) {

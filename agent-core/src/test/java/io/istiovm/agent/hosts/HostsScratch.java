@@ -1,13 +1,8 @@
 package io.istiovm.agent.hosts;
 
-import io.istiovm.agent.cli.Cli;
-import io.istiovm.agent.cli.CliEnvironment;
-import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.testing.CliRun;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -103,35 +98,23 @@ public final class HostsScratch implements AutoCloseable {
     /** The inputs the agent would build from this directory's cluster.env. */
     public HostsInputs inputs() {
         CliRun run = cli("check");
-        if (run.code() != 0) {
+        if (run.exitCode() != 0) {
             throw new IllegalStateException("cluster.env is invalid: " + run.err());
         }
         try {
-            return HostsInputs.from(new io.istiovm.agent.config.ConfigLoader(facts())
+            return HostsInputs.from(new io.istiovm.agent.config.ConfigLoader(CliRun.TEST_HOST)
                     .load(io.istiovm.agent.config.ConfigFiles.inDirectory(config), Map.of(), true).config());
         } catch (io.istiovm.agent.config.ConfigException e) {
             throw new IllegalStateException(e);
         }
     }
 
-    /** The result of one in-process command. */
-    public record CliRun(int code, String out, String err) {
-    }
-
     /** Runs {@code istio-vm-agent ARGS --config-dir <config>} in-process, with an empty process environment. */
     public CliRun cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
         List<String> all = new ArrayList<>(List.of(args));
         all.add("--config-dir");
         all.add(config.toString());
-        int code = Cli.execute(new CliEnvironment(Map.of(), facts(), new PrintWriter(out), new PrintWriter(err)),
-                all.toArray(String[]::new));
-        return new CliRun(code, out.toString(), err.toString());
-    }
-
-    private static HostFacts facts() {
-        return HostFacts.fixed("vm-1", List.of(InetAddress.getLoopbackAddress()));
+        return CliRun.run(all.toArray(String[]::new));
     }
 
     @Override
