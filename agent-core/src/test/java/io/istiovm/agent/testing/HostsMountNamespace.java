@@ -50,6 +50,8 @@ public final class HostsMountNamespace implements AutoCloseable {
     public ProcessBuilder builder(String script) {
         ProcessBuilder builder = new ProcessBuilder(List.of("unshare", "-m", "--propagation", "private",
                 "sh", "-c", SETUP + script));
+        // Nothing from the test's own environment may point the agent at another file.
+        builder.environment().keySet().removeIf(k -> k.startsWith("ISTIO") || k.startsWith("VM_AGENT"));
         builder.environment().put("NS_DIR", directory.toString());
         return builder;
     }

@@ -2,6 +2,7 @@ package io.istiovm.agent.hosts;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.istiovm.agent.it.AgentProcess;
 import io.istiovm.agent.testing.Eventually;
 import io.istiovm.agent.testing.HostsMountNamespace;
 import io.istiovm.agent.testing.JavaProcess;
@@ -60,9 +61,13 @@ class HostsMountNamespaceIT {
         assertThat(Files.readAllBytes(REAL_HOSTS)).as("the machine's /etc/hosts").isEqualTo(realHostsBefore);
     }
 
-    private String agent(String arguments) {
-        return "'" + Path.of(System.getProperty("java.home"), "bin", "java") + "' -XX:TieredStopAtLevel=1 -jar '"
-                + System.getProperty("agent.jar") + "' " + arguments + " --config-dir '" + config + "'";
+    /** A shell command that runs the packaged agent's {@code hosts SUBCOMMAND} on the test's configuration. */
+    private String agent(String subcommand) {
+        return shell(AgentProcess.command("hosts", subcommand, "--config-dir", config.toString()));
+    }
+
+    private static String shell(List<String> command) {
+        return String.join(" ", command.stream().map(word -> "'" + word.replace("'", "'\\''") + "'").toList());
     }
 
     private String hosts() throws IOException {
@@ -71,7 +76,7 @@ class HostsMountNamespaceIT {
 
     @Test
     void applyThenCleanAsGlibcSeesIt() throws Exception {
-        HostsMountNamespace.Result applied = namespace.run(agent("hosts apply")
+        HostsMountNamespace.Result applied = namespace.run(agent("apply")
                 + " && getent hosts httpbin.bar.global istio-pilot", TIMEOUT);
         assertThat(applied.code()).as(applied.err()).isZero();
         assertThat(applied.out()).isEqualTo("/etc/hosts: written in place (it is a mount point and cannot be "
@@ -79,7 +84,7 @@ class HostsMountNamespaceIT {
                 + "192.168.99.1    istio-citadel istio-pilot istio-pilot.istio-system istiod.istio-system.svc\n");
         assertThat(hosts()).startsWith(HostsBlock.BEGIN).endsWith(original);
 
-        HostsMountNamespace.Result cleaned = namespace.run(agent("hosts clean")
+        HostsMountNamespace.Result cleaned = namespace.run(agent("clean")
                 + " && { getent hosts httpbin.bar.global; echo \"getent exit $?\"; }", TIMEOUT);
         assertThat(cleaned.code()).as(cleaned.err()).isZero();
         assertThat(cleaned.out()).endsWith("/etc/hosts: written in place (it is a mount point and cannot be "
@@ -89,7 +94,7 @@ class HostsMountNamespaceIT {
 
     @Test
     void theRunningWatcherPicksUpSourcesAndRepairsDrift() throws Exception {
-        Process watcher = namespace.builder("exec " + agent("hosts watch"))
+        Process watcher = namespace.builder("exec " + agent("watch"))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD)
                 .start();
         try {
@@ -128,10 +133,9 @@ class HostsMountNamespaceIT {
                 io.istiovm.agent.config.Source.DEFAULT, List.of()), namespace.hostsFile()).desired();
         Path fileA = Files.write(config.resolve("a"), small);
         Path fileB = Files.write(config.resolve("b"), large);
-        String loop = String.join(" ", JavaProcess.command(HostsWriterLoop.class, "/etc/hosts",
-                fileA.toString(), fileB.toString()).stream().map(s -> "'" + s + "'").toList());
-        String recover = String.join(" ", JavaProcess.command(HostsWriterLoop.class, "--recover", "/etc/hosts")
-                .stream().map(s -> "'" + s + "'").toList());
+        String loop = shell(JavaProcess.command(HostsWriterLoop.class, "/etc/hosts", fileA.toString(),
+                fileB.toString()));
+        String recover = shell(JavaProcess.command(HostsWriterLoop.class, "--recover", "/etc/hosts"));
         Random random = new Random(4);
         int sawSmall = 0;
         for (int i = 0; i < 30; i++) {

@@ -37,11 +37,17 @@ public final class AgentProcess {
         return Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
     }
 
-    /** Runs the agent with {@code args} and a clean environment plus {@code environment}; waits at most a minute. */
-    public static Result run(Map<String, String> environment, String... args) throws IOException, InterruptedException {
+    /** The command line that runs the packaged agent with {@code args}. */
+    public static List<String> command(String... args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
                 .toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", jar().toString()));
         command.addAll(List.of(args));
+        return command;
+    }
+
+    /** Runs the agent with {@code args} and a clean environment plus {@code environment}; waits at most a minute. */
+    public static Result run(Map<String, String> environment, String... args) throws IOException, InterruptedException {
+        List<String> command = command(args);
         Path out = Files.createTempFile("agent-out", ".txt");
         Path err = Files.createTempFile("agent-err", ".txt");
         try {
