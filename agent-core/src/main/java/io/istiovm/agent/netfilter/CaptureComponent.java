@@ -1,0 +1,131 @@
+package io.istiovm.agent.netfilter;
+
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.daemon.Component;
+import java.io.PrintWriter;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The daemon's traffic capture: applies the plan at start, re-reads netfilter every
+ * VM_AGENT_CAPTURE_VERIFY_INTERVAL and repairs any drift (logging what changed), and removes its rules at stop.
+ */
+public final class CaptureComponent implements Component {
+    private static final Logger LOG = LoggerFactory.getLogger(CaptureComponent.class);
+
+    /** What a verification found, for readiness and the logs. */
+    public record Check(Instant at, Drift drift, boolean repaired) {
+    }
+
+    private final AgentConfig config;
+    private final PlanSource planSource;
+    private final NetfilterTools tools;
+    private final ScheduledExecutorService scheduler;
+    private final Clock clock;
+    private final Duration interval;
+    private NetfilterCapture netfilter;
+    private CapturePlan plan;
+    private ScheduledFuture<?> periodic;
+    private volatile Check lastCheck;
+    private volatile boolean healthy;
+
+    /** Reads the host facts and builds the plan; separate so that tests can give fixed host facts. */
+    @FunctionalInterface
+    public interface PlanSource {
+        CapturePlan plan() throws Exception;
+    }
+
+    public CaptureComponent(AgentConfig config, PlanSource planSource, NetfilterTools tools,
+                            ScheduledExecutorService scheduler, Clock clock) {
+        this.config = Objects.requireNonNull(config);
+        this.planSource = Objects.requireNonNull(planSource);
+        this.tools = Objects.requireNonNull(tools);
+        this.scheduler = Objects.requireNonNull(scheduler);
+        this.clock = Objects.requireNonNull(clock);
+        this.interval = config.get(ConfigKeys.VM_AGENT_CAPTURE_VERIFY_INTERVAL);
+    }
+
+    @Override
+    public String name() {
+        return "capture";
+    }
+
+    @Override
+    public synchronized void start() throws Exception {
+        plan = planSource.plan();
+        netfilter = NetfilterCapture.open(tools, config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
+        netfilter.apply(plan);
+        healthy = true;
+        lastCheck = new Check(clock.instant(), new Drift(java.util.List.of()), false);
+        LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(), interval);
+        periodic = scheduler.scheduleWithFixedDelay(this::verifyQuietly, interval.toMillis(), interval.toMillis(),
+                TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Compares netfilter with the plan and re-applies it when they differ. Called by the schedule; public so the
+     * drift tests can drive it without waiting for the interval.
+     */
+    public synchronized Check verifyAndRepair() throws CaptureException {
+        if (netfilter == null) {
+            throw new IllegalStateException("not started");
+        }
+        Drift drift = netfilter.verify(plan);
+        boolean repaired = false;
+        if (!drift.isEmpty()) {
+            LOG.warn("capture rules changed outside the agent; repairing:\n{}", drift.describe().stripTrailing());
+            netfilter.apply(plan);
+            repaired = true;
+        }
+        healthy = true;
+        lastCheck = new Check(clock.instant(), drift, repaired);
+        return lastCheck;
+    }
+
+    private void verifyQuietly() {
+        try {
+            verifyAndRepair();
+        } catch (CaptureException | RuntimeException e) {
+            healthy = false;
+            LOG.error("capture rules could not be verified or repaired: {}", e.getMessage());
+        }
+    }
+
+    public Check lastCheck() {
+        return lastCheck;
+    }
+
+    @Override
+    public boolean ready() {
+        return healthy;
+    }
+
+    @Override
+    public void describe(PrintWriter out) {
+        try {
+            out.print(planSource.plan().render());
+        } catch (Exception e) {
+            out.println("# capture plan unavailable: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public synchronized void stop() throws CaptureException {
+        if (periodic != null) {
+            periodic.cancel(false);
+        }
+        healthy = false;
+        NetfilterCapture target = netfilter != null ? netfilter
+                : NetfilterCapture.open(tools, config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
+        target.clean(plan != null ? plan.tproxyRoute() : CapturePlans.configuredRoute(config));
+        LOG.info("capture rules removed");
+    }
+}
