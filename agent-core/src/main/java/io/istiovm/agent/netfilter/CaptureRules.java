@@ -84,18 +84,24 @@ public record CaptureRules(IpFamily family, List<OwnedChain> chains, List<Rule> 
                 .forEach(c -> out.append(':').append(c.name()).append(" - [0:0]\n"));
     }
 
+    /** Jumps from built-in chains first (inserted at the top), then each owned chain's rules in order. */
     void appendRules(StringBuilder out, String table) {
         Map<String, Integer> position = new LinkedHashMap<>();
         for (Rule rule : rules) {
-            if (!rule.table().equals(table)) {
-                continue;
-            }
-            if (rule.inBuiltInChain()) {
+            if (rule.table().equals(table) && rule.inBuiltInChain()) {
                 int at = position.merge(rule.chain(), 1, Integer::sum);
                 out.append("-I ").append(rule.chain()).append(' ').append(at).append(' ').append(rule.spec())
                         .append('\n');
-            } else {
-                out.append(rule.saveLine()).append('\n');
+            }
+        }
+        for (OwnedChain chain : chains) {
+            if (!chain.table().equals(table)) {
+                continue;
+            }
+            for (Rule rule : rules) {
+                if (rule.table().equals(table) && rule.chain().equals(chain.name())) {
+                    out.append(rule.saveLine()).append('\n');
+                }
             }
         }
     }
