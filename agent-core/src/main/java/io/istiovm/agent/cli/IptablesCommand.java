@@ -193,10 +193,22 @@ final class IptablesCommand implements Runnable {
 
         @Override
         public Integer call() throws ExitException {
-            AgentConfig agentConfig = load();
+            // Cleaning must work when the configuration is broken or gone (uninstall, a bad edit before a stop):
+            // then the backend is detected and the TPROXY routes, whose numbers only the configuration knows,
+            // are left alone.
+            String backend = "auto";
+            java.util.Optional<io.istiovm.agent.netfilter.CapturePlan.TproxyRoute> route = java.util.Optional.empty();
             try {
-                NetfilterCapture.open(target.tools(), agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND))
-                        .clean(CapturePlans.configuredRoute(agentConfig));
+                AgentConfig agentConfig = load();
+                backend = agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND);
+                route = CapturePlans.configuredRoute(agentConfig);
+            } catch (ExitException e) {
+                env.err().println("warning: configuration unusable; removing the agent's rules anyway "
+                        + "(backend detected, TPROXY routes left alone)");
+                env.err().flush();
+            }
+            try {
+                NetfilterCapture.open(target.tools(), backend).clean(route);
                 env.out().println("capture rules removed");
                 env.out().flush();
                 return ExitCodes.OK;

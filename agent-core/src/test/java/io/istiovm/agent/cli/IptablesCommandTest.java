@@ -66,6 +66,12 @@ class IptablesCommandTest {
             assertThat(run(concat("iptables", "clean", target))).isEqualTo(ExitCodes.OK);
             assertThat(run(concat("iptables", "clean", target))).isEqualTo(ExitCodes.OK);
             assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
+
+            assertThat(run(concat("iptables", "apply", target))).isEqualTo(ExitCodes.OK);
+            Files.delete(config.resolve("cluster.env"));
+            assertThat(run(concat("iptables", "clean", target))).as("clean without configuration")
+                    .isEqualTo(ExitCodes.OK);
+            assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
         }
     }
 

@@ -135,4 +135,53 @@ class NetfilterCaptureTest {
                 .hasMessageContaining("-A DOCKER");
         assertThat(network.vmSave(false)).isEqualTo(before);
     }
+
+    @Test
+    void theComponentVerifiesOnItsScheduleRepairsAndReportsReadiness() throws Exception {
+        List<Runnable> scheduled = new ArrayList<>();
+        List<Long> delays = new ArrayList<>();
+        java.util.concurrent.ScheduledThreadPoolExecutor recording = new java.util.concurrent.ScheduledThreadPoolExecutor(1) {
+            @Override
+            public java.util.concurrent.ScheduledFuture<?> scheduleWithFixedDelay(Runnable task, long initialDelay,
+                    long delay, java.util.concurrent.TimeUnit unit) {
+                scheduled.add(task);
+                delays.add(unit.toMillis(delay));
+                return super.schedule(() -> { }, 1, java.util.concurrent.TimeUnit.DAYS);
+            }
+        };
+        java.time.Instant now = java.time.Instant.parse("2026-01-01T00:00:00Z");
+        try {
+            CaptureComponent component = new CaptureComponent(
+                    TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=45s\n"),
+                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, recording,
+                    java.time.Clock.fixed(now, java.time.ZoneOffset.UTC));
+            assertThat(component.ready()).isFalse();
+            component.start();
+            assertThat(component.ready()).isTrue();
+            assertThat(delays).containsExactly(45_000L);
+
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT");
+            scheduled.get(0).run();
+            assertThat(component.lastCheck().repaired()).isTrue();
+            assertThat(component.lastCheck().at()).isEqualTo(now);
+            assertThat(new NetfilterCapture(tools, Backend.NFT).verify(TestConfigs.plan(temp.resolve("p2"), SEED))
+                    .isEmpty()).isTrue();
+            assertThat(component.ready()).isTrue();
+
+            // A foreign rule that jumps into the agent's chain makes repair impossible: not ready, nothing broken.
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-N", "OTHER");
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-A", "OTHER", "-j", "ISTIO_OUTPUT");
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_INBOUND");
+            scheduled.get(0).run();
+            assertThat(component.ready()).isFalse();
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "OTHER");
+            scheduled.get(0).run();
+            assertThat(component.ready()).isTrue();
+            component.stop();
+            assertThat(component.ready()).isFalse();
+            assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
+        } finally {
+            recording.shutdownNow();
+        }
+    }
 }
