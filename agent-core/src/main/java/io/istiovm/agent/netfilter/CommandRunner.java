@@ -26,7 +26,7 @@ public interface CommandRunner {
         }
     }
 
-    /** Runs {@code command} with {@code stdin} (may be empty); a program still running after {@code timeout} is killed. */
+    /** Runs {@code command} with {@code stdin} (may be empty); kills it if it runs longer than {@code timeout}. */
     Result run(List<String> command, String stdin, Duration timeout) throws IOException;
 
     /** Real processes; the program is killed at the deadline (iptables-restore has hung at start, istio#29249). */

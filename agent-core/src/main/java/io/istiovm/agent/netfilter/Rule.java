@@ -15,8 +15,9 @@ public record Rule(String table, String chain, String spec) {
     public Rule {
         Objects.requireNonNull(table, "table");
         Objects.requireNonNull(chain, "chain");
-        if (spec == null || spec.isBlank() || spec.contains("\n")) {
-            throw new IllegalArgumentException("rule spec must be one non-empty line: " + spec);
+        // An empty spec is legal: iptables-save prints "-A CHAIN" for a rule without matches or target.
+        if (spec == null || spec.contains("\n")) {
+            throw new IllegalArgumentException("rule spec must be one line: " + spec);
         }
         spec = spec.trim().replaceAll("\\s+", " ");
     }
@@ -27,7 +28,7 @@ public record Rule(String table, String chain, String spec) {
 
     /** The rule as an {@code iptables-save} line: {@code -A CHAIN SPEC}. */
     public String saveLine() {
-        return "-A " + chain + " " + spec;
+        return spec.isEmpty() ? "-A " + chain : "-A " + chain + " " + spec;
     }
 
     /** The target chain or extension after {@code -j}, or empty when there is none. */

@@ -7,9 +7,15 @@ import io.istiovm.agent.testing.VmPeerNetwork;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -140,21 +146,21 @@ class NetfilterCaptureTest {
     void theComponentVerifiesOnItsScheduleRepairsAndReportsReadiness() throws Exception {
         List<Runnable> scheduled = new ArrayList<>();
         List<Long> delays = new ArrayList<>();
-        java.util.concurrent.ScheduledThreadPoolExecutor recording = new java.util.concurrent.ScheduledThreadPoolExecutor(1) {
+        ScheduledThreadPoolExecutor recording = new ScheduledThreadPoolExecutor(1) {
             @Override
-            public java.util.concurrent.ScheduledFuture<?> scheduleWithFixedDelay(Runnable task, long initialDelay,
-                    long delay, java.util.concurrent.TimeUnit unit) {
+            public ScheduledFuture<?> scheduleWithFixedDelay(Runnable task, long initialDelay,
+                    long delay, TimeUnit unit) {
                 scheduled.add(task);
                 delays.add(unit.toMillis(delay));
-                return super.schedule(() -> { }, 1, java.util.concurrent.TimeUnit.DAYS);
+                return super.schedule(() -> { }, 1, TimeUnit.DAYS);
             }
         };
-        java.time.Instant now = java.time.Instant.parse("2026-01-01T00:00:00Z");
+        Instant now = Instant.parse("2026-01-01T00:00:00Z");
         try {
             CaptureComponent component = new CaptureComponent(
                     TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=45s\n"),
                     () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, recording,
-                    java.time.Clock.fixed(now, java.time.ZoneOffset.UTC));
+                    Clock.fixed(now, ZoneOffset.UTC));
             assertThat(component.ready()).isFalse();
             component.start();
             assertThat(component.ready()).isTrue();
