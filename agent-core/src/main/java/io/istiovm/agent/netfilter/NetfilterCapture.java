@@ -72,6 +72,7 @@ public final class NetfilterCapture {
                         have.getOrDefault(table, List.of())));
             }
         }
+        lines.addAll(TproxyRouting.missing(tools, plan));
         return new Drift(lines);
     }
 

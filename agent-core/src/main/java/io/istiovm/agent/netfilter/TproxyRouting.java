@@ -33,6 +33,30 @@ final class TproxyRouting {
         }
     }
 
+    /** The policy rules and routes the plan needs but the kernel lacks, as drift lines of table "routing". */
+    static List<Drift.Line> missing(NetfilterTools tools, CapturePlan plan) throws CaptureException {
+        List<Drift.Line> lines = new java.util.ArrayList<>();
+        if (plan.tproxyRoute().isEmpty()) {
+            return lines;
+        }
+        CapturePlan.TproxyRoute route = plan.tproxyRoute().get();
+        for (IpFamily family : IpFamily.values()) {
+            if (!plan.rules(family).tables().contains("mangle")) {
+                continue;
+            }
+            String flag = flag(family);
+            String mark = Long.toString(route.mark());
+            String table = Long.toString(route.table());
+            if (ip(tools, flag, "rule", "list", "fwmark", mark, "lookup", table).stdout().isBlank()) {
+                lines.add(new Drift.Line(family, "routing", true, "ip rule fwmark " + mark + " lookup " + table));
+            }
+            if (!ip(tools, flag, "route", "show", "table", table).stdout().contains("local default dev lo")) {
+                lines.add(new Drift.Line(family, "routing", true, "ip route local default dev lo table " + table));
+            }
+        }
+        return lines;
+    }
+
     static void remove(NetfilterTools tools, Optional<CapturePlan.TproxyRoute> route) throws CaptureException {
         if (route.isEmpty()) {
             return;

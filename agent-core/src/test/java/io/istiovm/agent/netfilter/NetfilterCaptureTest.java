@@ -79,6 +79,12 @@ class NetfilterCaptureTest {
         assertThat(network.inNamespace(network.vm(), "ip", "rule")).containsOnlyOnce("fwmark 0x539 lookup 133");
         assertThat(network.inNamespace(network.vm(), "ip", "route", "show", "table", "133")).contains("local default");
 
+        network.inNamespace(network.vm(), "ip", "-4", "rule", "del", "fwmark", "1337", "lookup", "133");
+        assertThat(netfilter.verify(plan).lines()).extracting(Drift.Line::toString)
+                .containsExactly("- IPv4 routing: ip rule fwmark 1337 lookup 133");
+        netfilter.apply(plan);
+        assertThat(netfilter.verify(plan).isEmpty()).isTrue();
+
         netfilter.clean(plan.tproxyRoute());
         assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
         assertThat(network.inNamespace(network.vm(), "ip", "rule")).doesNotContain("lookup 133");
