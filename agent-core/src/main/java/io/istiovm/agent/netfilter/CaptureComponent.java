@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The daemon's traffic capture: applies the plan at start, re-reads netfilter every
- * VM_AGENT_CAPTURE_VERIFY_INTERVAL and repairs any drift (logging what changed), and removes its rules at stop.
+ * VM_AGENT_CAPTURE_VERIFY_INTERVAL and whenever nftables announces a change, repairs any drift (logging what
+ * changed), and removes its rules at stop.
  */
 public final class CaptureComponent implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(CaptureComponent.class);
@@ -25,17 +26,35 @@ public final class CaptureComponent implements Component {
     public record Check(Instant at, Drift drift, boolean repaired) {
     }
 
+    /** How long after a change event the check runs, so that a burst of changes costs one check. */
+    private static final Duration EVENT_DEBOUNCE = Duration.ofMillis(200);
+
+    /** A source of "netfilter changed" notifications; {@link #NONE} relies on the periodic check alone. */
+    @FunctionalInterface
+    public interface ChangeEvents {
+        ChangeEvents NONE = onChange -> () -> { };
+
+        AutoCloseable subscribe(Runnable onChange) throws Exception;
+    }
+
     private final AgentConfig config;
     private final PlanSource planSource;
     private final NetfilterTools tools;
     private final ScheduledExecutorService scheduler;
     private final Clock clock;
     private final Duration interval;
+    private final ChangeEvents changeEvents;
+    private final java.util.concurrent.atomic.AtomicBoolean checkPending =
+            new java.util.concurrent.atomic.AtomicBoolean();
+    private final Object checkDone = new Object();
+    private long checks;
+    private AutoCloseable subscription;
     private NetfilterCapture netfilter;
     private CapturePlan plan;
     private ScheduledFuture<?> periodic;
     private volatile Check lastCheck;
     private volatile boolean healthy;
+    private boolean stopped;
 
     /** Reads the host facts and builds the plan; separate so that tests can give fixed host facts. */
     @FunctionalInterface
@@ -44,13 +63,14 @@ public final class CaptureComponent implements Component {
     }
 
     public CaptureComponent(AgentConfig config, PlanSource planSource, NetfilterTools tools,
-                            ScheduledExecutorService scheduler, Clock clock) {
+                            ScheduledExecutorService scheduler, Clock clock, ChangeEvents changeEvents) {
         this.config = Objects.requireNonNull(config);
         this.planSource = Objects.requireNonNull(planSource);
         this.tools = Objects.requireNonNull(tools);
         this.scheduler = Objects.requireNonNull(scheduler);
         this.clock = Objects.requireNonNull(clock);
         this.interval = config.get(ConfigKeys.VM_AGENT_CAPTURE_VERIFY_INTERVAL);
+        this.changeEvents = Objects.requireNonNull(changeEvents);
     }
 
     @Override
@@ -68,6 +88,44 @@ public final class CaptureComponent implements Component {
         LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(), interval);
         periodic = scheduler.scheduleWithFixedDelay(this::verifyQuietly, interval.toMillis(), interval.toMillis(),
                 TimeUnit.MILLISECONDS);
+        if (netfilter.backend() == Backend.NFT) {
+            try {
+                subscription = changeEvents.subscribe(this::changed);
+            } catch (Exception e) {
+                LOG.warn("no nftables change events ({}); relying on the check every {}", e.getMessage(), interval);
+            }
+        }
+    }
+
+    private void changed() {
+        if (checkPending.compareAndSet(false, true)) {
+            scheduler.schedule(() -> {
+                checkPending.set(false);
+                verifyQuietly();
+            }, EVENT_DEBOUNCE.toMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Number of checks finished so far (scheduled, event-driven or direct). */
+    public long checksDone() {
+        synchronized (checkDone) {
+            return checks;
+        }
+    }
+
+    /** Waits until at least {@code count} checks have finished; false if {@code timeout} passes first. */
+    public boolean awaitChecks(long count, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (checkDone) {
+            while (checks < count) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                TimeUnit.NANOSECONDS.timedWait(checkDone, left);
+            }
+            return true;
+        }
     }
 
     /**
@@ -78,6 +136,10 @@ public final class CaptureComponent implements Component {
         if (netfilter == null) {
             throw new IllegalStateException("not started");
         }
+        if (stopped) {
+            // A check queued before stop() must not put back the rules stop() removed.
+            return lastCheck;
+        }
         Drift drift = netfilter.verify(plan);
         boolean repaired = false;
         if (!drift.isEmpty()) {
@@ -87,7 +149,15 @@ public final class CaptureComponent implements Component {
         }
         healthy = true;
         lastCheck = new Check(clock.instant(), drift, repaired);
+        countCheck();
         return lastCheck;
+    }
+
+    private void countCheck() {
+        synchronized (checkDone) {
+            checks++;
+            checkDone.notifyAll();
+        }
     }
 
     private void verifyQuietly() {
@@ -96,6 +166,7 @@ public final class CaptureComponent implements Component {
         } catch (CaptureException | RuntimeException e) {
             healthy = false;
             LOG.error("capture rules could not be verified or repaired: {}", e.getMessage());
+            countCheck();
         }
     }
 
@@ -119,8 +190,16 @@ public final class CaptureComponent implements Component {
 
     @Override
     public synchronized void stop() throws CaptureException {
+        stopped = true;
         if (periodic != null) {
             periodic.cancel(false);
+        }
+        if (subscription != null) {
+            try {
+                subscription.close();
+            } catch (Exception e) {
+                LOG.warn("closing nftables change events: {}", e.toString());
+            }
         }
         healthy = false;
         NetfilterCapture target = netfilter != null ? netfilter

@@ -37,6 +37,6 @@ public final class CapturePlans {
                     Thread thread = new Thread(runnable, "capture-verify");
                     thread.setDaemon(true);
                     return thread;
-                }), Clock.systemUTC());
+                }), Clock.systemUTC(), onChange -> NftablesEvents.subscribe(Optional.empty(), onChange));
     }
 }

@@ -174,7 +174,8 @@ class CapturePacketTest {
         try {
             CaptureComponent component = new CaptureComponent(
                     TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=24h\n"),
-                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, neverRuns, Clock.systemUTC());
+                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, neverRuns, Clock.systemUTC(),
+                    CaptureComponent.ChangeEvents.NONE);
             component.start();
             String applied = network.vmSave(false);
             assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();

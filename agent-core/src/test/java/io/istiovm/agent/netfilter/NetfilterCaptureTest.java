@@ -166,7 +166,7 @@ class NetfilterCaptureTest {
             CaptureComponent component = new CaptureComponent(
                     TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=45s\n"),
                     () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, recording,
-                    Clock.fixed(now, ZoneOffset.UTC));
+                    Clock.fixed(now, ZoneOffset.UTC), CaptureComponent.ChangeEvents.NONE);
             assertThat(component.ready()).isFalse();
             component.start();
             assertThat(component.ready()).isTrue();
@@ -194,6 +194,29 @@ class NetfilterCaptureTest {
             assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
         } finally {
             recording.shutdownNow();
+        }
+    }
+
+    @Test
+    void anNftablesChangeEventTriggersTheRepairWithoutWaitingForTheInterval() throws Exception {
+        java.util.concurrent.ScheduledExecutorService scheduler =
+                java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+        try {
+            CaptureComponent component = new CaptureComponent(
+                    TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=24h\n"),
+                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, scheduler, Clock.systemUTC(),
+                    onChange -> NftablesEvents.subscribe(java.util.Optional.of(network.vm()), onChange));
+            component.start();
+            long before = component.checksDone();
+
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F");
+            assertThat(component.awaitChecks(before + 1, Duration.ofSeconds(10))).as("a check after the flush")
+                    .isTrue();
+            assertThat(new NetfilterCapture(tools, Backend.NFT).verify(TestConfigs.plan(temp.resolve("p2"), SEED))
+                    .isEmpty()).isTrue();
+            component.stop();
+        } finally {
+            scheduler.shutdownNow();
         }
     }
 }
