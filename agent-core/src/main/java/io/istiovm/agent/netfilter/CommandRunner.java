@@ -4,11 +4,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** Runs an external program to completion; the seam where tests put a network namespace or a failing tool. */
@@ -33,8 +31,10 @@ public interface CommandRunner {
     static CommandRunner processes() {
         return (command, stdin, timeout) -> {
             Process process = new ProcessBuilder(command).start();
-            CompletableFuture<byte[]> out = drain(process.getInputStream());
-            CompletableFuture<byte[]> err = drain(process.getErrorStream());
+            // Both streams drain on their own threads, so a full pipe cannot stall the program and a hung
+            // program cannot stall the caller past the deadline.
+            Drain out = new Drain(process.getInputStream());
+            Drain err = new Drain(process.getErrorStream());
             try (OutputStream in = process.getOutputStream()) {
                 in.write(stdin.getBytes(StandardCharsets.UTF_8));
             } catch (IOException e) {
@@ -47,8 +47,7 @@ public interface CommandRunner {
                     throw new IOException("'" + String.join(" ", command) + "' did not finish within " + timeout
                             + " and was killed");
                 }
-                return new Result(List.copyOf(command), process.exitValue(),
-                        new String(out.join(), StandardCharsets.UTF_8), new String(err.join(), StandardCharsets.UTF_8));
+                return new Result(List.copyOf(command), process.exitValue(), out.text(), err.text());
             } catch (InterruptedException e) {
                 process.destroyForcibly();
                 Thread.currentThread().interrupt();
@@ -57,15 +56,26 @@ public interface CommandRunner {
         };
     }
 
-    private static CompletableFuture<byte[]> drain(InputStream stream) {
-        return CompletableFuture.supplyAsync(() -> {
-            try (stream) {
-                ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-                stream.transferTo(buffer);
-                return buffer.toByteArray();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        });
+    /** Reads a stream to its end on a thread of its own. */
+    final class Drain {
+        private final ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+        private final Thread thread;
+
+        Drain(InputStream stream) {
+            thread = new Thread(() -> {
+                try (stream) {
+                    stream.transferTo(buffer);
+                } catch (IOException e) {
+                    // The stream closes when the program ends; what was read is what there is.
+                }
+            }, "command-output");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        String text() throws InterruptedException {
+            thread.join();
+            return buffer.toString(StandardCharsets.UTF_8);
+        }
     }
 }

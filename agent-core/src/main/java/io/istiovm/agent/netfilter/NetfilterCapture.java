@@ -103,9 +103,14 @@ public final class NetfilterCapture {
             return;
         }
         SavedRules previous = read.get();
-        if (!previous.foreignReferences().isEmpty() && !previous.chains().isEmpty()) {
-            throw new CaptureException(family.label() + ": rules outside the agent's chains jump into them, so they "
-                    + "cannot be replaced; remove these first: " + previous.foreignReferences());
+        // Another chain may jump into an agent chain that stays (it is only refilled), but deleting a chain that
+        // something else still references would fail the whole transaction, so say which rule is in the way.
+        List<Rule> blocking = previous.foreignReferences().stream()
+                .filter(rule -> !desired.chains().contains(new CaptureRules.OwnedChain(rule.table(), rule.target())))
+                .toList();
+        if (!blocking.isEmpty()) {
+            throw new CaptureException(family.label() + ": rules outside the agent's chains jump into chains the "
+                    + "agent must remove; remove these first: " + blocking);
         }
         String script = RestoreScript.replace(previous, desired);
         if (script.isEmpty()) {

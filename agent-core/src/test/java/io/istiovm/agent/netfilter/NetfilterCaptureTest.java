@@ -146,6 +146,8 @@ class NetfilterCaptureTest {
         assertThatThrownBy(() -> netfilter.clean(plan.tproxyRoute())).isInstanceOf(CaptureException.class)
                 .hasMessageContaining("-A DOCKER");
         assertThat(network.vmSave(false)).isEqualTo(before);
+        netfilter.apply(plan);
+        assertThat(network.vmSave(false)).as("a kept chain may be referenced").isEqualTo(before);
     }
 
     @Test
@@ -180,12 +182,19 @@ class NetfilterCaptureTest {
                     .isEmpty()).isTrue();
             assertThat(component.ready()).isTrue();
 
-            // A foreign rule that jumps into the agent's chain makes repair impossible: not ready, nothing broken.
+            // A foreign rule jumping into an agent chain the plan does not have makes repair impossible (the
+            // chain cannot be deleted): not ready, nothing broken. One jumping into a kept chain is fine.
             network.inNamespace(network.vm(), "iptables", "-t", "nat", "-N", "OTHER");
             network.inNamespace(network.vm(), "iptables", "-t", "nat", "-A", "OTHER", "-j", "ISTIO_OUTPUT");
             network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_INBOUND");
             scheduled.get(0).run();
+            assertThat(component.ready()).isTrue();
+            assertThat(network.vmSave(false)).contains("-A OTHER -j ISTIO_OUTPUT");
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-N", "ISTIO_DIVERT");
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-A", "OTHER", "-j", "ISTIO_DIVERT");
+            scheduled.get(0).run();
             assertThat(component.ready()).isFalse();
+            assertThat(network.vmSave(false)).contains("-A OTHER -j ISTIO_DIVERT");
             network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "OTHER");
             scheduled.get(0).run();
             assertThat(component.ready()).isTrue();
