@@ -4,14 +4,19 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.javaprop.JavaPropsMapper;
+import com.fasterxml.jackson.dataformat.javaprop.JavaPropsSchema;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.ConfigProblem;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -21,7 +26,7 @@ import picocli.CommandLine.Option;
                 + "(default, sidecar.env:LINE, cluster.env:LINE, environment).",
             "Problems go to standard error, each naming file, line, key and value."})
 final class CheckCommand implements java.util.concurrent.Callable<Integer> {
-    enum Format { text, json }
+    enum Format { text, json, properties }
 
     private final CliEnvironment env;
 
@@ -29,7 +34,7 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
     ConfigOptions config;
 
     @Option(names = "--output", paramLabel = "FORMAT", defaultValue = "text",
-            description = "text or json (default: ${DEFAULT-VALUE}).")
+            description = "text, json or properties (default: ${DEFAULT-VALUE}).")
     Format format;
 
     @Option(names = "--strict", description = "Treat warnings (unknown keys, keys without effect) as errors.")
@@ -44,6 +49,8 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
         ConfigLoader.Result result = config.load(env);
         if (format == Format.json) {
             printJson(env.out(), result);
+        } else if (format == Format.properties) {
+            printProperties(env.out(), result.config());
         } else {
             printText(env.out(), result.config());
         }
@@ -63,7 +70,10 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
         out.println();
         List<AgentConfig.Entry> entries = config.entries();
         int nameWidth = entries.stream().mapToInt(e -> e.name().length()).max().orElse(10);
-        int valueWidth = Math.min(40, entries.stream().mapToInt(e -> shown(e).length()).max().orElse(10));
+        // File paths are left out of the width so that the layout does not depend on where the files are.
+        int valueWidth = Math.min(40, entries.stream()
+                .filter(e -> e.key() == null || e.key().group() != ConfigKey.Group.LOCATION)
+                .mapToInt(e -> shown(e).length()).max().orElse(10));
         out.println(pad("KEY", nameWidth) + "  " + pad("VALUE", valueWidth) + "  SOURCE");
         for (AgentConfig.Entry entry : entries) {
             StringBuilder source = new StringBuilder(entry.source().label());
@@ -83,6 +93,23 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
 
     private static String pad(String text, int width) {
         return text.length() >= width ? text : text + " ".repeat(width - text.length());
+    }
+
+    /** The effective values as a Java properties document, for tooling that consumes that format. */
+    private static void printProperties(PrintWriter out, AgentConfig config) {
+        Map<String, String> values = new LinkedHashMap<>();
+        for (AgentConfig.Entry entry : config.entries()) {
+            if (entry.isSet()) {
+                values.put(entry.name(), entry.formatted());
+            }
+        }
+        try {
+            // Without a path separator, dotted or underscored names stay flat keys instead of nesting.
+            out.print(new JavaPropsMapper().writer(JavaPropsSchema.emptySchema().withoutPathSeparator())
+                    .writeValueAsString(values));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static void printJson(PrintWriter out, ConfigLoader.Result result) {

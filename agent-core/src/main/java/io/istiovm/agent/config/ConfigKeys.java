@@ -88,8 +88,8 @@ public final class ConfigKeys {
                     "ISTIO_LOCAL_EXCLUDE_PORTS", portList(false))
             .group(Group.CAPTURE).since("1.4").defaultsTo("")
             .misspelledAs("ISTIO_INBOUND_EXCLUDE_PORTS")
-            .meaning("Inbound ports left alone when ISTIO_INBOUND_PORTS is `*`. (Istio's sidecar.env misnamed it "
-                    + "ISTIO_INBOUND_EXCLUDE_PORTS.)"));
+            .meaning("Inbound ports left alone when ISTIO_INBOUND_PORTS is `*`. Istio's sidecar.env misnamed it "
+                    + "ISTIO_INBOUND_EXCLUDE_PORTS."));
 
     public static final ConfigKey<PortList> ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE = define(ConfigKey.builder(
                     "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", portList(false))

@@ -170,6 +170,12 @@ public final class ConfigLoader {
             return new AgentConfig.Entry(name, key, setting.raw(), value, type.format(value), setting.source(),
                     setting.overrides());
         } catch (InvalidValueException e) {
+            if (setting.source() instanceof Source.Default && key != null
+                    && key.defaultValue() instanceof ConfigKey.Default.Derived
+                    && problems.stream().anyMatch(ConfigProblem::isError)) {
+                // A derived default only fails when a key it is built from is invalid, which is already reported.
+                return new AgentConfig.Entry(name, key, setting.raw(), null, "", setting.source(), null);
+            }
             String reason = e.getMessage();
             if (setting.raw().isEmpty() && key != null) {
                 reason = key.defaultValue() instanceof ConfigKey.Default.None

@@ -240,6 +240,7 @@ public final class EnvFile {
                 throw error("'" + key + "' has no '=value'; write " + key + "=VALUE");
             }
             if (peek() != '=') {
+                key = null;
                 throw error("'" + describe(peek()) + "' at column " + (pos + 1)
                         + " is not allowed in a key name (letters, digits and _ only)");
             }

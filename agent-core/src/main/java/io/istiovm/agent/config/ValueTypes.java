@@ -170,54 +170,39 @@ public final class ValueTypes {
 
     /** Comma-separated ports; with {@code allowAll}, also {@code *} alone. Empty means none. */
     public static ValueType<PortList> portList(boolean allowAll) {
-        return new Simple<>(allowAll ? "port list or *" : "port list", raw -> {
-            String trimmed = raw.trim();
-            if (trimmed.isEmpty()) {
-                return PortList.NONE;
-            }
-            if (trimmed.equals("*")) {
-                if (!allowAll) {
-                    throw new InvalidValueException("'*' is not allowed here; list the ports");
-                }
-                return PortList.ALL;
-            }
-            List<Integer> ports = new ArrayList<>();
-            for (String item : splitList(trimmed)) {
-                if (item.equals("*")) {
-                    throw new InvalidValueException(allowAll
-                            ? "'*' cannot be combined with other ports"
-                            : "'*' is not allowed here; list the ports");
-                }
-                ports.add(parsePort(item));
-            }
-            return PortList.of(ports);
-        });
+        return new Simple<>(allowAll ? "port list or *" : "port list",
+                raw -> starList(raw, allowAll, "ports", ValueTypes::parsePort, PortList.NONE, PortList.ALL,
+                        PortList::of));
     }
 
     /** Comma-separated CIDRs of either family; with {@code allowAll}, also {@code *} alone. Empty means none. */
     public static ValueType<CidrList> cidrList(boolean allowAll) {
-        return new Simple<>(allowAll ? "CIDR list or *" : "CIDR list", raw -> {
-            String trimmed = raw.trim();
-            if (trimmed.isEmpty()) {
-                return CidrList.NONE;
+        return new Simple<>(allowAll ? "CIDR list or *" : "CIDR list",
+                raw -> starList(raw, allowAll, "networks", Cidr::parse, CidrList.NONE, CidrList.ALL, CidrList::of));
+    }
+
+    /** The grammar Istio's list keys share: empty (none), {@code *} alone (all, where allowed), or items. */
+    private static <I, L> L starList(String raw, boolean allowAll, String noun, Parser<I> item, L none, L all,
+                                     Function<List<I>, L> of) throws InvalidValueException {
+        String trimmed = raw.trim();
+        if (trimmed.isEmpty()) {
+            return none;
+        }
+        String notAllowed = "'*' is not allowed here; list the " + noun;
+        if (trimmed.equals("*")) {
+            if (!allowAll) {
+                throw new InvalidValueException(notAllowed);
             }
-            if (trimmed.equals("*")) {
-                if (!allowAll) {
-                    throw new InvalidValueException("'*' is not allowed here; list the networks");
-                }
-                return CidrList.ALL;
+            return all;
+        }
+        List<I> items = new ArrayList<>();
+        for (String text : splitList(trimmed)) {
+            if (text.equals("*")) {
+                throw new InvalidValueException(allowAll ? "'*' cannot be combined with other " + noun : notAllowed);
             }
-            List<Cidr> cidrs = new ArrayList<>();
-            for (String item : splitList(trimmed)) {
-                if (item.equals("*")) {
-                    throw new InvalidValueException(allowAll
-                            ? "'*' cannot be combined with other networks"
-                            : "'*' is not allowed here; list the networks");
-                }
-                cidrs.add(Cidr.parse(item));
-            }
-            return CidrList.of(cidrs);
-        });
+            items.add(item.parse(text));
+        }
+        return of.apply(items);
     }
 
     private static List<String> splitList(String text) throws InvalidValueException {
