@@ -25,11 +25,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * optional {@code host.properties} overriding the fixed host facts) must plan exactly {@code plan.txt}.
  *
  * <p>To regenerate after a deliberate change, run
- * {@code mvn -pl agent-core test -Dtest=CapturePlanGoldenTest -Dgolden.update=true} and review the diff.
+ * {@code mvn -pl agent-core test -Dtest=CapturePlanGoldenTest -Dupdate.goldens=true} and review the diff.
  */
 class CapturePlanGoldenTest {
     static final Path GOLDEN = Path.of("src/test/resources/netfilter/golden");
-    private static final boolean UPDATE = Boolean.getBoolean("golden.update");
+    private static final boolean UPDATE = Boolean.getBoolean("update.goldens");
 
     static Stream<String> cases() throws IOException {
         try (Stream<Path> dirs = Files.list(GOLDEN)) {
@@ -48,7 +48,7 @@ class CapturePlanGoldenTest {
         if (UPDATE) {
             Files.writeString(golden, plan, StandardCharsets.UTF_8);
         }
-        assertThat(golden).as("golden file; regenerate with -Dgolden.update=true").exists();
+        assertThat(golden).as("golden file; regenerate with -Dupdate.goldens=true").exists();
         assertThat(plan).isEqualTo(Files.readString(golden, StandardCharsets.UTF_8));
     }
 
