@@ -27,9 +27,12 @@ import picocli.CommandLine.Option;
 final class IptablesCommand implements Runnable {
     private static final Path ETC = Path.of("/etc");
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                 "a subcommand is required: plan, apply, verify, clean or benchmark");
     }
 

@@ -21,6 +21,13 @@ class IptablesCommandTest {
     }
 
     @Test
+    void aSubcommandIsRequired() {
+        CliRun bare = CliRun.run("iptables");
+        assertThat(bare.exitCode()).isEqualTo(ExitCodes.USAGE);
+        assertThat(bare.err()).contains("a subcommand is required");
+    }
+
+    @Test
     void planPrintsTheRulesAndRejectsCapturingSsh() throws Exception {
         writeConfig("ISTIO_SERVICE_CIDR=172.21.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
         CliRun plan = CliRun.run("iptables", "plan", "--config-dir", config.toString());
