@@ -98,6 +98,13 @@ class CapturePacketTest {
                 .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
     }
 
+    @Test
+    void inboundInTproxyModeArrivesAtTheInboundPortWithItsDestination() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\nISTIO_INBOUND_PORTS=8888\n"));
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888))
+                .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
+    }
+
     // 4
     @Test
     void theSshPortIsNeverCapturedEvenWithAllInboundPorts() throws Exception {

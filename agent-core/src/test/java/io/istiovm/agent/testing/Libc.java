@@ -17,6 +17,9 @@ interface Libc extends Library {
     int SOL_IP = 0;
     int SOL_IPV6 = 41;
     int IPV6_V6ONLY = 26;
+    /** IP_TRANSPARENT / IPV6_TRANSPARENT: accept connections TPROXY diverts (Envoy sets it in TPROXY mode). */
+    int IP_TRANSPARENT = 19;
+    int IPV6_TRANSPARENT = 75;
     /** SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST have the same number. */
     int SO_ORIGINAL_DST = 80;
     int O_RDONLY = 0;

@@ -28,9 +28,13 @@ public final class OriginalDestinationListener implements AutoCloseable {
     private volatile int listenFd = -1;
     private volatile String failure;
 
-    private OriginalDestinationListener(String namespace, String name, boolean ipv6, int port) {
+    private final boolean transparent;
+
+    private OriginalDestinationListener(String namespace, String name, boolean ipv6, int port,
+                                        boolean transparent) {
         this.name = name;
         this.ipv6 = ipv6;
+        this.transparent = transparent;
         this.thread = new Thread(() -> serve(namespace, port), "listener-" + name + "-" + port);
         this.thread.setDaemon(true);
     }
@@ -38,7 +42,14 @@ public final class OriginalDestinationListener implements AutoCloseable {
     /** Starts listening on the wildcard address of one family in {@code namespace}; returns once it listens. */
     public static OriginalDestinationListener start(String namespace, String name, boolean ipv6, int port)
             throws IOException {
-        OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name, ipv6, port);
+        return start(namespace, name, ipv6, port, false);
+    }
+
+    /** As {@link #start(String, String, boolean, int)}; {@code transparent} also accepts what TPROXY diverts. */
+    public static OriginalDestinationListener start(String namespace, String name, boolean ipv6, int port,
+                                                    boolean transparent) throws IOException {
+        OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name, ipv6, port,
+                transparent);
         listener.thread.start();
         try {
             if (!listener.listening.await(10, TimeUnit.SECONDS)) {
@@ -66,6 +77,11 @@ public final class OriginalDestinationListener implements AutoCloseable {
             c.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, new int[] {1}, 4);
             if (ipv6) {
                 c.setsockopt(fd, Libc.SOL_IPV6, Libc.IPV6_V6ONLY, new int[] {1}, 4);
+            }
+            if (transparent && c.setsockopt(fd, ipv6 ? Libc.SOL_IPV6 : Libc.SOL_IP,
+                    ipv6 ? Libc.IPV6_TRANSPARENT : Libc.IP_TRANSPARENT, new int[] {1}, 4) != 0) {
+                c.close(fd);
+                throw new IOException("cannot make the socket transparent");
             }
             byte[] address = ipv6 ? sockaddrIn6(port) : sockaddrIn(port);
             if (c.bind(fd, address, address.length) != 0 || c.listen(fd, 64) != 0) {

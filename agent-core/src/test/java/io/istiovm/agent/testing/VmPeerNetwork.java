@@ -91,11 +91,14 @@ public final class VmPeerNetwork implements AutoCloseable {
         return listener;
     }
 
-    /** The stand-in for Envoy in the VM: "envoy-outbound" on 15001 and "envoy-inbound" on 15006, both families. */
+    /**
+     * The stand-in for Envoy in the VM: "envoy-outbound" on 15001 and "envoy-inbound" on 15006, both families.
+     * The inbound sockets are transparent, as Envoy's are in TPROXY mode, which REDIRECT does not mind.
+     */
     public void startEnvoyStandIn() throws IOException {
         for (boolean v6 : new boolean[] {false, true}) {
-            listen(vm, "envoy-outbound", v6, 15001);
-            listen(vm, "envoy-inbound", v6, 15006);
+            listeners.add(OriginalDestinationListener.start(vm, "envoy-outbound", v6, 15001, false));
+            listeners.add(OriginalDestinationListener.start(vm, "envoy-inbound", v6, 15006, true));
         }
     }
 
