@@ -5,19 +5,22 @@ import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.netfilter.CaptureBenchmark;
 import io.istiovm.agent.netfilter.CaptureException;
-import io.istiovm.agent.netfilter.CaptureHost;
 import io.istiovm.agent.netfilter.CapturePlan;
-import io.istiovm.agent.netfilter.CapturePlanner;
 import io.istiovm.agent.netfilter.CapturePlans;
 import io.istiovm.agent.netfilter.Drift;
 import io.istiovm.agent.netfilter.NetfilterCapture;
 import io.istiovm.agent.netfilter.NetfilterTools;
 import java.io.IOException;
-import java.nio.file.Path;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.IFactory;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /** {@code istio-vm-agent iptables plan|apply|verify|clean|benchmark}: the traffic capture rules by hand. */
 @Command(name = "iptables", mixinStandardHelpOptions = true,
@@ -25,19 +28,17 @@ import picocli.CommandLine.Option;
         subcommands = {IptablesCommand.Plan.class, IptablesCommand.Apply.class, IptablesCommand.Verify.class,
             IptablesCommand.Clean.class, IptablesCommand.Benchmark.class})
 final class IptablesCommand implements Runnable {
-    private static final Path ETC = Path.of("/etc");
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @Spec
+    CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+        throw new ParameterException(spec.commandLine(),
                 "a subcommand is required: plan, apply, verify, clean or benchmark");
     }
 
     /** Builds the subcommands with the environment (they take it in their constructors). */
-    static final class Factory implements picocli.CommandLine.IFactory {
+    static final class Factory implements IFactory {
         private final CliEnvironment env;
 
         Factory(CliEnvironment env) {
@@ -50,7 +51,7 @@ final class IptablesCommand implements Runnable {
                 java.lang.reflect.Constructor<K> constructor = type.getDeclaredConstructor(CliEnvironment.class);
                 return constructor.newInstance(env);
             } catch (NoSuchMethodException e) {
-                return picocli.CommandLine.defaultFactory().create(type);
+                return CommandLine.defaultFactory().create(type);
             }
         }
     }
@@ -91,7 +92,7 @@ final class IptablesCommand implements Runnable {
 
         CapturePlan plan(AgentConfig agentConfig) throws ExitException {
             try {
-                return CapturePlanner.plan(agentConfig, CaptureHost.read(agentConfig, env.host(), ETC));
+                return CapturePlans.forHost(agentConfig, env.host());
             } catch (ConfigException e) {
                 ConfigOptions.print(env.err(), e.problems());
                 env.err().println("configuration is invalid: " + e.errors().size() + " error(s)");
@@ -200,7 +201,7 @@ final class IptablesCommand implements Runnable {
             // then the backend is detected and the TPROXY routes, whose numbers only the configuration knows,
             // are left alone.
             String backend = "auto";
-            java.util.Optional<io.istiovm.agent.netfilter.CapturePlan.TproxyRoute> route = java.util.Optional.empty();
+            Optional<CapturePlan.TproxyRoute> route = Optional.empty();
             try {
                 AgentConfig agentConfig = load();
                 backend = agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND);

@@ -12,6 +12,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
@@ -48,7 +50,7 @@ public final class CaptureBenchmark {
                     .collect(Collectors.joining(","));
             String cidrs = IntStream.range(0, 200).mapToObj(i -> "10." + (i / 250) + "." + (i % 250) + ".0/24")
                     .collect(Collectors.joining(","));
-            Map<String, String> cases = new java.util.LinkedHashMap<>();
+            Map<String, String> cases = new LinkedHashMap<>();
             cases.put("seed", "ISTIO_SERVICE_CIDR=172.21.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
             cases.put("1000 ports / 200 CIDRs", "ISTIO_SERVICE_CIDR=" + cidrs + "\nISTIO_INBOUND_PORTS=" + ports
                     + "\n");
@@ -94,7 +96,7 @@ public final class CaptureBenchmark {
         for (CaptureRules.OwnedChain chain : rules.chains()) {
             require(tools.run(program, List.of("-w", "5", "-t", chain.table(), "-N", chain.name()), ""));
         }
-        Map<String, Integer> position = new java.util.HashMap<>();
+        Map<String, Integer> position = new HashMap<>();
         for (Rule rule : rules.rules()) {
             List<String> args = new ArrayList<>(List.of("-w", "5", "-t", rule.table()));
             if (rule.inBuiltInChain()) {

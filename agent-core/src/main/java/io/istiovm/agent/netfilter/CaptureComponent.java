@@ -7,10 +7,12 @@ import java.io.PrintWriter;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,8 +46,7 @@ public final class CaptureComponent implements Component {
     private final Clock clock;
     private final Duration interval;
     private final ChangeEvents changeEvents;
-    private final java.util.concurrent.atomic.AtomicBoolean checkPending =
-            new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean checkPending = new AtomicBoolean();
     private final Object checkDone = new Object();
     private long checks;
     private AutoCloseable subscription;
@@ -84,7 +85,7 @@ public final class CaptureComponent implements Component {
         netfilter = NetfilterCapture.open(tools, config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
         netfilter.apply(plan);
         healthy = true;
-        lastCheck = new Check(clock.instant(), new Drift(java.util.List.of()), false);
+        lastCheck = new Check(clock.instant(), new Drift(List.of()), false);
         LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(), interval);
         periodic = scheduler.scheduleWithFixedDelay(this::verifyQuietly, interval.toMillis(), interval.toMillis(),
                 TimeUnit.MILLISECONDS);

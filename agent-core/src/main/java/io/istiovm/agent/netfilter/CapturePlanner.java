@@ -15,6 +15,7 @@ import static io.istiovm.agent.config.ConfigKeys.ISTIO_LOCAL_OUTBOUND_PORTS_EXCL
 import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_CIDR;
 import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_EXCLUDE_CIDR;
 import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_GLOBAL_VIP_CIDR;
+import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_SSHD_CONFIG;
 import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_STATUS_PORT;
 
 import io.istiovm.agent.config.AgentConfig;
@@ -94,8 +95,7 @@ public final class CapturePlanner {
                 AgentConfig.Entry entry = config.entries().stream()
                         .filter(e -> e.name().equals(ISTIO_INBOUND_PORTS.name())).findFirst().orElseThrow();
                 throw new ConfigException(List.of(ConfigProblem.error(entry.source(), entry.name(), entry.raw(),
-                        "port " + ssh + " is sshd's port (from " + config.get(
-                                io.istiovm.agent.config.ConfigKeys.VM_AGENT_SSHD_CONFIG)
+                        "port " + ssh + " is sshd's port (from " + config.get(VM_AGENT_SSHD_CONFIG)
                                 + " or the default 22); capturing SSH would lock operators out of the VM")));
             }
         }

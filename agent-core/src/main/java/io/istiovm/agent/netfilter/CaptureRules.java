@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * The agent's desired netfilter state for one address family: the chains it owns and every rule it installs,
@@ -46,7 +47,7 @@ public record CaptureRules(IpFamily family, List<OwnedChain> chains, List<Rule> 
 
     /** Tables that hold something, in the order iptables-save prints them. */
     public List<String> tables() {
-        Set<String> tables = new java.util.TreeSet<>();
+        Set<String> tables = new TreeSet<>();
         chains.forEach(c -> tables.add(c.table()));
         rules.forEach(r -> tables.add(r.table()));
         return List.copyOf(tables);

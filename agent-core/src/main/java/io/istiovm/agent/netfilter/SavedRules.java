@@ -7,6 +7,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * The part of an {@code iptables-save} dump that the agent owns: its chains (by name), every rule in them, and
@@ -69,7 +70,7 @@ public record SavedRules(IpFamily family, List<CaptureRules.OwnedChain> chains, 
 
     public Map<String, List<String>> saveLines() {
         Map<String, List<String>> byTable = new LinkedHashMap<>();
-        Set<String> tables = new java.util.TreeSet<>();
+        Set<String> tables = new TreeSet<>();
         chains.forEach(c -> tables.add(c.table()));
         rules.forEach(r -> tables.add(r.table()));
         for (String table : tables) {

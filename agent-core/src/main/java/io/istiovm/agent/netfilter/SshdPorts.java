@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -78,15 +79,15 @@ public final class SshdPorts {
     }
 
     /** The port of {@code host:port} or {@code [v6]:port}; none for a bare address (then Port applies). */
-    private static java.util.Optional<Integer> listenPort(String address) {
+    private static Optional<Integer> listenPort(String address) {
         Matcher m = LISTEN_PORT.matcher(address);
         boolean hasPort = address.startsWith("[") ? address.contains("]:") : address.indexOf(':') >= 0
                 && address.indexOf(':') == address.lastIndexOf(':');
         if (!hasPort || !m.matches()) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         int port = Integer.parseInt(m.group(1));
-        return port >= 1 && port <= 65535 ? java.util.Optional.of(port) : java.util.Optional.empty();
+        return port >= 1 && port <= 65535 ? Optional.of(port) : Optional.empty();
     }
 
     private static int parsePort(Path file, String value) throws IOException {

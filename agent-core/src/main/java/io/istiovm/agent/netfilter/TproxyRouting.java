@@ -1,6 +1,7 @@
 package io.istiovm.agent.netfilter;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -35,7 +36,7 @@ final class TproxyRouting {
 
     /** The policy rules and routes the plan needs but the kernel lacks, as drift lines of table "routing". */
     static List<Drift.Line> missing(NetfilterTools tools, CapturePlan plan) throws CaptureException {
-        List<Drift.Line> lines = new java.util.ArrayList<>();
+        List<Drift.Line> lines = new ArrayList<>();
         if (plan.tproxyRoute().isEmpty()) {
             return lines;
         }
