@@ -43,6 +43,16 @@ class IptablesCommandTest {
     }
 
     @Test
+    void theDaemonRefusesToCaptureSshWithExit78BeforeTouchingNetfilter() throws Exception {
+        // The plan fails before any rule is read or written, so this in-process run never reaches the host.
+        Files.writeString(config.resolve("sshd_config"), "Port 22\n", StandardCharsets.UTF_8);
+        writeConfig("ISTIO_INBOUND_PORTS=8080,22\n");
+        CliRun run = CliRun.run("run", "--config-dir", config.toString());
+        assertThat(run.exitCode()).as(run.toString()).isEqualTo(ExitCodes.CONFIG);
+        assertThat(run.err()).contains("ISTIO_INBOUND_PORTS='8080,22': port 22 is sshd's port");
+    }
+
+    @Test
     void applyVerifyAndCleanInANamespace() throws Exception {
         writeConfig("ISTIO_SERVICE_CIDR=172.21.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
         try (VmPeerNetwork network = VmPeerNetwork.create()) {
