@@ -1,5 +1,6 @@
 package io.istiovm.agent.cli;
 
+import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.daemon.Agent;
 import io.istiovm.agent.daemon.Components;
@@ -39,7 +40,17 @@ final class RunCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(new Thread(agent::stop, "agent-shutdown"));
         LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
                 loaded.warnings().size());
-        agent.start();
+        try {
+            agent.start();
+        } catch (IllegalStateException e) {
+            // A component can find the configuration unusable only with the host's facts in hand (such as sshd's
+            // port in ISTIO_INBOUND_PORTS): that is bad input (78), not an internal error.
+            if (e.getCause() instanceof ConfigException problems) {
+                ConfigOptions.print(env.err(), problems.problems());
+                return ExitCodes.CONFIG;
+            }
+            throw e;
+        }
         agent.awaitStopped();
         return ExitCodes.OK;
     }

@@ -447,6 +447,31 @@ public final class ConfigKeys {
             .meaning("How often the running agent re-reads the hosts file and its sources and repairs drift; "
                     + "changes seen through inotify are applied at once."));
 
+    // ---- Traffic capture (the agent's own keys) --------------------------------------------------------
+
+    public static final ConfigKey<Path> VM_AGENT_SSHD_CONFIG = define(ConfigKey.builder("VM_AGENT_SSHD_CONFIG",
+                    path())
+            .group(Group.AGENT).since("agent").defaultsTo("/etc/ssh/sshd_config")
+            .meaning("sshd's configuration, read (with its Include files) for the SSH ports that are never "
+                    + "captured inbound; port 22 when it is missing or names no Port."));
+
+    public static final ConfigKey<CidrList> VM_AGENT_GLOBAL_VIP_CIDR = define(ConfigKey.builder(
+                    "VM_AGENT_GLOBAL_VIP_CIDR", cidrList(false))
+            .group(Group.AGENT).since("agent").defaultsTo("127.255.0.0/16")
+            .meaning("Range of the VIP addresses the agent gives `*.global` names in /etc/hosts; outbound "
+                    + "connections to it are captured to ENVOY_PORT whenever outbound capture is on."));
+
+    public static final ConfigKey<UserRef> VM_AGENT_GROUP = define(ConfigKey.builder("VM_AGENT_GROUP", user())
+            .group(Group.AGENT).since("agent").defaultsTo("istio-vm-agent")
+            .meaning("Group (name or gid) the agent runs as; its own connections (CA, control plane) are never "
+                    + "captured, while other root-owned traffic is. No exemption when the group does not exist."));
+
+    public static final ConfigKey<String> VM_AGENT_IPTABLES_BACKEND = define(ConfigKey.builder(
+                    "VM_AGENT_IPTABLES_BACKEND", choice("auto", "nft", "legacy"))
+            .group(Group.AGENT).since("agent").defaultsTo("auto")
+            .meaning("iptables backend: `auto` follows the one the host already uses (refusing to mix), or "
+                    + "force `nft` or `legacy`."));
+
     private static final List<ConfigKey<?>> ALL_VIEW = Collections.unmodifiableList(ALL);
     private static final Map<String, ConfigKey<?>> BY_NAME;
 

@@ -15,6 +15,7 @@ public final class Components {
     public static List<Component> forConfig(AgentConfig config) {
         List<Component> components = new ArrayList<>();
         components.add(io.istiovm.agent.hosts.HostsComponent.forConfig(config));
+        components.add(io.istiovm.agent.netfilter.CapturePlans.component(config));
         return List.copyOf(components);
     }
 }

@@ -1,0 +1,138 @@
+package io.istiovm.agent.netfilter;
+
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigFiles;
+import io.istiovm.agent.config.ConfigLoader;
+import io.istiovm.agent.config.HostFacts;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+
+/**
+ * {@code iptables benchmark}: how long one apply takes, for the seed configuration and for a large one (1000
+ * inbound ports, 200 CIDRs), against installing the same rules with one iptables process per rule as
+ * istio-iptables.sh and Consul do. Runs in a network namespace it creates and deletes.
+ */
+public final class CaptureBenchmark {
+    private static final CaptureHost HOST = new CaptureHost(List.of(22), 998, 998, OptionalLong.of(997), false);
+
+    private final NetfilterTools systemTools;
+    private final PrintWriter out;
+
+    public CaptureBenchmark(NetfilterTools systemTools, PrintWriter out) {
+        this.systemTools = systemTools;
+        this.out = out;
+    }
+
+    public void run(int runs) throws Exception {
+        String namespace = "ivabench-" + ProcessHandle.current().pid();
+        Path scratch = Files.createTempDirectory("iptables-benchmark");
+        require(systemTools.runOnPath("ip", List.of("netns", "add", namespace)));
+        try {
+            NetfilterTools tools = systemTools.inNetworkNamespace(namespace);
+            NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
+            out.printf("backend %s, namespace %s, %d timed runs per case (median)%n", netfilter.backend().suffix(),
+                    namespace, runs);
+            String ports = IntStream.rangeClosed(1, 1000).mapToObj(i -> Integer.toString(20000 + i))
+                    .collect(Collectors.joining(","));
+            String cidrs = IntStream.range(0, 200).mapToObj(i -> "10." + (i / 250) + "." + (i % 250) + ".0/24")
+                    .collect(Collectors.joining(","));
+            Map<String, String> cases = new LinkedHashMap<>();
+            cases.put("seed", "ISTIO_SERVICE_CIDR=172.21.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
+            cases.put("1000 ports / 200 CIDRs", "ISTIO_SERVICE_CIDR=" + cidrs + "\nISTIO_INBOUND_PORTS=" + ports
+                    + "\n");
+            for (Map.Entry<String, String> c : cases.entrySet()) {
+                CapturePlan plan = CapturePlanner.plan(load(scratch, c.getValue()), HOST);
+                int rules = plan.ipv4().rules().size() + plan.ipv4().chains().size();
+                long agent = median(runs, () -> {
+                    netfilter.clean(plan.tproxyRoute());
+                    long start = System.nanoTime();
+                    netfilter.apply(plan);
+                    return System.nanoTime() - start;
+                });
+                if (!netfilter.verify(plan).isEmpty()) {
+                    throw new CaptureException("benchmark: agent apply did not produce the plan");
+                }
+                long perRule = median(Math.min(runs, 3), () -> {
+                    netfilter.clean(plan.tproxyRoute());
+                    long start = System.nanoTime();
+                    applyOneProcessPerRule(tools, netfilter.backend(), plan.ipv4());
+                    return System.nanoTime() - start;
+                });
+                if (!netfilter.verify(plan).isEmpty()) {
+                    throw new CaptureException("benchmark: per-rule baseline did not produce the plan");
+                }
+                netfilter.clean(plan.tproxyRoute());
+                out.printf("%-24s %5d rules+chains  agent apply (save, --test, restore, verify) %9.1f ms   "
+                                + "one process per rule %9.1f ms   ratio %6.1fx%n", c.getKey(), rules, agent / 1e6,
+                        perRule / 1e6, (double) perRule / agent);
+            }
+        } finally {
+            systemTools.runOnPath("ip", List.of("netns", "del", namespace));
+            try (Stream<Path> files = Files.walk(scratch)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+        out.flush();
+    }
+
+    /** The baseline: every chain and rule with its own iptables process, as the 1.4 shell script did. */
+    private static void applyOneProcessPerRule(NetfilterTools tools, Backend backend, CaptureRules rules)
+            throws IOException, CaptureException {
+        String program = backend.program(rules.family(), "");
+        for (CaptureRules.OwnedChain chain : rules.chains()) {
+            require(tools.run(program, List.of("-w", "5", "-t", chain.table(), "-N", chain.name()), ""));
+        }
+        Map<String, Integer> position = new HashMap<>();
+        for (Rule rule : rules.rules()) {
+            List<String> args = new ArrayList<>(List.of("-w", "5", "-t", rule.table()));
+            if (rule.inBuiltInChain()) {
+                args.addAll(List.of("-I", rule.chain(), Integer.toString(position.merge(rule.chain(), 1,
+                        Integer::sum))));
+            } else {
+                args.addAll(List.of("-A", rule.chain()));
+            }
+            args.addAll(Arrays.asList(rule.spec().split(" ")));
+            require(tools.run(program, args, ""));
+        }
+    }
+
+    private static AgentConfig load(Path scratch, String clusterEnv) throws Exception {
+        Files.writeString(scratch.resolve("cluster.env"), clusterEnv, StandardCharsets.UTF_8);
+        return new ConfigLoader(HostFacts.fixed("bench", List.of()))
+                .load(ConfigFiles.inDirectory(scratch), Map.of(), true).config();
+    }
+
+    @FunctionalInterface
+    private interface Timed {
+        long run() throws Exception;
+    }
+
+    private static long median(int runs, Timed timed) throws Exception {
+        long[] samples = new long[Math.max(1, runs)];
+        for (int i = 0; i < samples.length; i++) {
+            samples[i] = timed.run();
+        }
+        Arrays.sort(samples);
+        return samples[samples.length / 2];
+    }
+
+    private static void require(CommandRunner.Result result) throws CaptureException {
+        if (!result.ok()) {
+            throw new CaptureException(result.describe());
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package io.istiovm.agent.netfilter;
+
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.config.UserRef;
+import java.io.IOException;
+import java.net.Inet6Address;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * What the rule plan needs from the host besides the configuration: the SSH ports, the proxy's uid and gid, the
+ * agent's gid, and whether the host has global IPv6 addresses. Read once, then the plan is a pure function.
+ */
+public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, OptionalLong agentGid,
+                          boolean globalIpv6) {
+    /** Istio's fallback when ENVOY_USER does not exist on the host. */
+    public static final long DEFAULT_PROXY_ID = 1337;
+
+    public CaptureHost {
+        sshPorts = List.copyOf(sshPorts);
+        if (sshPorts.isEmpty()) {
+            throw new IllegalArgumentException("at least one SSH port (22 when sshd names none)");
+        }
+        Objects.requireNonNull(agentGid, "agentGid");
+    }
+
+    /** Reads the host: sshd's configuration, /etc/passwd and /etc/group under {@code etc}, and addresses. */
+    public static CaptureHost read(AgentConfig config, HostFacts host, Path etc) throws IOException {
+        List<Integer> ssh = SshdPorts.read(config.get(ConfigKeys.VM_AGENT_SSHD_CONFIG));
+        UserRef proxy = config.get(ConfigKeys.ENVOY_USER);
+        long uid;
+        long gid;
+        Optional<String[]> passwd = proxy.uid().isPresent()
+                ? lookup(etc.resolve("passwd"), 2, Long.toString(proxy.uid().getAsLong()))
+                : lookup(etc.resolve("passwd"), 0, proxy.name());
+        if (passwd.isPresent()) {
+            uid = Long.parseLong(passwd.get()[2]);
+            gid = Long.parseLong(passwd.get()[3]);
+        } else if (proxy.uid().isPresent()) {
+            uid = proxy.uid().getAsLong();
+            gid = uid;
+        } else {
+            uid = DEFAULT_PROXY_ID;
+            gid = DEFAULT_PROXY_ID;
+        }
+        UserRef agentGroup = config.get(ConfigKeys.VM_AGENT_GROUP);
+        OptionalLong agentGid;
+        if (agentGroup.uid().isPresent()) {
+            agentGid = agentGroup.uid();
+        } else {
+            agentGid = lookup(etc.resolve("group"), 0, agentGroup.name())
+                    .map(fields -> OptionalLong.of(Long.parseLong(fields[2]))).orElse(OptionalLong.empty());
+        }
+        boolean globalIpv6 = host.addresses().stream().anyMatch(a -> a instanceof Inet6Address);
+        return new CaptureHost(ssh, uid, gid, agentGid, globalIpv6);
+    }
+
+    /** The first colon-separated line of {@code file} whose field {@code index} equals {@code value}. */
+    private static Optional<String[]> lookup(Path file, int index, String value) throws IOException {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        }
+        for (String line : lines) {
+            String[] fields = line.split(":", -1);
+            if (fields.length > 3 && fields[index].equals(value) && fields[2].matches("[0-9]{1,10}")
+                    && (!file.endsWith("passwd") || fields[3].matches("[0-9]{1,10}"))) {
+                return Optional.of(fields);
+            }
+        }
+        return Optional.empty();
+    }
+}

@@ -1,0 +1,166 @@
+package io.istiovm.agent.netfilter;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Applies, verifies and removes the agent's capture rules on one backend. Each family is changed by one
+ * {@code iptables-restore --noflush} transaction, checked first with {@code --test}; when the real run fails the
+ * previous rules are put back, so a failed apply leaves the host as it was.
+ */
+public final class NetfilterCapture {
+    private static final Logger LOG = LoggerFactory.getLogger(NetfilterCapture.class);
+
+    private final NetfilterTools tools;
+    private final Backend backend;
+
+    public NetfilterCapture(NetfilterTools tools, Backend backend) {
+        this.tools = tools;
+        this.backend = backend;
+    }
+
+    /** Chooses the backend as configured ({@code auto}, {@code nft}, {@code legacy}), refusing a mixed host. */
+    public static NetfilterCapture open(NetfilterTools tools, String configured) throws CaptureException {
+        return new NetfilterCapture(tools, BackendDetector.choose(tools, configured));
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /** Replaces the agent's rules with the plan's, in every family, then checks the result. */
+    public void apply(CapturePlan plan) throws CaptureException {
+        for (IpFamily family : IpFamily.values()) {
+            replace(family, plan.rules(family));
+        }
+        TproxyRouting.apply(tools, plan);
+        Drift drift = verify(plan);
+        if (!drift.isEmpty()) {
+            throw new CaptureException("rules read back differ from the plan after apply:\n" + drift.describe());
+        }
+    }
+
+    /** Removes every chain and jump the agent owns; succeeds on a host where there is nothing to remove. */
+    public void clean(Optional<CapturePlan.TproxyRoute> route) throws CaptureException {
+        for (IpFamily family : IpFamily.values()) {
+            replace(family, CaptureRules.none(family));
+        }
+        TproxyRouting.remove(tools, route);
+    }
+
+    /** The difference between the plan and what the kernel has now, over the agent's own rules only. */
+    public Drift verify(CapturePlan plan) throws CaptureException {
+        List<Drift.Line> lines = new ArrayList<>();
+        for (IpFamily family : IpFamily.values()) {
+            CaptureRules desired = plan.rules(family);
+            Optional<SavedRules> actual = save(family, desired.isEmpty());
+            if (actual.isEmpty()) {
+                continue;
+            }
+            Map<String, List<String>> want = desired.saveLines();
+            Map<String, List<String>> have = actual.get().saveLines();
+            TreeSet<String> tables = new TreeSet<>(want.keySet());
+            tables.addAll(have.keySet());
+            for (String table : tables) {
+                lines.addAll(Drift.compare(family, table, want.getOrDefault(table, List.of()),
+                        have.getOrDefault(table, List.of())));
+            }
+        }
+        lines.addAll(TproxyRouting.missing(tools, plan));
+        return new Drift(lines);
+    }
+
+    /** The agent's current rules of {@code family}; empty when the family's tools are unusable and none are wanted. */
+    public Optional<SavedRules> save(IpFamily family, boolean optional) throws CaptureException {
+        CommandRunner.Result result;
+        try {
+            result = tools.run(backend.program(family, "save"), List.of(), "");
+        } catch (IOException e) {
+            if (optional) {
+                return Optional.empty();
+            }
+            throw new CaptureException("cannot read " + family.label() + " rules: " + e.getMessage(), e);
+        }
+        if (!result.ok()) {
+            if (optional) {
+                LOG.debug("{} rules unreadable, none wanted: {}", family.label(), result.describe());
+                return Optional.empty();
+            }
+            throw new CaptureException("cannot read " + family.label() + " rules: " + result.describe());
+        }
+        return Optional.of(SavedRules.parse(family, result.stdout()));
+    }
+
+    private void replace(IpFamily family, CaptureRules desired) throws CaptureException {
+        Optional<SavedRules> read = save(family, desired.isEmpty());
+        if (read.isEmpty()) {
+            return;
+        }
+        SavedRules previous = read.get();
+        // Another chain may jump into an agent chain that stays (it is only refilled), but deleting a chain that
+        // something else still references would fail the whole transaction, so say which rule is in the way.
+        List<Rule> blocking = previous.foreignReferences().stream()
+                .filter(rule -> !desired.chains().contains(new CaptureRules.OwnedChain(rule.table(), rule.target())))
+                .toList();
+        if (!blocking.isEmpty()) {
+            throw new CaptureException(family.label() + ": rules outside the agent's chains jump into chains the "
+                    + "agent must remove; remove these first: " + blocking);
+        }
+        String script = RestoreScript.replace(previous, desired);
+        if (script.isEmpty()) {
+            return;
+        }
+        String restore = backend.program(family, "restore");
+        List<String> args = List.of("--noflush", "--wait=" + tools.lockWaitSeconds());
+        List<String> testArgs = List.of("--noflush", "--test", "--wait=" + tools.lockWaitSeconds());
+        CommandRunner.Result test = restore(restore, testArgs, script);
+        if (!test.ok()) {
+            throw new CaptureException(family.label() + " rules rejected by " + restore + " --test, nothing changed: "
+                    + test.describe() + "\n" + numbered(script));
+        }
+        CommandRunner.Result real = restore(restore, args, script);
+        if (!real.ok()) {
+            String rollback = rollBack(family, previous, restore, args);
+            throw new CaptureException(family.label() + " rules not applied: " + real.describe() + "; " + rollback);
+        }
+    }
+
+    /** Puts {@code previous} back if the failed transaction changed anything; says what it found. */
+    private String rollBack(IpFamily family, SavedRules previous, String restore, List<String> args) {
+        try {
+            SavedRules now = save(family, false).orElseThrow();
+            if (now.saveLines().equals(previous.saveLines())) {
+                return "the previous rules are unchanged";
+            }
+            CommandRunner.Result undo = restore(restore, args,
+                    RestoreScript.replace(now, previous.asCaptureRules()));
+            return undo.ok() ? "the transaction was partly applied and the previous rules were restored"
+                    : "ALSO FAILED to restore the previous rules: " + undo.describe();
+        } catch (CaptureException e) {
+            return "ALSO FAILED to check the previous rules: " + e.getMessage();
+        }
+    }
+
+    private CommandRunner.Result restore(String program, List<String> args, String script) throws CaptureException {
+        try {
+            return tools.runWithLockRetries(program, args, script);
+        } catch (IOException e) {
+            throw new CaptureException("cannot run " + program + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String numbered(String script) {
+        StringBuilder out = new StringBuilder();
+        String[] lines = script.split("\n");
+        for (int i = 0; i < lines.length; i++) {
+            out.append(String.format("%4d  %s%n", i + 1, lines[i]));
+        }
+        return out.toString();
+    }
+}

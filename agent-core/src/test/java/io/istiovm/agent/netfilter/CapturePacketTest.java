@@ -1,0 +1,280 @@
+package io.istiovm.agent.netfilter;
+
+import static io.istiovm.agent.netfilter.TestConfigs.AGENT_GID;
+import static io.istiovm.agent.netfilter.TestConfigs.APP_ID;
+import static io.istiovm.agent.netfilter.TestConfigs.PROXY_ID;
+import static io.istiovm.agent.testing.VmPeerNetwork.VM_IPV4;
+import static io.istiovm.agent.testing.VmPeerNetwork.VM_IPV6;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.istiovm.agent.testing.VmPeerNetwork;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The acceptance cases of the capture rules, proven with real TCP connections between two network namespaces
+ * ({@link VmPeerNetwork}) and an Envoy stand-in that reports SO_ORIGINAL_DST. Each test builds its own
+ * namespaces and deletes them, so nothing reaches the host's netfilter.
+ */
+class CapturePacketTest {
+    private static final String SERVICE = "10.55.0.10";
+    private static final String EXCLUDED_SERVICE = "10.55.1.10";
+    private static final String SERVICE_V6 = "fd00:55::10";
+    private static final String SEED = "ISTIO_SERVICE_CIDR=10.55.0.0/16\nISTIO_INBOUND_PORTS=8888\n";
+    private static final String DUAL_STACK = "ISTIO_SERVICE_CIDR=10.55.0.0/16,fd00:55::/64\nISTIO_INBOUND_PORTS=8888\n";
+
+    @TempDir
+    Path temp;
+
+    private VmPeerNetwork network;
+    private NetfilterTools tools;
+    private NetfilterCapture netfilter;
+
+    @BeforeEach
+    void createNetwork() throws Exception {
+        network = VmPeerNetwork.create();
+        network.startEnvoyStandIn();
+        network.addPeerAddress(SERVICE);
+        network.addPeerAddress(EXCLUDED_SERVICE);
+        network.addPeerAddress(SERVICE_V6);
+        for (int port : List.of(80, 81)) {
+            network.listen(network.peer(), "direct", false, port);
+        }
+        network.listen(network.peer(), "direct", true, 80);
+        tools = NetfilterTools.system().inNetworkNamespace(network.vm());
+        netfilter = NetfilterCapture.open(tools, "auto");
+    }
+
+    @AfterEach
+    void deleteNetwork() throws Exception {
+        network.close();
+    }
+
+    // 1
+    @Test
+    void outboundFromAnApplicationUidToTheServiceCidrArrivesAtTheOutboundPortWithItsOriginalDestination()
+            throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, SEED));
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80))
+                .isEqualTo("envoy-outbound " + SERVICE + ":80");
+        assertThat(network.connect(network.vm(), 0, 0, SERVICE, 80))
+                .as("root-owned applications are captured too (Istio 1.4 exempted uid 0)")
+                .isEqualTo("envoy-outbound " + SERVICE + ":80");
+    }
+
+    // 2
+    @Test
+    void outboundFromTheProxyUidGoesDirect() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, SEED));
+        assertThat(network.connect(network.vm(), PROXY_ID, PROXY_ID, SERVICE, 80))
+                .isEqualTo("direct " + SERVICE + ":80");
+        assertThat(network.connect(network.vm(), APP_ID, PROXY_ID, SERVICE, 80)).as("the proxy's gid alone")
+                .isEqualTo("direct " + SERVICE + ":80");
+    }
+
+    @Test
+    void outboundFromTheAgentsOwnGroupGoesDirect() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, SEED));
+        assertThat(network.connect(network.vm(), 0, AGENT_GID, SERVICE, 80))
+                .isEqualTo("direct " + SERVICE + ":80");
+    }
+
+    // 3
+    @Test
+    void inboundFromThePeerToACapturedPortArrivesAtTheInboundPort() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, SEED));
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888))
+                .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
+    }
+
+    @Test
+    void inboundInTproxyModeArrivesAtTheInboundPortWithItsDestination() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\nISTIO_INBOUND_PORTS=8888\n"));
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888))
+                .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
+    }
+
+    // 4
+    @Test
+    void theSshPortIsNeverCapturedEvenWithAllInboundPorts() throws Exception {
+        Path sshd = temp.resolve("sshd_config");
+        Files.writeString(sshd, "# moved off 22\nPort 2222\n", StandardCharsets.UTF_8);
+        List<Integer> sshPorts = SshdPorts.read(sshd);
+        network.listen(network.vm(), "sshd", false, 2222);
+        network.listen(network.vm(), "app", false, 8080);
+        CapturePlan plan = CapturePlanner.plan(TestConfigs.load(temp, "ISTIO_INBOUND_PORTS=*\n"),
+                TestConfigs.host(sshPorts));
+        netfilter.apply(plan);
+
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 2222)).startsWith("sshd ");
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8080))
+                .isEqualTo("envoy-inbound " + VM_IPV4 + ":8080");
+    }
+
+    // 5
+    @Test
+    void excludedPortsAndCidrsGoDirect() throws Exception {
+        network.listen(network.vm(), "app", false, 9000);
+        netfilter.apply(TestConfigs.plan(temp, "ISTIO_SERVICE_CIDR=10.55.0.0/16\n"
+                + "ISTIO_SERVICE_EXCLUDE_CIDR=10.55.1.0/24\nISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE=81\n"
+                + "ISTIO_INBOUND_PORTS=*\nISTIO_LOCAL_EXCLUDE_PORTS=9000\n"));
+
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, EXCLUDED_SERVICE, 80))
+                .isEqualTo("direct " + EXCLUDED_SERVICE + ":80");
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 81)).isEqualTo("direct " + SERVICE + ":81");
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 9000)).startsWith("app ");
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).as("control: not excluded")
+                .isEqualTo("envoy-outbound " + SERVICE + ":80");
+    }
+
+    // 6
+    @Test
+    void aGlobalVipOnLoopbackIsCapturedToTheOutboundPort() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, SEED));
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, "127.255.0.3", 8000))
+                .isEqualTo("envoy-outbound 127.255.0.3:8000");
+    }
+
+    // 7
+    @Test
+    void applyingOneHundredTimesLeavesAnIdenticalRuleSet() throws Exception {
+        CapturePlan plan = TestConfigs.plan(temp, SEED);
+        netfilter.apply(plan);
+        String first = network.vmSave(false);
+        for (int i = 0; i < 99; i++) {
+            netfilter.apply(plan);
+        }
+        assertThat(network.vmSave(false)).isEqualTo(first);
+    }
+
+    // 8
+    @Test
+    void cleanLeavesNoTraceAndWorksTwice() throws Exception {
+        String before = withoutEmptyTables(network.vmSave(false));
+        String before6 = withoutEmptyTables(network.vmSave(true));
+        netfilter.apply(TestConfigs.plan(temp, DUAL_STACK));
+        assertThat(network.vmSave(true)).contains("ISTIO_OUTPUT");
+
+        netfilter.clean(java.util.Optional.empty());
+        assertThat(withoutEmptyTables(network.vmSave(false))).isEqualTo(before);
+        assertThat(withoutEmptyTables(network.vmSave(true))).isEqualTo(before6);
+        netfilter.clean(java.util.Optional.empty());
+        assertThat(withoutEmptyTables(network.vmSave(false))).isEqualTo(before);
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).isEqualTo("direct " + SERVICE + ":80");
+    }
+
+    // 9
+    @Test
+    void anExternalFlushOrADeletedRuleIsDetectedAndRepaired() throws Exception {
+        ScheduledExecutorService neverRuns = Executors.newSingleThreadScheduledExecutor();
+        try {
+            CaptureComponent component = new CaptureComponent(
+                    TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=24h\n"),
+                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, neverRuns, Clock.systemUTC(),
+                    CaptureComponent.ChangeEvents.NONE);
+            component.start();
+            String applied = network.vmSave(false);
+            assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();
+
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F");
+            assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("direct");
+            CaptureComponent.Check flushed = component.verifyAndRepair();
+            assertThat(flushed.drift().isEmpty()).isFalse();
+            assertThat(flushed.repaired()).isTrue();
+            assertThat(network.vmSave(false)).isEqualTo(applied);
+            assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("envoy-outbound");
+
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-D", "ISTIO_INBOUND", "2");
+            CaptureComponent.Check deleted = component.verifyAndRepair();
+            assertThat(deleted.drift().lines()).singleElement()
+                    .satisfies(line -> assertThat(line.text()).contains("--dport 8888"));
+            assertThat(network.vmSave(false)).isEqualTo(applied);
+            assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();
+
+            component.stop();
+            assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
+        } finally {
+            neverRuns.shutdownNow();
+        }
+    }
+
+    // 10
+    @Test
+    void aFailedRestoreLeavesThePreviousRulesExactlyInPlace() throws Exception {
+        CapturePlan previous = TestConfigs.plan(temp.resolve("previous"), SEED);
+        netfilter.apply(previous);
+        String before = withoutEmptyTables(network.vmSave(false));
+
+        NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingRestoreDir().toString()),
+                netfilter.backend());
+        CapturePlan next = TestConfigs.plan(temp.resolve("next"), "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
+                + "ISTIO_SERVICE_CIDR=10.0.0.0/8\nISTIO_INBOUND_PORTS=9999\n");
+        assertThatThrownBy(() -> failing.apply(next)).isInstanceOf(CaptureException.class)
+                .hasMessageContaining("not applied");
+
+        assertThat(withoutEmptyTables(network.vmSave(false))).isEqualTo(before);
+        assertThat(netfilter.verify(previous).isEmpty()).isTrue();
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("envoy-outbound");
+    }
+
+    // 11
+    @Test
+    void ipv6OutboundAndInboundAreCapturedLikeIpv4() throws Exception {
+        netfilter.apply(TestConfigs.plan(temp, DUAL_STACK));
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE_V6, 80))
+                .isEqualTo("envoy-outbound [" + SERVICE_V6 + "]:80");
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV6, 8888))
+                .isEqualTo("envoy-inbound [" + VM_IPV6 + "]:8888");
+        assertThat(network.connect(network.vm(), PROXY_ID, PROXY_ID, SERVICE_V6, 80))
+                .isEqualTo("direct [" + SERVICE_V6 + "]:80");
+    }
+
+    /**
+     * A directory of iptables programs where restore passes {@code --test} runs through but makes every real run
+     * fail part-way: the script gets an invalid rule inserted before its last COMMIT, so earlier tables may
+     * already be committed when it fails.
+     */
+    private Path failingRestoreDir() throws Exception {
+        Path dir = Files.createDirectories(temp.resolve("failing-bin"));
+        for (String family : List.of("iptables", "ip6tables")) {
+            for (String backend : List.of("nft", "legacy")) {
+                String prefix = family + "-" + backend;
+                Path save = dir.resolve(prefix + "-save");
+                Files.writeString(save, "#!/bin/sh\nexec " + prefix + "-save \"$@\"\n");
+                Path restore = dir.resolve(prefix + "-restore");
+                Files.writeString(restore, "#!/bin/sh\n"
+                        + "case \" $* \" in *\" --test \"*) exec " + prefix + "-restore \"$@\";; esac\n"
+                        + "sed '$ i -A NO_SUCH_CHAIN -j RETURN' | " + prefix + "-restore \"$@\"\n"
+                        + "exit 1\n");
+                for (Path p : List.of(save, restore)) {
+                    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+                }
+            }
+        }
+        return dir;
+    }
+
+    /** iptables-save text without tables that hold nothing but empty built-in chains (nft keeps such tables). */
+    private static String withoutEmptyTables(String save) {
+        StringBuilder out = new StringBuilder();
+        for (String table : save.split("(?=\\*)")) {
+            boolean hasContent = table.lines().anyMatch(l -> l.startsWith("-A ")
+                    || (l.startsWith(":") && !l.matches(":(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*")));
+            if (hasContent) {
+                out.append(table);
+            }
+        }
+        return out.toString();
+    }
+}

@@ -1,0 +1,155 @@
+package io.istiovm.agent.testing;
+
+import io.istiovm.agent.config.IpAddresses;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A TCP listener inside a network namespace that answers every connection with one line,
+ * {@code <name> <original destination>}, and closes it. The original destination is what netfilter recorded
+ * before a REDIRECT (SO_ORIGINAL_DST), so a listener standing in for Envoy on 15001/15006 proves that a
+ * connection was captured and to where it was going; a listener at the real destination proves it went direct.
+ * Where netfilter tracks nothing (a namespace without NAT rules) the socket's own local address is reported,
+ * which for a connection that was not redirected is the same thing.
+ *
+ * <p>The accept loop runs on its own thread, which first joins the namespace with setns(2) (that changes only
+ * the calling thread), so the socket lives in the namespace while the test JVM stays in the host's.
+ */
+public final class OriginalDestinationListener implements AutoCloseable {
+    private final String name;
+    private final boolean ipv6;
+    private final Thread thread;
+    private final CountDownLatch listening = new CountDownLatch(1);
+    private volatile int listenFd = -1;
+    private volatile String failure;
+
+    private final boolean transparent;
+
+    private OriginalDestinationListener(String namespace, String name, boolean ipv6, int port,
+                                        boolean transparent) {
+        this.name = name;
+        this.ipv6 = ipv6;
+        this.transparent = transparent;
+        this.thread = new Thread(() -> serve(namespace, port), "listener-" + name + "-" + port);
+        this.thread.setDaemon(true);
+    }
+
+    /** Starts listening on the wildcard address of one family in {@code namespace}; returns once it listens. */
+    public static OriginalDestinationListener start(String namespace, String name, boolean ipv6, int port)
+            throws IOException {
+        return start(namespace, name, ipv6, port, false);
+    }
+
+    /** As {@link #start(String, String, boolean, int)}; {@code transparent} also accepts what TPROXY diverts. */
+    public static OriginalDestinationListener start(String namespace, String name, boolean ipv6, int port,
+                                                    boolean transparent) throws IOException {
+        OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name, ipv6, port,
+                transparent);
+        listener.thread.start();
+        try {
+            if (!listener.listening.await(10, TimeUnit.SECONDS)) {
+                throw new IOException("listener " + name + " did not start");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        if (listener.failure != null) {
+            throw new IOException(listener.failure);
+        }
+        return listener;
+    }
+
+    private void serve(String namespace, int port) {
+        Libc c = Libc.INSTANCE;
+        try {
+            int nsFd = c.open("/var/run/netns/" + namespace, Libc.O_RDONLY | Libc.O_CLOEXEC);
+            if (nsFd < 0 || c.setns(nsFd, Libc.CLONE_NEWNET) != 0) {
+                throw new IOException("cannot enter network namespace " + namespace);
+            }
+            c.close(nsFd);
+            int fd = c.socket(ipv6 ? Libc.AF_INET6 : Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+            c.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, new int[] {1}, 4);
+            if (ipv6) {
+                c.setsockopt(fd, Libc.SOL_IPV6, Libc.IPV6_V6ONLY, new int[] {1}, 4);
+            }
+            if (transparent && c.setsockopt(fd, ipv6 ? Libc.SOL_IPV6 : Libc.SOL_IP,
+                    ipv6 ? Libc.IPV6_TRANSPARENT : Libc.IP_TRANSPARENT, new int[] {1}, 4) != 0) {
+                c.close(fd);
+                throw new IOException("cannot make the socket transparent");
+            }
+            byte[] address = ipv6 ? sockaddrIn6(port) : sockaddrIn(port);
+            if (c.bind(fd, address, address.length) != 0 || c.listen(fd, 64) != 0) {
+                c.close(fd);
+                throw new IOException("cannot listen on port " + port + " in " + namespace);
+            }
+            listenFd = fd;
+        } catch (IOException | RuntimeException e) {
+            failure = e.getMessage();
+            listening.countDown();
+            return;
+        }
+        listening.countDown();
+        while (true) {
+            int connection = c.accept(listenFd, null, null);
+            if (connection < 0) {
+                return;
+            }
+            byte[] reply = (name + " " + originalDestination(connection) + "\n").getBytes(StandardCharsets.UTF_8);
+            c.write(connection, reply, reply.length);
+            c.close(connection);
+        }
+    }
+
+    /** {@code ip:port} ({@code [ip]:port} for IPv6), or {@code -} when netfilter has no record. */
+    private String originalDestination(int connection) {
+        byte[] buffer = new byte[ipv6 ? 28 : 16];
+        int[] length = {buffer.length};
+        int level = ipv6 ? Libc.SOL_IPV6 : Libc.SOL_IP;
+        if (Libc.INSTANCE.getsockopt(connection, level, Libc.SO_ORIGINAL_DST, buffer, length) != 0
+                && Libc.INSTANCE.getsockname(connection, buffer, length) != 0) {
+            return "-";
+        }
+        int port = ((buffer[2] & 0xff) << 8) | (buffer[3] & 0xff);
+        try {
+            if (ipv6) {
+                byte[] ip = new byte[16];
+                System.arraycopy(buffer, 8, ip, 0, 16);
+                return "[" + IpAddresses.format(InetAddress.getByAddress(ip)) + "]:" + port;
+            }
+            byte[] ip = new byte[4];
+            System.arraycopy(buffer, 4, ip, 0, 4);
+            return InetAddress.getByAddress(ip).getHostAddress() + ":" + port;
+        } catch (UnknownHostException e) {
+            return "?";
+        }
+    }
+
+    private static byte[] sockaddrIn(int port) {
+        ByteBuffer b = ByteBuffer.allocate(16);
+        b.put((byte) Libc.AF_INET).put((byte) 0).putShort((short) port);
+        return b.array();
+    }
+
+    private static byte[] sockaddrIn6(int port) {
+        ByteBuffer b = ByteBuffer.allocate(28);
+        b.put((byte) Libc.AF_INET6).put((byte) 0).putShort((short) port);
+        return b.array();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        int fd = listenFd;
+        if (fd >= 0) {
+            // shutdown() wakes the thread blocked in accept(), which then returns -1 and ends the loop.
+            Libc.INSTANCE.shutdown(fd, Libc.SHUT_RDWR);
+            thread.join(TimeUnit.SECONDS.toMillis(10));
+            Libc.INSTANCE.close(fd);
+        }
+    }
+}
