@@ -14,6 +14,7 @@ public final class Components {
 
     public static List<Component> forConfig(AgentConfig config) {
         List<Component> components = new ArrayList<>();
+        components.add(new io.istiovm.agent.ca.IdentityComponent(config, java.time.Clock.systemUTC()));
         return List.copyOf(components);
     }
 }
