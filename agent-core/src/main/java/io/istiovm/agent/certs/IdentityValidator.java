@@ -39,15 +39,14 @@ public final class IdentityValidator {
         X509Certificate leaf = chain.get(0);
         if (!keyMatches(key, leaf.getPublicKey())) {
             problems.add(keyName + ": the private key does not belong to the leaf certificate of " + chainName
-                    + " (" + leaf.getSubjectX500Principal().getName() + ")");
+                    + " (" + describe(leaf) + ")");
         }
         checkValidity(chainName, "the leaf certificate", leaf, now, problems);
         for (int i = 1; i < chain.size(); i++) {
-            checkValidity(chainName, "certificate " + (i + 1) + " (" + chain.get(i).getSubjectX500Principal().getName()
-                    + ")", chain.get(i), now, problems);
+            checkValidity(chainName, "certificate " + (i + 1) + " (" + describe(chain.get(i)) + ")", chain.get(i), now, problems);
         }
         for (X509Certificate root : roots) {
-            checkValidity(rootName, "the root certificate (" + root.getSubjectX500Principal().getName() + ")", root,
+            checkValidity(rootName, "the root certificate (" + describe(root) + ")", root,
                     now, problems);
         }
         checkChain(chain, roots, problems);
@@ -78,13 +77,12 @@ public final class IdentityValidator {
             X509Certificate child = chain.get(i);
             X509Certificate parent = chain.get(i + 1);
             if (!signedBy(child, parent)) {
-                problems.add(chainName + ": certificate " + (i + 1) + " (" + child.getSubjectX500Principal().getName()
-                        + ") is not signed by certificate " + (i + 2) + " ("
-                        + parent.getSubjectX500Principal().getName() + ")");
+                problems.add(chainName + ": certificate " + (i + 1) + " (" + describe(child)
+                        + ") is not signed by certificate " + (i + 2) + " (" + describe(parent) + ")");
                 return;
             }
             if (parent.getBasicConstraints() < 0) {
-                problems.add(chainName + ": certificate " + (i + 2) + " (" + parent.getSubjectX500Principal().getName()
+                problems.add(chainName + ": certificate " + (i + 2) + " (" + describe(parent)
                         + ") signs others but is not a CA certificate");
                 return;
             }
@@ -97,6 +95,12 @@ public final class IdentityValidator {
         }
         problems.add(chainName + ": the chain does not lead to a certificate in " + rootName + " (top of chain: "
                 + top.getIssuerX500Principal().getName() + ")");
+    }
+
+    /** Subject DN, or the serial for workload certificates, whose subject is empty. */
+    static String describe(X509Certificate cert) {
+        String subject = cert.getSubjectX500Principal().getName();
+        return subject.isEmpty() ? "serial " + cert.getSerialNumber().toString(16) : subject;
     }
 
     private static boolean signedBy(X509Certificate child, X509Certificate parent) {
