@@ -23,7 +23,6 @@ import org.bouncycastle.asn1.pkcs.RSAPrivateKey;
 import org.bouncycastle.asn1.sec.ECPrivateKey;
 import org.bouncycastle.asn1.x509.AlgorithmIdentifier;
 import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
-import org.bouncycastle.openssl.jcajce.JcaMiscPEMGenerator;
 import org.bouncycastle.util.io.pem.PemObject;
 import org.bouncycastle.util.io.pem.PemWriter;
 
@@ -200,6 +199,19 @@ public final class Pem {
         throw new GeneralSecurityException("unsupported key algorithm " + algorithm.getAlgorithm());
     }
 
+    /** PKCS#1 for RSA; SEC1 with the curve named inside for EC (the JDK's PKCS#8 keeps it outside). */
+    private static PemObject traditional(PrivateKey key) throws IOException {
+        PrivateKeyInfo info = PrivateKeyInfo.getInstance(key.getEncoded());
+        if (key instanceof java.security.interfaces.ECPrivateKey ecKey) {
+            ECPrivateKey inner = ECPrivateKey.getInstance(info.parsePrivateKey());
+            ECPrivateKey named = new ECPrivateKey(ecKey.getParams().getOrder().bitLength(), inner.getKey(),
+                    inner.getPublicKey() == null ? null : new org.bouncycastle.asn1.DERBitString(
+                            inner.getPublicKey().getBytes()), info.getPrivateKeyAlgorithm().getParameters());
+            return new PemObject(SEC1_EC, named.getEncoded());
+        }
+        return new PemObject(PKCS1_RSA, info.parsePrivateKey().toASN1Primitive().getEncoded());
+    }
+
     /** PEM text of certificates, in order. */
     public static String encodeCertificates(List<X509Certificate> certificates) {
         StringWriter out = new StringWriter();
@@ -223,7 +235,7 @@ public final class Pem {
             if (pkcs8) {
                 writer.writeObject(new PemObject(PKCS8, key.getEncoded()));
             } else {
-                writer.writeObject(new JcaMiscPEMGenerator(key));
+                writer.writeObject(traditional(key));
             }
         } catch (IOException e) {
             throw new IllegalStateException("cannot encode a freshly generated key", e);
