@@ -109,6 +109,7 @@ public final class TestCa implements AutoCloseable {
     });
     private final AtomicInteger issued = new AtomicInteger();
     private final List<String> clusterIds = new CopyOnWriteArrayList<>();
+    private final List<java.math.BigInteger> clientSerials = new CopyOnWriteArrayList<>();
     private volatile Fault fault = Fault.NONE;
     private volatile Duration ttl;
     private volatile Duration slowDelay = Duration.ofSeconds(30);
@@ -195,6 +196,11 @@ public final class TestCa implements AutoCloseable {
         return List.copyOf(clusterIds);
     }
 
+    /** Serial of the client certificate of every mTLS-authenticated request so far, in order. */
+    public List<java.math.BigInteger> clientSerials() {
+        return List.copyOf(clientSerials);
+    }
+
     /** Takes the CA off the network (connections are refused) until {@link #restart()}. */
     public synchronized void stop() throws InterruptedException {
         if (server != null) {
@@ -242,6 +248,7 @@ public final class TestCa implements AutoCloseable {
             try {
                 if (session != null) {
                     Certificate[] peer = session.getPeerCertificates();
+                    clientSerials.add(((X509Certificate) peer[0]).getSerialNumber());
                     List<String> uris = IdentityValidator.uriSans((X509Certificate) peer[0]);
                     caller = uris.size() == 1 ? Optional.of(uris.get(0)) : Optional.empty();
                 }
