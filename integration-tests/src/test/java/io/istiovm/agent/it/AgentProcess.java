@@ -25,8 +25,16 @@ public final class AgentProcess implements AutoCloseable {
 
     /** Runs {@code istio-vm-agent args...}; output goes to {@code log}. */
     public static AgentProcess start(Path log, Map<String, String> environment, String... args) throws IOException {
+        return start(List.of(), log, environment, args);
+    }
+
+    /** As {@link #start(Path, Map, String...)} with extra JVM flags (e.g. a class-data-sharing archive). */
+    public static AgentProcess start(List<String> jvmFlags, Path log, Map<String, String> environment,
+                                     String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", jar().toString()));
+                .toString(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
+        command.addAll(jvmFlags);
+        command.addAll(List.of("-jar", jar().toString()));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
