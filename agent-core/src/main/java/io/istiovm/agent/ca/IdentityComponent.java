@@ -5,6 +5,7 @@ import io.istiovm.agent.certs.IdentityState;
 import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.daemon.Component;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -17,6 +18,8 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,8 +90,8 @@ public final class IdentityComponent implements Component {
         loop.start();
     }
 
-    private static java.util.List<String> appendInstruction(InvalidIdentityException e) {
-        java.util.List<String> problems = new java.util.ArrayList<>(e.problems());
+    private static List<String> appendInstruction(InvalidIdentityException e) {
+        List<String> problems = new ArrayList<>(e.problems());
         problems.add("no valid workload identity and VM_AGENT_CA_TOKEN_FILE is not set: place a valid "
                 + "root-cert.pem, cert-chain.pem and key.pem (from `istioctl x workload entry configure`) in "
                 + "OUTPUT_CERTS/PROV_CERT, or set VM_AGENT_CA_TOKEN_FILE to a bearer token to enrol");
@@ -170,8 +173,8 @@ public final class IdentityComponent implements Component {
 
     @Override
     public void describe(PrintWriter out) {
-        out.println("#   certificates: " + config.get(io.istiovm.agent.config.ConfigKeys.OUTPUT_CERTS)
-                + " (provisioned: " + config.get(io.istiovm.agent.config.ConfigKeys.PROV_CERT) + ")");
+        out.println("#   certificates: " + config.get(ConfigKeys.OUTPUT_CERTS) + " (provisioned: "
+                + config.get(ConfigKeys.PROV_CERT) + ")");
         out.println("#   CA: " + CaEndpoint.fromConfig(config));
     }
 

@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.security.KeyPair;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
@@ -109,8 +110,8 @@ public final class Renewal {
             if (token.isEmpty()) {
                 throw new CaException(why + ", and the token file " + tokenFile.get() + " is empty");
             }
-            Set<java.nio.file.attribute.PosixFilePermission> mode = Files.getPosixFilePermissions(tokenFile.get());
-            if (mode.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ)) {
+            Set<PosixFilePermission> mode = Files.getPosixFilePermissions(tokenFile.get());
+            if (mode.contains(PosixFilePermission.OTHERS_READ)) {
                 throw new CaException("the token file " + tokenFile.get() + " is readable by every user; chmod 600 it");
             }
             return token;

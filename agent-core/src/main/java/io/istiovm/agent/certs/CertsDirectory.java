@@ -218,10 +218,24 @@ public final class CertsDirectory {
             entries.forEach(versions::add);
         }
         versions.removeIf(v -> v.getFileName().equals(current));
-        versions.sort((a, b) -> Long.compare(modified(b), modified(a)));
-        for (int i = 1; i < versions.size(); i++) {
-            deleteTree(versions.get(i));
+        // A version torn by a crash (fewer than three files) is never worth keeping.
+        List<Path> complete = new ArrayList<>();
+        for (Path version : versions) {
+            if (isComplete(version)) {
+                complete.add(version);
+            } else {
+                deleteTree(version);
+            }
         }
+        complete.sort((a, b) -> Long.compare(modified(b), modified(a)));
+        for (int i = 1; i < complete.size(); i++) {
+            deleteTree(complete.get(i));
+        }
+    }
+
+    private static boolean isComplete(Path version) {
+        return Files.isRegularFile(version.resolve(KEY)) && Files.isRegularFile(version.resolve(CHAIN))
+                && Files.isRegularFile(version.resolve(ROOT));
     }
 
     private static long modified(Path path) {

@@ -78,6 +78,18 @@ class CertsDirectoryTest {
     }
 
     @Test
+    void versionsTornByACrashAreRemovedByTheNextWrite() throws Exception {
+        CertsDirectory certs = new CertsDirectory(dir);
+        write(certs, issue(), true);
+        Path torn = Files.createDirectory(dir.resolve("..identity-torn"));
+        Files.writeString(torn.resolve("key.pem"), "half a key");
+        Issued next = issue();
+        write(certs, next, true);
+        assertThat(torn).doesNotExist();
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(next.leaf());
+    }
+
+    @Test
     void adoptsHandPlacedFilesWithoutAMomentOfMismatch() throws Exception {
         Issued placed = issue();
         TestPki.writeFiles(dir, Pem.encodePrivateKey(placed.keys().getPrivate(), true), List.of(placed.leaf()),

@@ -233,9 +233,14 @@ public final class TestCa implements AutoCloseable {
     }
 
     @Override
-    public void close() throws InterruptedException {
-        stop();
-        delays.shutdownNow();
+    public void close() {
+        try {
+            stop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            delays.shutdownNow();
+        }
     }
 
     /** Works out who is calling: the client certificate's SPIFFE id, or the identity bound to the token. */
