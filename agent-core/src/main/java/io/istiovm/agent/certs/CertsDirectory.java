@@ -82,6 +82,9 @@ public final class CertsDirectory {
      */
     public WorkloadIdentity load(IdentityExpectation expectation, Instant now) throws InvalidIdentityException,
             IOException {
+        if (isEmpty()) {
+            throw new InvalidIdentityException(dir + ": no identity files (root-cert.pem, cert-chain.pem, key.pem)");
+        }
         Path source = consistentSource();
         byte[] rootBytes = read(source.resolve(ROOT), root());
         byte[] chainBytes = read(source.resolve(CHAIN), chain());

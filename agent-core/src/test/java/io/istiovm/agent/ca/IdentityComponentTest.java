@@ -112,7 +112,7 @@ class IdentityComponentTest {
         Files.createDirectories(certs);
         component = new IdentityComponent(TestConfigs.load(tmp.resolve("config"), settings), Clock.systemUTC());
         assertThatThrownBy(component::start).isInstanceOf(InvalidIdentityException.class)
-                .hasMessage(certs.resolve("root-cert.pem") + ": missing; no valid workload identity and "
+                .hasMessage(certs + ": no identity files (root-cert.pem, cert-chain.pem, key.pem); no valid workload identity and "
                         + "VM_AGENT_CA_TOKEN_FILE is not set: place a valid root-cert.pem, cert-chain.pem and key.pem "
                         + "(from `istioctl x workload entry configure`) in OUTPUT_CERTS/PROV_CERT, or set "
                         + "VM_AGENT_CA_TOKEN_FILE to a bearer token to enrol");

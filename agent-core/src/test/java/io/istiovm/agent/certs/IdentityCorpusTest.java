@@ -262,6 +262,14 @@ class IdentityCorpusTest {
     }
 
     @Test
+    void noFilesAtAll() throws Exception {
+        for (String name : List.of("key.pem", "cert-chain.pem", "root-cert.pem")) {
+            Files.delete(dir.resolve(name));
+        }
+        assertRefused(dir + ": no identity files (root-cert.pem, cert-chain.pem, key.pem)");
+    }
+
+    @Test
     void missingRoot() throws Exception {
         Files.delete(dir.resolve("root-cert.pem"));
         assertRefused(path("root-cert.pem") + ": missing");
