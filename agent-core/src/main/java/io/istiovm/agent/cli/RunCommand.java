@@ -1,9 +1,11 @@
 package io.istiovm.agent.cli;
 
+import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.daemon.Agent;
 import io.istiovm.agent.daemon.Components;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,16 +44,35 @@ final class RunCommand implements Callable<Integer> {
                 loaded.warnings().size());
         try {
             agent.start();
+        } catch (Agent.PrepareFailed failed) {
+            return report(failed.failures());
         } catch (IllegalStateException e) {
-            // A component can find the configuration unusable only with the host's facts in hand (such as sshd's
-            // port in ISTIO_INBOUND_PORTS): that is bad input (78), not an internal error.
-            if (e.getCause() instanceof ConfigException problems) {
-                ConfigOptions.print(env.err(), problems.problems());
-                return ExitCodes.CONFIG;
-            }
-            throw e;
+            LOG.error("the agent could not start: {}", e.getCause() == null ? e : e.getCause());
+            throw new ExitException(ExitCodes.OS_ERROR);
         }
         agent.awaitStopped();
         return ExitCodes.OK;
+    }
+
+    /**
+     * Prints why components refused to prepare; the exit code names the most basic kind of problem: bad input
+     * (some of which shows only with the host's facts in hand, such as sshd's port in ISTIO_INBOUND_PORTS) before
+     * an unusable identity before a system failure.
+     */
+    private int report(List<Exception> failures) {
+        int code = ExitCodes.OS_ERROR;
+        for (Exception failure : failures) {
+            if (failure instanceof ConfigException problems) {
+                ConfigOptions.print(env.err(), problems.problems());
+                code = ExitCodes.CONFIG;
+            } else if (failure instanceof InvalidIdentityException identity) {
+                identity.problems().forEach(problem -> env.err().println("error: " + problem));
+                code = code == ExitCodes.CONFIG ? code : ExitCodes.DATA;
+            } else {
+                env.err().println("error: " + failure.getMessage());
+            }
+        }
+        env.err().flush();
+        return code;
     }
 }

@@ -472,6 +472,38 @@ public final class ConfigKeys {
             .meaning("iptables backend: `auto` follows the one the host already uses (refusing to mix), or "
                     + "force `nft` or `legacy`."));
 
+    // Workload identity (issue 5).
+
+    public static final ConfigKey<Duration> VM_AGENT_CERT_MIN_REMAINING = define(ConfigKey.builder(
+                    "VM_AGENT_CERT_MIN_REMAINING", duration(Duration.ZERO, MAX_DURATION))
+            .group(Group.AGENT).since("agent").defaultsTo("6h")
+            .meaning("Availability target: rotation starts no later than this long before the certificate expires, "
+                    + "so a CA outage of up to this long goes unnoticed. Not applied to certificates whose lifetime "
+                    + "is under twice this (the grace ratio decides alone)."));
+
+    public static final ConfigKey<Duration> VM_AGENT_CA_BACKOFF_MAX = define(ConfigKey.builder(
+                    "VM_AGENT_CA_BACKOFF_MAX", duration(Duration.ofSeconds(1), Duration.ofHours(1)))
+            .group(Group.AGENT).since("agent").defaultsTo("2m")
+            .meaning("Longest wait between two failed CA requests (exponential backoff from 1s with jitter; the "
+                    + "agent never gives up)."));
+
+    public static final ConfigKey<Duration> VM_AGENT_CA_TIMEOUT = define(ConfigKey.builder(
+                    "VM_AGENT_CA_TIMEOUT", duration(Duration.ofMillis(100), Duration.ofMinutes(10)))
+            .group(Group.AGENT).since("agent").defaultsTo("30s")
+            .meaning("Deadline of one CA request, connection included."));
+
+    public static final ConfigKey<Path> VM_AGENT_CA_TOKEN_FILE = define(ConfigKey.builder("VM_AGENT_CA_TOKEN_FILE",
+                    path())
+            .group(Group.AGENT).since("agent")
+            .meaning("Bearer token file (Istio's istio-token) to enrol with when no valid certificate exists; "
+                    + "unset = re-provisioning needs new files from the operator."));
+
+    public static final ConfigKey<UserRef> VM_AGENT_CERTS_OWNER = define(ConfigKey.builder("VM_AGENT_CERTS_OWNER",
+                    user())
+            .group(Group.AGENT).since("agent").defaultsTo("istio-proxy")
+            .meaning("Owner (name or uid) of the files written to OUTPUT_CERTS; a name's primary group is the "
+                    + "group, a uid's group is the same number; 1337:1337 when the name does not exist."));
+
     private static final List<ConfigKey<?>> ALL_VIEW = Collections.unmodifiableList(ALL);
     private static final Map<String, ConfigKey<?>> BY_NAME;
 

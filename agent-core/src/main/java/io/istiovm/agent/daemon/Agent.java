@@ -27,8 +27,37 @@ public final class Agent {
         return config;
     }
 
-    /** Starts every component; if one fails, the ones already started are stopped and the error is rethrown. */
-    public synchronized void start() {
+    /** Some components could not prepare: each failure, in component order. Nothing on the host was changed. */
+    public static final class PrepareFailed extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final transient List<Exception> failures;
+
+        PrepareFailed(List<Exception> failures) {
+            super(failures.size() + " component(s) could not prepare", null, false, false);
+            this.failures = List.copyOf(failures);
+        }
+
+        public List<Exception> failures() {
+            return failures;
+        }
+    }
+
+    /**
+     * Prepares every component (all of them, so every problem is reported at once), then starts them in order.
+     * A failure to start stops the components already started and is rethrown wrapped.
+     */
+    public synchronized void start() throws PrepareFailed {
+        List<Exception> failures = new ArrayList<>();
+        for (Component component : components) {
+            try {
+                component.prepare();
+            } catch (Exception e) {
+                failures.add(e);
+            }
+        }
+        if (!failures.isEmpty()) {
+            throw new PrepareFailed(failures);
+        }
         for (Component component : components) {
             try {
                 component.start();

@@ -11,6 +11,14 @@ public interface Component {
     /** A short name used in logs, STATUS= and metrics. */
     String name();
 
+    /**
+     * Reads the inputs and works out what {@link #start()} will do, changing nothing. The agent prepares every
+     * component before it starts any, so that bad input (a configuration error, an unusable identity) stops the
+     * agent with the host exactly as it was.
+     */
+    default void prepare() throws Exception {
+    }
+
     /** Brings the host to the desired state; throws if it cannot, leaving the previous state in place. */
     void start() throws Exception;
 

@@ -67,6 +67,12 @@ public final class HostsComponent implements Component {
         return "hosts";
     }
 
+    /** Reads and validates every source against the current file; invalid sources are refused here. */
+    @Override
+    public void prepare() throws IOException, ConfigException {
+        HostsPlanner.apply(inputs, target);
+    }
+
     @Override
     public synchronized void start() throws IOException, ConfigException {
         writer.recover(target);

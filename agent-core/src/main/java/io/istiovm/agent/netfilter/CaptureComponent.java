@@ -79,9 +79,17 @@ public final class CaptureComponent implements Component {
         return "capture";
     }
 
+    /** Plans from the configuration and the host's facts (sshd's ports, users); refuses bad input here. */
+    @Override
+    public synchronized void prepare() throws Exception {
+        plan = planSource.plan();
+    }
+
     @Override
     public synchronized void start() throws Exception {
-        plan = planSource.plan();
+        if (plan == null) {
+            prepare();
+        }
         netfilter = NetfilterCapture.open(tools, config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
         netfilter.apply(plan);
         healthy = true;

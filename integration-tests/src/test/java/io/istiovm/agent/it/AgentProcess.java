@@ -4,20 +4,28 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs the packaged agent jar as a separate process, exactly as the .deb's unit would start it, and collects its
- * exit code and output. The jar path comes from the {@code agent.jar} system property that the build sets.
+ * The packaged agent ({@code agent.jar} system property) as a child process, started as the .deb's unit would
+ * start it, with a clean environment. {@link #run} waits for a command to finish and returns its output;
+ * {@link #start} leaves a long-running agent to the test, whose {@link #kill()} is SIGKILL (no shutdown hooks run)
+ * and whose {@link #close()} makes sure nothing outlives the test.
  */
-public final class AgentProcess {
-    private AgentProcess() {
+public final class AgentProcess implements AutoCloseable {
+    private final Process process;
+    private final Path log;
+
+    private AgentProcess(Process process, Path log) {
+        this.process = process;
+        this.log = log;
     }
 
-    /** The finished process. */
+    /** A finished command. */
     public record Result(int exitCode, String out, String err) {
         @Override
         public String toString() {
@@ -26,11 +34,11 @@ public final class AgentProcess {
     }
 
     public static Path jar() {
-        Path jar = Path.of(System.getProperty("agent.jar", "missing-agent.jar"));
-        if (!Files.isRegularFile(jar)) {
-            throw new IllegalStateException("the packaged agent jar is missing: " + jar.toAbsolutePath());
+        String jar = System.getProperty("agent.jar");
+        if (jar == null || !Files.isRegularFile(Path.of(jar))) {
+            throw new IllegalStateException("system property agent.jar does not name the packaged jar: " + jar);
         }
-        return jar;
+        return Path.of(jar);
     }
 
     public static Path repositoryRoot() {
@@ -39,25 +47,38 @@ public final class AgentProcess {
 
     /** The command line that runs the packaged agent with {@code args}. */
     public static List<String> command(String... args) {
+        return command(List.of(), args);
+    }
+
+    /** As {@link #command(String...)} with extra JVM flags (e.g. a class-data-sharing archive). */
+    public static List<String> command(List<String> jvmFlags, String... args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", jar().toString()));
+                .toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+        command.addAll(jvmFlags);
+        command.addAll(List.of("-jar", jar().toString()));
         command.addAll(List.of(args));
         return command;
     }
 
-    /** Runs the agent with {@code args} and a clean environment plus {@code environment}; waits at most a minute. */
+    private static ProcessBuilder builder(List<String> command, Map<String, String> environment) {
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
+        builder.environment().clear();
+        builder.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        builder.environment().putAll(environment);
+        return builder;
+    }
+
+    /** Runs a command to completion (at most a minute) with a clean environment plus {@code environment}. */
     public static Result run(Map<String, String> environment, String... args) throws IOException, InterruptedException {
         List<String> command = command(args);
         Path out = Files.createTempFile("agent-out", ".txt");
         Path err = Files.createTempFile("agent-err", ".txt");
         try {
-            ProcessBuilder builder = new ProcessBuilder(command)
+            Process process = builder(command, environment)
                     .redirectOutput(out.toFile())
                     .redirectError(err.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
-            builder.environment().keySet().removeIf(k -> k.startsWith("ISTIO") || k.startsWith("VM_AGENT"));
-            builder.environment().putAll(environment);
-            Process process = builder.start();
+                    .start();
             if (!process.waitFor(60, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 throw new AssertionError("agent did not finish within 60 s: " + command);
@@ -67,6 +88,66 @@ public final class AgentProcess {
         } finally {
             Files.deleteIfExists(out);
             Files.deleteIfExists(err);
+        }
+    }
+
+    /** Starts {@code istio-vm-agent args...} in the background; output goes to {@code log}. */
+    public static AgentProcess start(Path log, Map<String, String> environment, String... args) throws IOException {
+        return start(List.of(), log, environment, args);
+    }
+
+    /** As {@link #start(Path, Map, String...)} with extra JVM flags. */
+    public static AgentProcess start(List<String> jvmFlags, Path log, Map<String, String> environment,
+                                     String... args) throws IOException {
+        Process process = builder(command(jvmFlags, args), environment).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
+        return new AgentProcess(process, log);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** SIGKILL, then waits until the process is gone. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor();
+    }
+
+    /** Waits for the exit code; fails the test when the process is still running after {@code deadline}. */
+    public int waitFor(Duration deadline) throws InterruptedException {
+        if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("the agent did not exit within " + deadline + "; log: " + logText());
+        }
+        return process.exitValue();
+    }
+
+    public String logText() {
+        try {
+            return Files.readString(log);
+        } catch (IOException e) {
+            return "(log unreadable: " + e + ")";
+        }
+    }
+
+    /** SIGTERM, then SIGKILL if it has not exited within ten seconds. */
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            process.destroy();
+            try {
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                    kill();
+                }
+            } catch (InterruptedException e) {
+                process.destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

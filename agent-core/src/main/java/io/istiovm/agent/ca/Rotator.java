@@ -1,0 +1,126 @@
+package io.istiovm.agent.ca;
+
+import io.istiovm.agent.certs.IdentityState;
+import io.istiovm.agent.certs.WorkloadIdentity;
+import io.istiovm.agent.config.ValueTypes;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The rotation state machine. {@link #tick()} does whatever is due at the clock's current instant (nothing, one
+ * renewal attempt) and returns when it next wants to run; it never sleeps, so tests drive it with a fixed or
+ * stepped clock, and the daemon loop ({@link IdentityComponent}) simply waits until that instant.
+ *
+ * <p>After a failure it retries with capped exponential backoff and never gives up; the current identity stays
+ * published meanwhile, and the log gets louder (warning, then error, then "expired") as expiry nears.
+ */
+public final class Rotator {
+    private static final Logger LOG = LoggerFactory.getLogger(Rotator.class);
+
+    /** One renewal: returns the new identity, already written to disk. */
+    @FunctionalInterface
+    public interface Action {
+        WorkloadIdentity renew(Optional<WorkloadIdentity> current) throws Exception;
+    }
+
+    /** What the rotator is waiting for; for {@code certs show}, logs and tests. */
+    public record Status(Optional<Instant> due, Optional<Instant> retryAt, int failures, Optional<String> lastError) {
+    }
+
+    private final Clock clock;
+    private final RotationPolicy policy;
+    private final RandomGenerator random;
+    private final IdentityState state;
+    private final Action action;
+    private Instant due;
+    private Instant retryAt;
+    private int failures;
+    private String lastError;
+
+    public Rotator(Clock clock, RotationPolicy policy, RandomGenerator random, IdentityState state, Action action) {
+        this.clock = clock;
+        this.policy = policy;
+        this.random = random;
+        this.state = state;
+        this.action = action;
+        state.current().ifPresent(this::schedule);
+    }
+
+    /** Makes {@code identity} current (found on disk or just issued) and schedules its rotation. */
+    public synchronized void adopt(WorkloadIdentity identity) {
+        if (state.publish(identity) || due == null) {
+            schedule(identity);
+        }
+        retryAt = null;
+        failures = 0;
+        lastError = null;
+    }
+
+    private void schedule(WorkloadIdentity identity) {
+        due = policy.rotateAt(identity.notBefore(), identity.notAfter(), random.nextDouble());
+        LOG.info("identity {} serial {} valid until {}; rotation due at {}", identity.spiffeId(),
+                identity.serialHex(), identity.notAfter(), due);
+    }
+
+    /** Rotates at the next tick, cancelling any backoff (operator request, {@code certs rotate}). */
+    public synchronized void rotateNow() {
+        due = clock.instant();
+        retryAt = null;
+    }
+
+    public synchronized Status status() {
+        return new Status(Optional.ofNullable(due), Optional.ofNullable(retryAt), failures,
+                Optional.ofNullable(lastError));
+    }
+
+    /** Does what is due now; returns the instant of the next tick. */
+    public synchronized Instant tick() {
+        Instant now = clock.instant();
+        if (retryAt != null && now.isBefore(retryAt)) {
+            return retryAt;
+        }
+        Optional<WorkloadIdentity> current = state.current();
+        if (current.isPresent() && due != null && now.isBefore(due)) {
+            return due;
+        }
+        try {
+            WorkloadIdentity renewed = action.renew(current);
+            if (failures > 0) {
+                LOG.info("renewal succeeded after {} failed attempt(s)", failures);
+            }
+            adopt(renewed);
+            return due;
+        } catch (Exception e) {
+            failures++;
+            lastError = e.getMessage();
+            Duration wait = policy.backoff(failures, random.nextDouble());
+            retryAt = now.plus(wait);
+            report(current, now, e, wait);
+            return retryAt;
+        }
+    }
+
+    private void report(Optional<WorkloadIdentity> current, Instant now, Exception e, Duration wait) {
+        String retry = "attempt " + failures + " failed, retrying in " + ValueTypes.formatDuration(wait) + ": "
+                + e.getMessage();
+        if (current.isEmpty()) {
+            LOG.error("no workload identity; {}", retry);
+            return;
+        }
+        WorkloadIdentity identity = current.get();
+        switch (policy.urgency(identity.notBefore(), identity.notAfter(), now)) {
+            case WARNING -> LOG.warn("certificate renewal: {} (the current certificate is valid until {})", retry,
+                    identity.notAfter());
+            case CRITICAL -> LOG.error("certificate renewal: {}; the certificate EXPIRES in {} (at {})", retry,
+                    ValueTypes.formatDuration(Duration.between(now, identity.notAfter())), identity.notAfter());
+            case EXPIRED -> LOG.error("certificate renewal: {}; the certificate EXPIRED at {}: peers reject this "
+                    + "workload until renewal succeeds", retry, identity.notAfter());
+            default -> throw new IllegalStateException();
+        }
+    }
+}

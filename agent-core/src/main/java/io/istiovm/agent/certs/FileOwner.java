@@ -1,0 +1,50 @@
+package io.istiovm.agent.certs;
+
+import io.istiovm.agent.config.UserRef;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Numeric owner of the files the agent writes. */
+public record FileOwner(int uid, int gid) {
+    /** Istio's fallback when istio-proxy does not exist (the same as ENVOY_USER's). */
+    public static final int ISTIO_PROXY_FALLBACK_ID = 1337;
+
+    public FileOwner {
+        if (uid < 0 || gid < 0) {
+            throw new IllegalArgumentException("uid and gid must not be negative");
+        }
+    }
+
+    /**
+     * A uid stands for itself (gid = uid); a name is looked up in {@code passwd} (its primary group), and a name
+     * that is not there falls back to 1337/1337 as Istio's tooling does.
+     */
+    public static FileOwner resolve(UserRef user, Path passwd) throws IOException {
+        if (user.uid().isPresent()) {
+            int id = Math.toIntExact(user.uid().getAsLong());
+            return new FileOwner(id, id);
+        }
+        List<String> lines = Files.exists(passwd) ? Files.readAllLines(passwd, StandardCharsets.UTF_8) : List.of();
+        for (String line : lines) {
+            String[] fields = line.split(":", -1);
+            if (fields.length >= 4 && fields[0].equals(user.name())) {
+                return new FileOwner(Integer.parseInt(fields[2]), Integer.parseInt(fields[3]));
+            }
+        }
+        return new FileOwner(ISTIO_PROXY_FALLBACK_ID, ISTIO_PROXY_FALLBACK_ID);
+    }
+
+    void apply(Path path) throws IOException {
+        Files.setAttribute(path, "unix:uid", uid, LinkOption.NOFOLLOW_LINKS);
+        Files.setAttribute(path, "unix:gid", gid, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    @Override
+    public String toString() {
+        return uid + ":" + gid;
+    }
+}

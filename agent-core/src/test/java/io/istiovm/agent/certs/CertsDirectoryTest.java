@@ -1,0 +1,133 @@
+package io.istiovm.agent.certs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.istiovm.agent.testing.TestPki;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.KeyPair;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The on-disk layout: modes, owner, the switch, adopting hand-placed files, cleaning up. Runs as root. */
+class CertsDirectoryTest {
+    private static final Instant NOW = Instant.now();
+    private static final String ID = "spiffe://cluster.local/ns/vm/sa/web";
+    private static final IdentityExpectation EXPECT = new IdentityExpectation("cluster.local", "vm", Optional.empty());
+    private static final FileOwner OWNER = new FileOwner(4242, 4343);
+
+    @TempDir
+    Path dir;
+    private final TestPki pki = TestPki.create("Layout root", NOW.minus(Duration.ofDays(1)), NOW.plus(Duration.ofDays(1)));
+
+    private record Issued(KeyPair keys, X509Certificate leaf) {
+    }
+
+    private Issued issue() {
+        KeyPair keys = TestPki.ecKeys();
+        return new Issued(keys, pki.issue(keys.getPublic(), List.of(ID), List.of(), NOW.minus(Duration.ofMinutes(1)),
+                NOW.plus(Duration.ofHours(1))));
+    }
+
+    private void write(CertsDirectory certs, Issued issued, boolean pkcs8) throws Exception {
+        certs.write(Pem.encodePrivateKey(issued.keys().getPrivate(), pkcs8), List.of(issued.leaf()),
+                List.of(pki.root()), OWNER);
+    }
+
+    @Test
+    void writesModesOwnerAndLinksAndLoadsBack() throws Exception {
+        CertsDirectory certs = new CertsDirectory(dir.resolve("certs"));
+        Issued issued = issue();
+        write(certs, issued, false);
+
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(issued.leaf());
+        for (String name : List.of("key.pem", "cert-chain.pem", "root-cert.pem")) {
+            Path link = certs.dir().resolve(name);
+            assertThat(Files.isSymbolicLink(link)).isTrue();
+            assertThat(Files.readSymbolicLink(link)).isEqualTo(Path.of("..data", name));
+            assertThat(Files.getAttribute(link, "unix:uid")).isEqualTo(4242);
+            assertThat(Files.getAttribute(link, "unix:gid")).isEqualTo(4343);
+        }
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.key()))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.chain()))).isEqualTo("rw-r--r--");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.root()))).isEqualTo("rw-r--r--");
+        assertThat(Files.readString(certs.key())).startsWith("-----BEGIN EC PRIVATE KEY-----");
+    }
+
+    @Test
+    void eachWriteSwitchesTheWholeSetAndKeepsOnlyTheLastTwoVersions() throws Exception {
+        CertsDirectory certs = new CertsDirectory(dir);
+        Issued last = null;
+        for (int i = 0; i < 5; i++) {
+            last = issue();
+            write(certs, last, true);
+            assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(last.leaf());
+        }
+        try (Stream<Path> entries = Files.list(dir)) {
+            assertThat(entries.filter(p -> p.getFileName().toString().startsWith("..identity-")).count()).isEqualTo(2);
+        }
+        assertThat(Files.readString(certs.key())).startsWith("-----BEGIN PRIVATE KEY-----");
+    }
+
+    @Test
+    void versionsTornByACrashAreRemovedByTheNextWrite() throws Exception {
+        CertsDirectory certs = new CertsDirectory(dir);
+        write(certs, issue(), true);
+        Path torn = Files.createDirectory(dir.resolve("..identity-torn"));
+        Files.writeString(torn.resolve("key.pem"), "half a key");
+        Issued next = issue();
+        write(certs, next, true);
+        assertThat(torn).doesNotExist();
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(next.leaf());
+    }
+
+    @Test
+    void adoptsHandPlacedFilesWithoutAMomentOfMismatch() throws Exception {
+        Issued placed = issue();
+        TestPki.writeFiles(dir, Pem.encodePrivateKey(placed.keys().getPrivate(), true), List.of(placed.leaf()),
+                List.of(pki.root()));
+        CertsDirectory certs = new CertsDirectory(dir);
+        assertThat(Files.isRegularFile(certs.key(), LinkOption.NOFOLLOW_LINKS)).isTrue();
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(placed.leaf());
+
+        Issued next = issue();
+        write(certs, next, true);
+        assertThat(Files.isSymbolicLink(certs.key())).isTrue();
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(next.leaf());
+        // The hand-placed identity was kept as the previous version.
+        try (Stream<Path> entries = Files.list(dir)) {
+            assertThat(entries.filter(p -> p.getFileName().toString().startsWith("..identity-")).count()).isEqualTo(2);
+        }
+    }
+
+    @Test
+    void filesWrittenThroughTheLinksByAnOperatorAreRead() throws Exception {
+        CertsDirectory certs = new CertsDirectory(dir);
+        write(certs, issue(), true);
+        Issued copied = issue();
+        // `cp new-key.pem /etc/certs/key.pem` writes through the link into the current version.
+        Files.write(certs.key(), Pem.encodePrivateKey(copied.keys().getPrivate(), true));
+        Files.writeString(certs.chain(), Pem.encodeCertificates(List.of(copied.leaf())));
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(copied.leaf());
+    }
+
+    @Test
+    void ownerResolvesNamesFromPasswdAndFallsBackToIstiosDefault() throws Exception {
+        Path passwd = dir.resolve("passwd");
+        Files.writeString(passwd, "root:x:0:0:root:/root:/bin/bash\nistio-proxy:x:998:997::/var/lib/istio:/bin/false\n");
+        assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.named("istio-proxy"), passwd))
+                .isEqualTo(new FileOwner(998, 997));
+        assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.named("nobody-here"), passwd))
+                .isEqualTo(new FileOwner(1337, 1337));
+        assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.uid(4242), passwd))
+                .isEqualTo(new FileOwner(4242, 4242));
+    }
+}

@@ -1,0 +1,378 @@
+package io.istiovm.agent.testing;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import io.istiovm.agent.ca.proto.CsrRequest;
+import io.istiovm.agent.ca.proto.CsrResponse;
+import io.istiovm.agent.ca.proto.IstioCAServiceGrpc;
+import io.istiovm.agent.ca.proto.IstioCertificateRequest;
+import io.istiovm.agent.ca.proto.IstioCertificateResponse;
+import io.istiovm.agent.ca.proto.IstioCertificateServiceGrpc;
+import io.istiovm.agent.certs.IdentityValidator;
+import io.istiovm.agent.certs.Pem;
+import io.netty.handler.ssl.ClientAuth;
+import java.io.IOException;
+import java.io.StringReader;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyFactory;
+import java.security.KeyPair;
+import java.security.PublicKey;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.security.spec.X509EncodedKeySpec;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
+import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
+import org.bouncycastle.openssl.PEMParser;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+
+/**
+ * A mesh CA for tests, on 127.0.0.1 with mutual TLS: it serves both {@code istio.v1.auth.IstioCertificateService/
+ * CreateCertificate} and {@code istio.v1.auth.IstioCAService/HandleCSR}, and like istiod and Citadel it signs
+ * for the identity that <em>authenticated</em> (the client certificate's SPIFFE id, or the identity bound to
+ * its bearer token), not for whatever the CSR asks.
+ *
+ * <p>Its serving certificate carries {@link #SERVER_NAMES} (istiod's default ISTIOD_SAN and Citadel's
+ * name). Certificates live for {@link #ttl(Duration)} (down to one second; default: what the client asks).
+ * {@link #fault(Fault)} makes it misbehave; {@link #stop()} / {@link #restart()} take it off the network and
+ * back on the same port. Usage:
+ *
+ * <pre>{@code
+ * try (TestCa ca = TestCa.start(Clock.systemUTC())) {
+ *     ca.pki().writeIdentity(dir, ca.identity("vm", "default"), ...);   // or ca.writeIdentity(dir, ...)
+ *     ca.ttl(Duration.ofSeconds(20));
+ *     // point CA_ADDR at 127.0.0.1:ca.port(), ISTIOD_SAN at istiod.istio-system.svc
+ * }
+ * }</pre>
+ */
+public final class TestCa implements AutoCloseable {
+    public static final String TRUST_DOMAIN = "cluster.local";
+    public static final List<String> SERVER_NAMES = List.of("istiod.istio-system.svc", "istio-citadel");
+
+    /** Ways the CA misbehaves. */
+    public enum Fault {
+        NONE,
+        /** Every call fails with UNAVAILABLE. */
+        UNAVAILABLE,
+        /** Answers only after {@link #slowDelay(Duration)} (default 30 s): longer than the client's deadline. */
+        SLOW,
+        /** Signs with a CA the client does not trust (the chain does not verify to root-cert.pem). */
+        WRONG_CHAIN,
+        /** Signs a certificate for another workload ({@code sa/intruder}). */
+        OTHER_IDENTITY,
+        /** Signs with a root of the same name as the mesh's that has expired. */
+        EXPIRED_ROOT
+    }
+
+    private static final Metadata.Key<String> CLUSTER_ID = Metadata.Key.of("ClusterID",
+            Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization",
+            Metadata.ASCII_STRING_MARSHALLER);
+    private static final Context.Key<Optional<String>> CALLER = Context.key("caller");
+    private static final Context.Key<String> CALLER_CLUSTER = Context.key("cluster");
+
+    private final Clock clock;
+    private final TestPki pki;
+    private final TestPki impostor;
+    private final TestPki expiredRoot;
+    private final KeyPair serverKeys;
+    private final X509Certificate serverCert;
+    private final ScheduledExecutorService delays = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "test-ca-delay");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicInteger issued = new AtomicInteger();
+    private final List<String> clusterIds = new CopyOnWriteArrayList<>();
+    private final List<java.math.BigInteger> clientSerials = new CopyOnWriteArrayList<>();
+    private volatile Fault fault = Fault.NONE;
+    private volatile Duration ttl;
+    private volatile Duration slowDelay = Duration.ofSeconds(30);
+    private volatile String token;
+    private volatile String tokenIdentity;
+    private int port;
+    private Server server;
+
+    private TestCa(Clock clock) {
+        this.clock = clock;
+        Instant now = clock.instant();
+        this.pki = TestPki.create("Test mesh root", now.minus(Duration.ofDays(1)), now.plus(Duration.ofDays(3650)));
+        this.impostor = TestPki.create("Impostor root", now.minus(Duration.ofDays(1)), now.plus(Duration.ofDays(3650)));
+        this.expiredRoot = TestPki.create("Test mesh root", now.minus(Duration.ofDays(30)), now.minus(Duration.ofDays(1)));
+        this.serverKeys = TestPki.ecKeys();
+        this.serverCert = pki.issue(serverKeys.getPublic(), List.of("spiffe://" + TRUST_DOMAIN
+                + "/ns/istio-system/sa/istiod"), SERVER_NAMES, now.minus(Duration.ofDays(1)),
+                now.plus(Duration.ofDays(3650)));
+    }
+
+    /** Starts on an ephemeral loopback port. */
+    public static TestCa start(Clock clock) throws IOException {
+        TestCa ca = new TestCa(clock);
+        ca.listen(0);
+        return ca;
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public String address() {
+        return "127.0.0.1:" + port;
+    }
+
+    public TestPki pki() {
+        return pki;
+    }
+
+    public X509Certificate root() {
+        return pki.root();
+    }
+
+    public static String identity(String namespace, String serviceAccount) {
+        return "spiffe://" + TRUST_DOMAIN + "/ns/" + namespace + "/sa/" + serviceAccount;
+    }
+
+    /** Issues an identity directly (as provisioning would) valid from now for {@code lifetime}. */
+    public X509Certificate writeIdentity(java.nio.file.Path dir, String spiffeUri, Duration lifetime) {
+        Instant now = clock.instant();
+        return pki.writeIdentity(dir, spiffeUri, now, now.plus(lifetime), pki.root());
+    }
+
+    public TestCa fault(Fault newFault) {
+        this.fault = newFault;
+        return this;
+    }
+
+    /** Lifetime of issued certificates; null = the requested validity. */
+    public TestCa ttl(Duration lifetime) {
+        this.ttl = lifetime;
+        return this;
+    }
+
+    public TestCa slowDelay(Duration delay) {
+        this.slowDelay = delay;
+        return this;
+    }
+
+    /** Accepts {@code bearer} as a credential for {@code spiffeUri} (enrolment). */
+    public TestCa acceptToken(String bearer, String spiffeUri) {
+        this.token = bearer;
+        this.tokenIdentity = spiffeUri;
+        return this;
+    }
+
+    /** Certificates issued so far. */
+    public int issued() {
+        return issued.get();
+    }
+
+    /** The ClusterID header of every request so far. */
+    public List<String> clusterIds() {
+        return List.copyOf(clusterIds);
+    }
+
+    /** Serial of the client certificate of every mTLS-authenticated request so far, in order. */
+    public List<java.math.BigInteger> clientSerials() {
+        return List.copyOf(clientSerials);
+    }
+
+    /** Takes the CA off the network (connections are refused) until {@link #restart()}. */
+    public synchronized void stop() throws InterruptedException {
+        if (server != null) {
+            server.shutdownNow();
+            server.awaitTermination(10, TimeUnit.SECONDS);
+            server = null;
+        }
+    }
+
+    /** Listens again on the same port. */
+    public synchronized void restart() throws IOException {
+        if (server == null) {
+            listen(port);
+        }
+    }
+
+    private synchronized void listen(int listenPort) throws IOException {
+        ServerInterceptor authentication = new Authentication();
+        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", listenPort))
+                .sslContext(GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(
+                                serverKeys.getPrivate(), serverCert))
+                        .trustManager(pki.root())
+                        .clientAuth(ClientAuth.OPTIONAL)
+                        .build())
+                .addService(ServerInterceptors.intercept(new CertificateService(), authentication))
+                .addService(ServerInterceptors.intercept(new CitadelService(), authentication))
+                .build()
+                .start();
+        port = server.getPort();
+    }
+
+    @Override
+    public void close() {
+        try {
+            stop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            delays.shutdownNow();
+        }
+    }
+
+    /** Works out who is calling: the client certificate's SPIFFE id, or the identity bound to the token. */
+    private final class Authentication implements ServerInterceptor {
+        @Override
+        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                            ServerCallHandler<Q, R> next) {
+            Optional<String> caller = Optional.empty();
+            SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
+            try {
+                if (session != null) {
+                    Certificate[] peer = session.getPeerCertificates();
+                    clientSerials.add(((X509Certificate) peer[0]).getSerialNumber());
+                    List<String> uris = IdentityValidator.uriSans((X509Certificate) peer[0]);
+                    caller = uris.size() == 1 ? Optional.of(uris.get(0)) : Optional.empty();
+                }
+            } catch (SSLPeerUnverifiedException e) {
+                String bearer = headers.get(AUTHORIZATION);
+                if (token != null && ("Bearer " + token).equals(bearer)) {
+                    caller = Optional.of(tokenIdentity);
+                }
+            }
+            String cluster = headers.get(CLUSTER_ID);
+            Context context = Context.current().withValue(CALLER, caller)
+                    .withValue(CALLER_CLUSTER, cluster == null ? "" : cluster);
+            return Contexts.interceptCall(context, call, headers, next);
+        }
+    }
+
+    private final class CertificateService extends IstioCertificateServiceGrpc.IstioCertificateServiceImplBase {
+        @Override
+        public void createCertificate(IstioCertificateRequest request,
+                                      StreamObserver<IstioCertificateResponse> response) {
+            answer(response, () -> {
+                List<String> chain = sign(request.getCsr(), Duration.ofSeconds(request.getValidityDuration()));
+                return IstioCertificateResponse.newBuilder().addAllCertChain(chain).build();
+            });
+        }
+    }
+
+    private final class CitadelService extends IstioCAServiceGrpc.IstioCAServiceImplBase {
+        @Override
+        public void handleCSR(CsrRequest request, StreamObserver<CsrResponse> response) {
+            answer(response, () -> {
+                List<String> chain = sign(request.getCsrPem().toString(StandardCharsets.US_ASCII),
+                        Duration.ofMinutes(request.getRequestedTtlMinutes()));
+                return CsrResponse.newBuilder().setIsApproved(true)
+                        .setSignedCert(ByteString.copyFrom(chain.get(0), StandardCharsets.US_ASCII))
+                        .setCertChain(ByteString.copyFrom(String.join("", chain.subList(1, chain.size())),
+                                StandardCharsets.US_ASCII))
+                        .build();
+            });
+        }
+    }
+
+    @FunctionalInterface
+    private interface Answer<R> {
+        R get() throws Exception;
+    }
+
+    private <R> void answer(StreamObserver<R> response, Answer<R> answer) {
+        clusterIds.add(CALLER_CLUSTER.get());
+        Fault current = fault;
+        if (current == Fault.UNAVAILABLE) {
+            response.onError(Status.UNAVAILABLE.withDescription("test CA: fault UNAVAILABLE").asRuntimeException());
+            return;
+        }
+        R value;
+        try {
+            value = answer.get();
+        } catch (StatusException e) {
+            response.onError(e.status.asRuntimeException());
+            return;
+        } catch (Exception e) {
+            response.onError(Status.INVALID_ARGUMENT.withDescription(e.toString()).asRuntimeException());
+            return;
+        }
+        if (current == Fault.SLOW) {
+            Context context = Context.current();
+            delays.schedule(() -> {
+                if (!context.isCancelled()) {
+                    response.onNext(value);
+                    response.onCompleted();
+                }
+            }, slowDelay.toMillis(), TimeUnit.MILLISECONDS);
+            return;
+        }
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    private static final class StatusException extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final transient Status status;
+
+        StatusException(Status status) {
+            super(status.getDescription(), null, false, false);
+            this.status = status;
+        }
+    }
+
+    private List<String> sign(String csrPem, Duration requested) throws Exception {
+        Optional<String> caller = CALLER.get();
+        if (caller.isEmpty()) {
+            throw new StatusException(Status.UNAUTHENTICATED.withDescription(
+                    "test CA: no client certificate with one SPIFFE id and no accepted bearer token"));
+        }
+        PKCS10CertificationRequest csr;
+        try (PEMParser parser = new PEMParser(new StringReader(csrPem))) {
+            csr = (PKCS10CertificationRequest) parser.readObject();
+        }
+        SubjectPublicKeyInfo info = csr.getSubjectPublicKeyInfo();
+        // The JDK has no KeyFactory under the EC OID, so convert by name before BC verifies the CSR signature.
+        String algorithm = info.getAlgorithm().getAlgorithm().getId().equals("1.2.840.10045.2.1") ? "EC" : "RSA";
+        PublicKey key = KeyFactory.getInstance(algorithm).generatePublic(new X509EncodedKeySpec(info.getEncoded()));
+        if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(key))) {
+            throw new StatusException(Status.INVALID_ARGUMENT.withDescription("test CA: CSR signature is invalid"));
+        }
+        Instant now = clock.instant();
+        Duration lifetime = ttl != null ? ttl : requested;
+        Fault current = fault;
+        String subject = current == Fault.OTHER_IDENTITY ? identity("intruder", "intruder") : caller.get();
+        TestPki signer = switch (current) {
+            case WRONG_CHAIN -> impostor;
+            case EXPIRED_ROOT -> expiredRoot;
+            default -> pki;
+        };
+        X509Certificate leaf = signer.issue(key, List.of(subject), List.of(), now, now.plus(lifetime));
+        issued.incrementAndGet();
+        List<String> chain = new ArrayList<>();
+        chain.add(Pem.encodeCertificates(List.of(leaf)));
+        chain.add(Pem.encodeCertificates(List.of(signer.root())));
+        return chain;
+    }
+}

@@ -1,0 +1,142 @@
+package io.istiovm.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.istiovm.agent.certs.IdentityExpectation;
+import io.istiovm.agent.certs.WorkloadIdentity;
+import io.istiovm.agent.testing.Conditions;
+import io.istiovm.agent.testing.TestCa;
+import io.istiovm.agent.testing.TestConfigs;
+import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The packaged agent ({@code run}) keeping a 20-second identity alive against the test CA on loopback, while a
+ * sampler reads the files every few milliseconds and records every instant they were not a valid, matching set.
+ */
+class IdentityRotationIT {
+    private static final Duration LIFETIME = Duration.ofSeconds(20);
+    private static final String ID = TestCa.identity("vm", "default");
+    private static final IdentityExpectation EXPECT = new IdentityExpectation("cluster.local", "vm", Optional.empty());
+
+    @TempDir
+    Path tmp;
+    private TestCa ca;
+    private AgentProcess agent;
+    private Path certs;
+    private IdentityOnDisk disk;
+    private final List<String> gaps = new CopyOnWriteArrayList<>();
+    private final AtomicReference<WorkloadIdentity> latest = new AtomicReference<>();
+    private volatile boolean sampling = true;
+    private Thread sampler;
+
+    @BeforeEach
+    void startCaAndAgent() throws Exception {
+        ca = TestCa.start(Clock.systemUTC()).ttl(LIFETIME);
+        certs = tmp.resolve("certs");
+        ca.writeIdentity(certs, ID, LIFETIME);
+        Map<String, String> settings = new LinkedHashMap<>();
+        settings.put("CA_ADDR", ca.address());
+        settings.put("PROV_CERT", certs.toString());
+        settings.put("ISTIO_NAMESPACE", "vm");
+        settings.put("ISTIO_META_CLUSTER_ID", "vm-cluster");
+        settings.put("VM_AGENT_CERTS_OWNER", "4242");
+        settings.put("VM_AGENT_CA_BACKOFF_MAX", "1s");
+        settings.put("VM_AGENT_CA_TIMEOUT", "2s");
+        // `run` starts every component; keep the others off the host's real netfilter and /etc/hosts.
+        settings.put("ISTIO_CUSTOM_IP_TABLES", "true");
+        settings.put("VM_AGENT_HOSTS_FILE", Files.writeString(tmp.resolve("hosts"), "127.0.0.1 localhost\n").toString());
+        Path config = tmp.resolve("config");
+        TestConfigs.load(config, settings);
+        disk = new IdentityOnDisk(certs, EXPECT);
+        sampler = new Thread(this::sample, "disk-sampler");
+        sampler.start();
+        agent = AgentProcess.start(tmp.resolve("agent.log"), Map.of(), "run", "--config-dir", config.toString());
+    }
+
+    private void sample() {
+        while (sampling) {
+            IdentityOnDisk.Result result = disk.load();
+            if (result.identity().isPresent()) {
+                latest.set(result.identity().get());
+            } else {
+                gaps.add(Instant.now() + ": " + result.problem());
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
+        }
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        sampling = false;
+        if (sampler != null) {
+            sampler.join();
+        }
+        if (agent != null) {
+            agent.close();
+        }
+        ca.close();
+    }
+
+    private BigInteger serial() {
+        WorkloadIdentity identity = latest.get();
+        return identity == null ? null : identity.serial();
+    }
+
+    private WorkloadIdentity awaitRotationAfter(BigInteger previous, Duration deadline) {
+        Conditions.await("a new certificate replaces serial " + previous + "; agent log:\n" + agent.logText(),
+                deadline, () -> serial() != null && !serial().equals(previous));
+        return latest.get();
+    }
+
+    @Test
+    void rotatesRepeatedlyAndSurvivesACaOutageLongerThanHalfALifetime() throws Exception {
+        Conditions.await("the sampler saw the provisioned identity", Duration.ofSeconds(10), () -> serial() != null);
+        List<BigInteger> serials = new ArrayList<>(List.of(serial()));
+        for (int i = 0; i < 3; i++) {
+            WorkloadIdentity rotated = awaitRotationAfter(serials.get(serials.size() - 1), LIFETIME);
+            serials.add(rotated.serial());
+            assertThat(rotated.spiffeId().uri()).isEqualTo(ID);
+            assertThat(rotated.lifetime()).isEqualTo(LIFETIME);
+            disk.assertOpensslVerifies();
+            disk.assertOpensslMatchesKeyAndCertificate();
+        }
+        assertThat(ca.clusterIds()).isNotEmpty().allMatch("vm-cluster"::equals);
+
+        // Outage right after a rotation, longer than half the lifetime: the rotation due meanwhile fails, with
+        // backoff, and the current certificate keeps serving.
+        WorkloadIdentity beforeOutage = awaitRotationAfter(serials.get(serials.size() - 1), LIFETIME);
+        ca.stop();
+        Instant down = Instant.now();
+        Conditions.await("the CA has been down for more than half a lifetime", LIFETIME, () ->
+                Duration.between(down, Instant.now()).compareTo(LIFETIME.dividedBy(2).plusSeconds(1)) > 0);
+        assertThat(serial()).isEqualTo(beforeOutage.serial());
+        ca.restart();
+
+        WorkloadIdentity afterOutage = awaitRotationAfter(beforeOutage.serial(), Duration.ofSeconds(8));
+        assertThat(afterOutage.spiffeId().uri()).isEqualTo(ID);
+        assertThat(afterOutage.notBefore()).isBefore(beforeOutage.notAfter());
+        disk.assertOpensslVerifies();
+        WorkloadIdentity next = awaitRotationAfter(afterOutage.serial(), LIFETIME);
+        assertThat(next.spiffeId().uri()).isEqualTo(ID);
+
+        assertThat(gaps).as("instants without a valid identity on disk").isEmpty();
+        assertThat(agent.isAlive()).isTrue();
+        assertThat(agent.logText()).doesNotContain("PRIVATE KEY");
+    }
+}
