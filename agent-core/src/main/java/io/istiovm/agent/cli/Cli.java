@@ -14,6 +14,7 @@ public final class Cli {
         root.addSubcommand(new CommandLine(new CheckCommand(env)));
         root.addSubcommand(new CommandLine(new VersionCommand(env)));
         root.addSubcommand(new CommandLine(new DocsCommand(env)));
+        root.addSubcommand(new CommandLine(new EnvoyCommand(env)));
         CommandLine completion = new CommandLine(new AutoComplete.GenerateCompletion());
         completion.getCommandSpec().usageMessage().hidden(false);
         root.addSubcommand("generate-completion", completion);
