@@ -17,7 +17,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Golden files: each directory under {@code src/test/resources/envoy/bootstrap} holds a cluster.env and the
- * bootstrap it must produce. Run with {@code -Dgolden.update=true} to rewrite them after a deliberate change.
+ * bootstrap it must produce. Run with {@code -Dupdate.goldens=true} to rewrite them after a deliberate change.
  */
 class EnvoyBootstrapTest {
     private static final Path CASES = Path.of("src/test/resources/envoy/bootstrap");
@@ -39,7 +39,7 @@ class EnvoyBootstrapTest {
         EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(EnvoySettings.from(TestConfigs.load(dir, env)));
 
         Path golden = caseDir.resolve("expected.json");
-        if (Boolean.getBoolean("golden.update")) {
+        if (Boolean.getBoolean("update.goldens")) {
             Files.writeString(golden, bootstrap.json());
         }
         assertThat(bootstrap.json()).isEqualTo(Files.readString(golden));
