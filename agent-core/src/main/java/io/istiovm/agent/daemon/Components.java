@@ -14,6 +14,7 @@ public final class Components {
 
     public static List<Component> forConfig(AgentConfig config) {
         List<Component> components = new ArrayList<>();
+        components.addAll(io.istiovm.agent.envoy.EnvoyComponents.forConfig(config));
         return List.copyOf(components);
     }
 }

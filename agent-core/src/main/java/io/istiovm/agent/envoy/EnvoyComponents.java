@@ -1,0 +1,117 @@
+package io.istiovm.agent.envoy;
+
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.daemon.Component;
+import io.istiovm.agent.sds.IdentitySource;
+import io.istiovm.agent.sds.PemDirectoryIdentity;
+import io.istiovm.agent.sds.SdsServer;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+
+/**
+ * The Envoy area's components in start order: the identity source (until the certificate rotation component
+ * provides one), the SDS server, then the supervisor. Planning the bootstrap and resolving binary and user happen
+ * in {@code start()}, so {@code run --dry-run} and a host without Envoy can still describe them.
+ */
+public final class EnvoyComponents {
+    private EnvoyComponents() {
+    }
+
+    public static List<Component> forConfig(AgentConfig config) {
+        PemDirectoryIdentity identity = new PemDirectoryIdentity(config.get(ConfigKeys.OUTPUT_CERTS),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL));
+        List<Component> components = new ArrayList<>();
+        components.add(identity);
+        components.addAll(forConfig(config, identity, Clock.systemUTC()));
+        return components;
+    }
+
+    /** The SDS server and the supervisor, with the identity coming from {@code identities}. */
+    public static List<Component> forConfig(AgentConfig config, IdentitySource identities, Clock clock) {
+        return List.of(new Lazy("sds", () -> {
+            EnvoySettings settings = EnvoySettings.from(config);
+            return new SdsServer(identities, settings.sdsSocket(), OptionalInt.of((int) user(settings).gid()));
+        }), new Lazy("envoy", () -> {
+            EnvoySettings settings = EnvoySettings.from(config);
+            EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(settings);
+            Path binary = EnvoySupervisor.resolveBinary(settings, Files::isExecutable);
+            ProcessUser user = user(settings);
+            Optional<ProcessUser> runAs = user.uid() == currentUid() ? Optional.empty() : Optional.of(user);
+            return new EnvoySupervisor(settings, bootstrap, binary, runAs, clock, d -> Thread.sleep(d.toMillis()));
+        }));
+    }
+
+    private static ProcessUser user(EnvoySettings settings) {
+        try {
+            return ProcessUser.resolve(settings.user(), Path.of("/etc/passwd"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static long currentUid() {
+        try {
+            return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Builds its component on start, so that a failure to build it is a start failure with the reason. */
+    private static final class Lazy implements Component {
+        interface Factory {
+            Component create() throws Exception;
+        }
+
+        private final String name;
+        private final Factory factory;
+        private Component delegate;
+
+        Lazy(String name, Factory factory) {
+            this.name = name;
+            this.factory = factory;
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public synchronized void start() throws Exception {
+            delegate = factory.create();
+            delegate.start();
+        }
+
+        @Override
+        public synchronized boolean ready() {
+            return delegate != null && delegate.ready();
+        }
+
+        @Override
+        public void describe(PrintWriter out) {
+            try {
+                factory.create().describe(out);
+            } catch (Exception e) {
+                out.println(name + ": cannot start: " + e.getMessage());
+            }
+        }
+
+        @Override
+        public synchronized void stop() throws Exception {
+            if (delegate != null) {
+                delegate.stop();
+                delegate = null;
+            }
+        }
+    }
+}
