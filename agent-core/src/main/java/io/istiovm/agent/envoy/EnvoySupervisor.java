@@ -269,7 +269,10 @@ public final class EnvoySupervisor implements Component {
                 restartAt = now.plus(delay);
             }
         }
-        boolean live = current != null && current.alive() && admin.live();
+        // /server_info, not /ready: while a hot restart hands over, the admin port still answers for the parent.
+        EnvoyProcess serving = current;
+        boolean live = serving != null && serving.alive() && admin.serverInfo()
+                .filter(info -> info.state().equals("LIVE") && info.epoch() == serving.epoch()).isPresent();
         synchronized (this) {
             if (live != ready) {
                 LOG.info("Envoy epoch {} is {}", current == null ? "-" : current.epoch(), live ? "LIVE" : "not LIVE");

@@ -76,16 +76,39 @@ final class HostProcesses {
         }
     }
 
-    /** The {@code oom_kill} count of this process's cgroup (v2), if readable. */
+    /**
+     * The {@code oom_kill} count of this process's memory cgroup: {@code memory.events} on cgroup v2,
+     * {@code memory.oom_control} on v1. Envoy runs in the agent's cgroup, so its OOM kills count here.
+     */
     OptionalLong oomKills() {
+        List<String> lines;
         try {
-            String cgroup = Files.readAllLines(proc.resolve("self/cgroup")).stream()
-                    .filter(l -> l.startsWith("0::")).findFirst().map(l -> l.substring(3)).orElse(null);
-            if (cgroup == null) {
-                return OptionalLong.empty();
+            lines = Files.readAllLines(proc.resolve("self/cgroup"));
+        } catch (IOException e) {
+            return OptionalLong.empty();
+        }
+        for (String line : lines) {
+            String[] f = line.split(":", 3);
+            if (f.length < 3) {
+                continue;
             }
-            Path events = cgroupRoot.resolve(cgroup.replaceFirst("^/", "")).resolve("memory.events");
-            for (String line : Files.readAllLines(events)) {
+            String path = f[2].replaceFirst("^/", "");
+            if (f[1].equals("memory")) {
+                OptionalLong count = oomKill(cgroupRoot.resolve("memory").resolve(path).resolve("memory.oom_control"));
+                // Inside a container the memory hierarchy is often mounted at the container's own cgroup.
+                return count.isPresent() ? count : oomKill(cgroupRoot.resolve("memory/memory.oom_control"));
+            }
+            if (f[0].equals("0") && f[1].isEmpty() && Files.exists(cgroupRoot.resolve("cgroup.controllers"))) {
+                OptionalLong count = oomKill(cgroupRoot.resolve(path).resolve("memory.events"));
+                return count.isPresent() ? count : oomKill(cgroupRoot.resolve("memory.events"));
+            }
+        }
+        return OptionalLong.empty();
+    }
+
+    private static OptionalLong oomKill(Path file) {
+        try {
+            for (String line : Files.readAllLines(file)) {
                 if (line.startsWith("oom_kill ")) {
                     return OptionalLong.of(Long.parseLong(line.substring(9).trim()));
                 }

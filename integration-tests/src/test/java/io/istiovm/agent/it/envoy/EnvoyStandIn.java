@@ -78,7 +78,7 @@ import sun.misc.Signal;
  * </ul>
  *
  * <p>Test control through the environment: {@code ENVOY_STANDIN_RECORD} (file that gets one line per admin call
- * and signal), {@code ENVOY_STANDIN_FAULTS} (properties read at start: {@code crash_after_ms},
+ * and signal), {@code ENVOY_STANDIN_FAULTS} (properties read at start: {@code crash_after_ms} (then dies by SIGABRT),
  * {@code never_live}, {@code nack_all}), {@code ENVOY_STANDIN_SHM_DIR} (default /dev/shm),
  * {@code ENVOY_STANDIN_OUTBOUND_PORT} and {@code ENVOY_STANDIN_INBOUND_PORT}.
  */
@@ -192,8 +192,16 @@ public final class EnvoyStandIn {
         String crashAfter = faults.getProperty("crash_after_ms");
         if (crashAfter != null) {
             timers.schedule(() -> {
-                log("critical", "injected crash");
-                Runtime.getRuntime().halt(134);
+                log("critical", "injected crash: aborting");
+                // Die by SIGABRT as a failed Envoy assertion does; the JVM leaves SIGABRT at its default action.
+                try {
+                    new ProcessBuilder("kill", "-ABRT", Long.toString(ProcessHandle.current().pid())).start()
+                            .waitFor();
+                } catch (IOException e) {
+                    Runtime.getRuntime().halt(134);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }, Long.parseLong(crashAfter), TimeUnit.MILLISECONDS);
         }
         Thread.currentThread().join();

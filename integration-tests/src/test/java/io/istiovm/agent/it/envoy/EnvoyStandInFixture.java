@@ -95,31 +95,38 @@ public final class EnvoyStandInFixture implements AutoCloseable {
 
     /**
      * The agent configuration that points the agent at this stand-in, with short timers so that tests are quick;
-     * {@code extra} lines are appended (later lines win in cluster.env only by replacing, so pass new keys).
+     * each {@code KEY=value} in {@code overrides} replaces or adds a key.
      */
-    public String clusterEnv(String... extra) {
-        StringBuilder env = new StringBuilder()
-                .append("VM_AGENT_ENVOY_BINARY=").append(binary()).append('\n')
-                .append("ENVOY_USER=").append(ENVOY_UID).append('\n')
-                .append("ISTIO_SVC_IP=127.0.0.1\nPOD_NAME=vm1\nISTIO_NAMESPACE=bar\nISTIO_SERVICE=httpbin.bar\n")
-                .append("VM_AGENT_ENVOY_ADMIN_PORT=").append(adminPort).append('\n')
-                .append("ENVOY_PORT=").append(outboundPort).append('\n')
-                .append("INBOUND_CAPTURE_PORT=").append(inboundPort).append('\n')
-                .append("ENVOY_STATUS_PORT=").append(statusPort).append('\n')
-                .append("ENVOY_PROMETHEUS_PORT=").append(prometheusPort).append('\n')
-                .append("VM_AGENT_STATUS_PORT=").append(agentStatusPort).append('\n')
-                .append("VM_AGENT_SDS_SOCKET=").append(dir.resolve("run/sds/socket")).append('\n')
-                .append("VM_AGENT_ENVOY_CONFIG_DIR=").append(dir.resolve("proxy")).append('\n')
-                .append("VM_AGENT_ENVOY_SHM_DIR=").append(dir.resolve("shm")).append('\n')
-                .append("OUTPUT_CERTS=").append(certsDir()).append('\n')
-                .append("VM_AGENT_ENVOY_POLL_INTERVAL=50ms\n")
-                .append("VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME=1s\n")
-                .append("VM_AGENT_ENVOY_STOP_TIMEOUT=5s\n")
-                .append("MINIMUM_DRAIN_DURATION=0s\nTERMINATION_DRAIN_DURATION=2s\n");
-        for (String line : extra) {
-            env.append(line).append('\n');
+    public String clusterEnv(String... overrides) {
+        java.util.Map<String, String> env = new java.util.LinkedHashMap<>();
+        env.put("VM_AGENT_ENVOY_BINARY", binary().toString());
+        env.put("ENVOY_USER", Integer.toString(ENVOY_UID));
+        env.put("ISTIO_SVC_IP", "127.0.0.1");
+        env.put("POD_NAME", "vm1");
+        env.put("ISTIO_NAMESPACE", "bar");
+        env.put("ISTIO_SERVICE", "httpbin.bar");
+        env.put("VM_AGENT_ENVOY_ADMIN_PORT", Integer.toString(adminPort));
+        env.put("ENVOY_PORT", Integer.toString(outboundPort));
+        env.put("INBOUND_CAPTURE_PORT", Integer.toString(inboundPort));
+        env.put("ENVOY_STATUS_PORT", Integer.toString(statusPort));
+        env.put("ENVOY_PROMETHEUS_PORT", Integer.toString(prometheusPort));
+        env.put("VM_AGENT_STATUS_PORT", Integer.toString(agentStatusPort));
+        env.put("VM_AGENT_SDS_SOCKET", dir.resolve("run/sds/socket").toString());
+        env.put("VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("proxy").toString());
+        env.put("VM_AGENT_ENVOY_SHM_DIR", dir.resolve("shm").toString());
+        env.put("OUTPUT_CERTS", certsDir().toString());
+        env.put("VM_AGENT_ENVOY_POLL_INTERVAL", "50ms");
+        env.put("VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", "1s");
+        env.put("VM_AGENT_ENVOY_STOP_TIMEOUT", "5s");
+        env.put("MINIMUM_DRAIN_DURATION", "0s");
+        env.put("TERMINATION_DRAIN_DURATION", "2s");
+        for (String line : overrides) {
+            int eq = line.indexOf('=');
+            env.put(line.substring(0, eq), line.substring(eq + 1));
         }
-        return env.toString();
+        StringBuilder text = new StringBuilder("# written by EnvoyStandInFixture\n");
+        env.forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
+        return text.toString();
     }
 
     /** Faults for every stand-in started from now on: {@code crash_after_ms=N}, {@code never_live=true}, ... */
