@@ -45,7 +45,12 @@ public final class EnvoyComponents {
             EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(settings);
             Path binary = EnvoySupervisor.resolveBinary(settings, Files::isExecutable);
             ProcessUser user = user(settings);
-            Optional<ProcessUser> runAs = user.uid() == currentUid() ? Optional.empty() : Optional.of(user);
+            long self = currentUid();
+            if (self != 0 && self != user.uid()) {
+                throw new IllegalStateException("the agent runs as uid " + self + " and cannot start Envoy as "
+                        + settings.user() + " (uid " + user.uid() + "); run the agent as root or as that user");
+            }
+            Optional<ProcessUser> runAs = user.uid() == self ? Optional.empty() : Optional.of(user);
             return new EnvoySupervisor(settings, bootstrap, binary, runAs, clock, d -> Thread.sleep(d.toMillis()));
         }));
     }

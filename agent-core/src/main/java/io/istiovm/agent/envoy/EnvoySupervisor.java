@@ -7,6 +7,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
@@ -24,8 +25,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps Envoy running: starts epoch 0, reports ready while {@code /ready} says LIVE, restarts a crashed Envoy
- * with {@link RestartBackoff}, hot-restarts into a new epoch when the bootstrap changes, and drains on stop.
+ * Keeps Envoy running: starts epoch 0, reports ready while the current epoch is LIVE, restarts a crashed Envoy
+ * with {@link RestartBackoff}, hot-restarts into a new epoch when the bootstrap ({@link #reload}) or the binary
+ * (a package upgrade) changes, and drains on stop.
  *
  * <p>All process work happens on one thread, the supervisor loop. That is a correctness matter, not style:
  * Envoy is started with a parent-death signal, which the kernel ties to the thread that forked it, so the thread
@@ -79,6 +81,7 @@ public final class EnvoySupervisor implements Component {
     private final List<EnvoyProcess> parents = new ArrayList<>();
     private Instant restartAt;
     private OptionalLong oomKillsAtStart = OptionalLong.empty();
+    private Optional<List<Object>> launchedBinary = Optional.empty();
     private boolean ready;
     private boolean stopping;
     private int starts;
@@ -280,6 +283,12 @@ public final class EnvoySupervisor implements Component {
             ready = live;
         }
         retireParents(now);
+        if (pending == null && current != null && launchedBinary.isPresent()
+                && binaryVersion().filter(v -> !v.equals(launchedBinary.get())).isPresent()) {
+            LOG.info("Envoy binary {} was replaced; hot restart onto the new one", binary);
+            pending = bootstrap;
+            pendingSince = now;
+        }
         if (pending != null && current != null) {
             if (live) {
                 hotRestart(pending);
@@ -389,6 +398,7 @@ public final class EnvoySupervisor implements Component {
         Path file = writeBootstrap(epoch);
         List<String> command = command(file, epoch);
         oomKillsAtStart = host.oomKills();
+        launchedBinary = binaryVersion();
         EnvoyProcess process = EnvoyProcess.start(epoch, command, clock.instant());
         synchronized (this) {
             current = process;
@@ -399,6 +409,17 @@ public final class EnvoySupervisor implements Component {
         process.onExit().thenRun(() -> events.add(new Exited(process)));
         LOG.info("started Envoy epoch {} pid {}{}", epoch, process.pid(),
                 runAs.map(u -> " as uid " + u.uid() + " gid " + u.gid()).orElse(""));
+    }
+
+    /** Identity of the binary file: a package upgrade replaces it (new inode) or rewrites it (new mtime/size). */
+    private Optional<List<Object>> binaryVersion() {
+        try {
+            BasicFileAttributes attributes = Files.readAttributes(binary, BasicFileAttributes.class);
+            return Optional.of(List.of(String.valueOf(attributes.fileKey()), attributes.lastModifiedTime(),
+                    attributes.size()));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
     }
 
     private List<String> command(Path bootstrapFile, int epoch) {

@@ -336,6 +336,7 @@ public final class EnvoyStandIn {
             log("debug", "connection closed: " + e);
         } finally {
             activeConnections.decrementAndGet();
+            append("epoch=" + epoch + " CONNECTION_CLOSED " + socket.getLocalPort());
         }
     }
 

@@ -93,6 +93,10 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         return outboundPort;
     }
 
+    public int inboundPort() {
+        return inboundPort;
+    }
+
     /**
      * The agent configuration that points the agent at this stand-in, with short timers so that tests are quick;
      * each {@code KEY=value} in {@code overrides} replaces or adds a key.

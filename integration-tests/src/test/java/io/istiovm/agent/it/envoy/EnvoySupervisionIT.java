@@ -132,6 +132,7 @@ class EnvoySupervisionIT {
             Thread sampler = new Thread(() -> {
                 while (sampling.get()) {
                     mostAlive.accumulateAndGet(standIn.alivePids().size(), Math::max);
+                    java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
                 }
             }, "epoch-sampler");
             sampler.start();
@@ -166,8 +167,9 @@ class EnvoySupervisionIT {
     }
 
     @Test
-    void stopDrainsInIstiosOrderWithReadinessOffFirst() throws Exception {
-        SupervisedEnvoy envoy = new SupervisedEnvoy(standIn, "MINIMUM_DRAIN_DURATION=200ms").start();
+    void stopDrainsInIstiosOrderWithReadinessOffFirstAndWaitsForOpenConnections() throws Exception {
+        SupervisedEnvoy envoy = new SupervisedEnvoy(standIn, "MINIMUM_DRAIN_DURATION=200ms",
+                "TERMINATION_DRAIN_DURATION=60s").start();
         EnvoySupervisor supervisor = envoy.supervisor();
         Await.until("ready", WAIT, supervisor::ready);
         Thread stopper = new Thread(() -> {
@@ -177,19 +179,41 @@ class EnvoySupervisionIT {
                 throw new IllegalStateException(e);
             }
         }, "stopper");
-        stopper.start();
-        Await.until("Envoy told to fail health checks", WAIT,
-                () -> standIn.records().contains("epoch=0 POST /healthcheck/fail"));
-        assertThat(supervisor.ready()).isFalse();
+        try (Socket client = new Socket("127.0.0.1", standIn.inboundPort())) {
+            Await.until("connection counted", WAIT, () -> standIn.admin("/stats/prometheus").orElse("")
+                    .contains("envoy_server_total_connections 1"));
+            stopper.start();
+            Await.until("inbound listeners drained", WAIT, () -> standIn.records()
+                    .contains("epoch=0 POST /drain_listeners?inboundonly&graceful"));
+            assertThat(supervisor.ready()).isFalse();
+            assertThat(client.getInputStream().read()).as("the open connection still works").isPositive();
+        }
         stopper.join(WAIT.toMillis());
         assertThat(stopper.isAlive()).isFalse();
 
         assertThat(standIn.records().stream().filter(r -> !r.contains(" GET ")).toList()).containsExactly(
                 "epoch=0 POST /healthcheck/fail",
                 "epoch=0 POST /drain_listeners?inboundonly&graceful",
+                "epoch=0 CONNECTION_CLOSED " + standIn.inboundPort(),
                 "epoch=0 SIGTERM");
         assertThat(standIn.alivePids()).isEmpty();
         assertThat(envoy.sds().ready()).isFalse();
+    }
+
+    @Test
+    void aReplacedEnvoyBinaryIsHotRestartedInto() throws Exception {
+        try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
+            EnvoySupervisor supervisor = envoy.supervisor();
+            Await.until("epoch 0 ready", WAIT, supervisor::ready);
+            String script = Files.readString(standIn.binary());
+            Path upgraded = standIn.binary().resolveSibling("envoy.new");
+            Files.writeString(upgraded, script + "# upgraded\n");
+            Files.setPosixFilePermissions(upgraded, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            Files.move(upgraded, standIn.binary(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            Await.until("epoch 1 LIVE on the new binary", WAIT,
+                    () -> supervisor.ready() && supervisor.status().epoch().orElse(-1) == 1);
+            assertThat(supervisor.status().starts()).isEqualTo(2);
+        }
     }
 
     @Test
