@@ -17,7 +17,7 @@ import org.slf4j.event.Level;
 
 /**
  * One running Envoy epoch: the process, when it started, and two threads that carry its stdout and stderr lines
- * into the agent's log at the level Envoy gave each line, prefixed with the epoch.
+ * into the agent's log (logger {@code envoy}) at the level Envoy gave each line, with an {@code epoch} key.
  */
 final class EnvoyProcess {
     private static final Logger ENVOY_LOG = LoggerFactory.getLogger("envoy");
@@ -98,7 +98,7 @@ final class EnvoyProcess {
             try (BufferedReader reader = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = reader.readLine()) != null) {
-                    ENVOY_LOG.atLevel(level(line, name)).log("[epoch {}] {}", epoch, line);
+                    ENVOY_LOG.atLevel(level(line, name)).addKeyValue("epoch", epoch).log(line);
                 }
             } catch (IOException e) {
                 // The pipe closes when Envoy exits.

@@ -194,7 +194,7 @@ public final class EnvoySupervisor implements Component {
             thread = loop;
             stopping = true;
         }
-        if (thread == null) {
+        if (thread == null || !thread.isAlive()) {
             return;
         }
         CompletableFuture<Void> done = new CompletableFuture<>();
@@ -306,8 +306,8 @@ public final class EnvoySupervisor implements Component {
             wasParent = parents.remove(process);
         }
         if (wasParent) {
-            LOG.info("Envoy epoch {} (pid {}) retired: {}", process.epoch(), process.pid(),
-                    new ExitStatus(process.exitValue(), OptionalLong.empty(), OptionalLong.empty()).describe());
+            LOG.info("Envoy epoch {} (pid {}) retired (exit value {})", process.epoch(), process.pid(),
+                    process.exitValue());
             return;
         }
         if (process != current) {

@@ -251,6 +251,12 @@ public final class EnvoyStandIn {
     /** Parent side of a hot restart: release every port, then retire after --parent-shutdown-time-s. */
     private void serveChild() {
         try (SocketChannel child = hotRestartSocket.accept()) {
+            // Read the child's request before answering, so neither side writes to a closed socket.
+            ByteBuffer request = ByteBuffer.allocate(64);
+            while (child.read(request) >= 0 && !new String(request.array(), 0, request.position(),
+                    StandardCharsets.US_ASCII).contains("\n")) {
+                // until the one-line request is complete
+            }
             closeListeners();
             handedOver = true;
             state = "DRAINING";
