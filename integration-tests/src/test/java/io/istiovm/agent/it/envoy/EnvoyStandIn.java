@@ -16,6 +16,7 @@ import io.istiovm.agent.envoy.InvalidBootstrapException;
 import io.istiovm.agent.testing.SdsTestClient;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpMethod;
@@ -23,10 +24,7 @@ import io.netty.handler.codec.http.QueryStringDecoder;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -74,7 +72,8 @@ import sun.misc.Signal;
  *       epoch N-1's domain socket there, which releases its ports and exits after
  *       {@code --parent-shutdown-time-s}. A missing parent is an error.</li>
  *   <li>Capture listeners (outbound, inbound) that write {@code ORIGINAL_DST <addr> EPOCH <n>} on accept and then
- *       echo; the address is the connection's local address (no netfilter redirect in these tests).</li>
+ *       echo; the address is netfilter's original destination (SO_ORIGINAL_DST) or, when the connection was not
+ *       redirected, its local address ({@link CaptureListener}).</li>
  * </ul>
  *
  * <p>Test control through the environment: {@code ENVOY_STANDIN_RECORD} (file that gets one line per admin call
@@ -95,6 +94,7 @@ public final class EnvoyStandIn {
         return t;
     });
     private final EventLoopGroup http = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+    private final EventLoopGroup capture = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
     private final List<AutoCloseable> listeners = new CopyOnWriteArrayList<>();
     private final Map<String, List<String>> certs = new ConcurrentHashMap<>();
     private final List<String> secretsNeeded = new ArrayList<>();
@@ -305,45 +305,12 @@ public final class EnvoyStandIn {
         return StandInHttpServer.Reply.text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
     }
 
-    private AutoCloseable captureListener(int port) throws IOException {
-        ServerSocket server = new ServerSocket();
-        server.setReuseAddress(true);
-        server.bind(new InetSocketAddress("127.0.0.1", port));
-        Thread acceptor = new Thread(() -> {
-            while (!server.isClosed()) {
-                try {
-                    Socket socket = server.accept();
-                    Thread connection = new Thread(() -> echo(socket), "standin-conn");
-                    connection.setDaemon(true);
-                    connection.start();
-                } catch (IOException e) {
-                    return;
-                }
-            }
-        }, "standin-listener-" + port);
-        acceptor.setDaemon(true);
-        acceptor.start();
-        return server;
-    }
-
-    private void echo(Socket socket) {
-        activeConnections.incrementAndGet();
-        try (socket; InputStream in = socket.getInputStream(); OutputStream out = socket.getOutputStream()) {
-            out.write(("ORIGINAL_DST " + socket.getLocalAddress().getHostAddress() + ":" + socket.getLocalPort()
-                    + " EPOCH " + epoch + "\n").getBytes(StandardCharsets.US_ASCII));
-            out.flush();
-            byte[] buffer = new byte[4096];
-            int n;
-            while ((n = in.read(buffer)) >= 0) {
-                out.write(buffer, 0, n);
-                out.flush();
-            }
-        } catch (IOException e) {
-            log("debug", "connection closed: " + e);
-        } finally {
-            activeConnections.decrementAndGet();
-            append("epoch=" + epoch + " CONNECTION_CLOSED " + socket.getLocalPort());
-        }
+    private AutoCloseable captureListener(int port) throws InterruptedException {
+        return new CaptureListener(capture, new InetSocketAddress("127.0.0.1", port), epoch,
+                activeConnections::incrementAndGet, closedPort -> {
+                    activeConnections.decrementAndGet();
+                    append("epoch=" + epoch + " CONNECTION_CLOSED " + closedPort);
+                });
     }
 
     private void startSds() {

@@ -69,4 +69,54 @@ class EnvoyStandInIT {
         assertThat(orphan.exit()).isEqualTo(1);
         assertThat(orphan.output()).contains("unable to connect to parent epoch 0");
     }
+
+    @Test
+    void captureListenerReportsTheOriginalDestinationOfARedirectedConnection() throws Exception {
+        // A network namespace of our own: the REDIRECT rule and the address never touch the host's network.
+        String namespace = "envoy-it-" + ProcessHandle.current().pid() + "-" + System.nanoTime() % 100000;
+        Process envoy = null;
+        sh("ip", "netns", "add", namespace);
+        try {
+            sh("ip", "-n", namespace, "link", "set", "lo", "up");
+            sh("ip", "-n", namespace, "addr", "add", "192.0.2.10/32", "dev", "lo");
+            sh("ip", "netns", "exec", namespace, "iptables", "-w", "5", "-t", "nat", "-A", "OUTPUT", "-p", "tcp",
+                    "-d", "192.0.2.10", "--dport", "8080", "-j", "REDIRECT", "--to-ports",
+                    Integer.toString(standIn.outboundPort()));
+            envoy = new ProcessBuilder("ip", "netns", "exec", namespace, standIn.binary().toString(),
+                    "-c", bootstrap.toString()).redirectErrorStream(true)
+                    .redirectOutput(standIn.dir().resolve("netns-envoy.log").toFile()).start();
+
+            String redirected = firstLine(namespace, "192.0.2.10", 8080);
+            assertThat(redirected).isEqualTo("ORIGINAL_DST 192.0.2.10:8080 EPOCH 0");
+            assertThat(firstLine(namespace, "127.0.0.1", standIn.outboundPort()))
+                    .isEqualTo("ORIGINAL_DST 127.0.0.1:" + standIn.outboundPort() + " EPOCH 0");
+        } finally {
+            if (envoy != null) {
+                envoy.destroyForcibly().waitFor();
+            }
+            sh("ip", "netns", "del", namespace);
+        }
+    }
+
+    /** Connects from inside {@code namespace} and returns the first line the listener wrote. */
+    private static String firstLine(String namespace, String host, int port) throws Exception {
+        String[] line = new String[1];
+        io.istiovm.agent.testing.Await.until("listener answers on " + host + ":" + port,
+                java.time.Duration.ofSeconds(60), () -> {
+                    Process client = new ProcessBuilder("ip", "netns", "exec", namespace, "timeout", "5", "bash", "-c",
+                            "exec 3<>/dev/tcp/" + host + "/" + port + " && head -n 1 <&3").start();
+                    String out = new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+                    client.waitFor(10, TimeUnit.SECONDS);
+                    line[0] = out;
+                    return out.startsWith("ORIGINAL_DST");
+                });
+        return line[0];
+    }
+
+    private static void sh(String... command) throws Exception {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(process.exitValue()).as(String.join(" ", command) + ": " + output).isZero();
+    }
 }
