@@ -36,8 +36,9 @@ import org.slf4j.LoggerFactory;
  * resources {@code default} (workload certificate and key) and {@code ROOTCA} (trust anchors), pushed to every
  * open stream when the identity changes.
  *
- * <p>Only the agent and Envoy's group can connect: the socket lives in a directory of its own (mode 0750, group
- * of Envoy's user) and is itself 0660 with that group, so there is no moment where another user could reach it.
+ * <p>Only the agent and Envoy's group can connect: the socket is 0660 with Envoy's group, and a directory the
+ * agent creates for it is 0750 with that group. Between bind and chmod the socket has the umask's mode, which
+ * (with the daemon's umask 022 or tighter) denies connecting to anyone else, since connecting needs write access.
  */
 public final class SdsServer implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(SdsServer.class);
@@ -89,12 +90,14 @@ public final class SdsServer implements Component {
 
     private void prepareDirectory() throws IOException {
         Path dir = socket.getParent();
+        // Only a directory the agent creates is made 0750 for Envoy's group; an existing one (a systemd
+        // RuntimeDirectory, or something shared like /run) keeps the mode its owner gave it.
         if (!Files.isDirectory(dir)) {
             Files.createDirectories(dir);
-        }
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
-        if (socketGroup.isPresent()) {
-            Files.setAttribute(dir, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
+            if (socketGroup.isPresent()) {
+                Files.setAttribute(dir, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
+            }
         }
         // A socket left by an agent that was killed; binding would fail with "address in use".
         if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {

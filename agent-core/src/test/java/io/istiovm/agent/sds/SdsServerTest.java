@@ -167,4 +167,20 @@ class SdsServerTest {
         identities.set(ca.issue());
         assertThat(client.fetch(List.of("ROOTCA")).getResourcesCount()).isEqualTo(1);
     }
+
+    @Test
+    void anExistingDirectoryKeepsItsModeOnlyTheSocketIsTightened() throws Exception {
+        Path shared = Files.createDirectories(dir.resolve("shared"));
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxr-xr-x"));
+        SdsServer other = new SdsServer(identities, shared.resolve("sds.sock"), OptionalInt.of(NOBODY_GROUP));
+        other.start();
+        try {
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(shared))).isEqualTo("rwxr-xr-x");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(other.socket())))
+                    .isEqualTo("rw-rw----");
+        } finally {
+            other.stop();
+        }
+        assertThat(Files.exists(shared.resolve("sds.sock"))).isFalse();
+    }
 }
