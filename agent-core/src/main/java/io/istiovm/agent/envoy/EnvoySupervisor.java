@@ -182,9 +182,13 @@ public final class EnvoySupervisor implements Component {
     public void describe(PrintWriter out) {
         out.println("envoy: " + String.join(" ", command(settings.configDir().resolve("envoy-rev0.json"), 0)));
         out.println("envoy: admin 127.0.0.1:" + settings.adminPort() + ", bootstrap sha256 " + bootstrap.digest());
-        out.println("envoy: crash restart after 0s, then " + settings.restartBackoff() + " doubling up to "
-                + settings.restartBackoffMax() + "; stop drains " + settings.minimumDrain() + " to "
-                + settings.terminationDrain() + ", SIGKILL after " + settings.stopTimeout());
+        out.println("envoy: crash restart after 0s, then " + format(settings.restartBackoff()) + " doubling up to "
+                + format(settings.restartBackoffMax()) + "; stop drains " + format(settings.minimumDrain()) + " to "
+                + format(settings.terminationDrain()) + ", SIGKILL after " + format(settings.stopTimeout()));
+    }
+
+    private static String format(Duration duration) {
+        return io.istiovm.agent.config.ValueTypes.formatDuration(duration);
     }
 
     @Override

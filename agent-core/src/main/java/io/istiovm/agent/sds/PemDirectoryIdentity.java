@@ -88,7 +88,8 @@ public final class PemDirectoryIdentity implements Component, IdentitySource {
 
     @Override
     public void describe(PrintWriter out) {
-        out.println("identity from " + directory + "/{cert-chain,key,root-cert}.pem, re-read every " + interval);
+        out.println("identity from " + directory + "/{cert-chain,key,root-cert}.pem, re-read every "
+                + io.istiovm.agent.config.ValueTypes.formatDuration(interval));
     }
 
     @Override
