@@ -128,6 +128,9 @@ class SdsServerTest {
                 response -> response.getVersionInfo().equals(first.version())
                         ? Optional.empty() : Optional.of(refused), s -> { });
         assertThat(stream.awaitAccepted(first.version(), WAIT)).isTrue();
+        // An ACK that arrives after the next push carries an old nonce and is ignored as stale (xDS rules).
+        Await.until("server saw the ACK", WAIT,
+                () -> server.streams().get(0).ackedVersion().equals(Optional.of(first.version())));
 
         identities.set(ca.issue());
         assertThat(stream.awaitResponses(2, WAIT)).isTrue();

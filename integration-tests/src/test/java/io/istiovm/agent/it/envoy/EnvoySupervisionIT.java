@@ -100,15 +100,17 @@ class EnvoySupervisionIT {
             EnvoySupervisor supervisor = envoy.supervisor();
             Await.until("ready", WAIT, supervisor::ready);
             long pid = supervisor.status().pid().getAsLong();
+            WorkloadIdentity rotated;
             try (Socket socket = new Socket("127.0.0.1", standIn.outboundPort())) {
                 BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(),
                         StandardCharsets.US_ASCII));
                 OutputStream out = socket.getOutputStream();
                 assertThat(in.readLine()).isEqualTo("ORIGINAL_DST 127.0.0.1:" + standIn.outboundPort() + " EPOCH 0");
 
-                WorkloadIdentity rotated = envoy.rotate();
-                Await.until("stand-in holds serial " + rotated.version(), WAIT,
-                        () -> standIn.certChainSerials().stream().findFirst().equals(Optional.of(rotated.version())));
+                rotated = envoy.rotate();
+                String serial = rotated.version();
+                Await.until("stand-in holds serial " + serial, WAIT,
+                        () -> standIn.certChainSerials().stream().findFirst().equals(Optional.of(serial)));
 
                 out.write("still connected\n".getBytes(StandardCharsets.US_ASCII));
                 out.flush();
@@ -116,9 +118,10 @@ class EnvoySupervisionIT {
             }
             assertThat(supervisor.status().pid()).hasValue(pid);
             assertThat(supervisor.status().starts()).isEqualTo(1);
-            Await.until("every SDS stream ACKed the rotation", WAIT, () -> envoy.sds().streams().stream()
-                    .map(SdsStreamState::ackedVersion).allMatch(v -> v.equals(Optional.of(
-                            envoy.sds().streams().get(0).ackedVersion().orElse("")))) && envoy.sds().streams().size() == 2);
+            String version = rotated.version();
+            Await.until("both SDS streams (default, ROOTCA) ACKed the rotation", WAIT,
+                    () -> envoy.sds().streams().size() == 2 && envoy.sds().streams().stream()
+                            .map(SdsStreamState::ackedVersion).allMatch(v -> v.equals(Optional.of(version))));
         }
     }
 
