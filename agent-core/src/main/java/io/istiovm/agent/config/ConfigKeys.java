@@ -434,7 +434,79 @@ public final class ConfigKeys {
     public static final ConfigKey<Path> VM_AGENT_ENVOY_BINARY = define(ConfigKey.builder("VM_AGENT_ENVOY_BINARY",
                     path())
             .group(Group.AGENT).since("agent").defaultsTo("/usr/local/bin/envoy")
-            .meaning("The Envoy executable the agent supervises."));
+            .meaning("The Envoy executable the agent supervises; when it does not exist and the default is in effect, /usr/bin/envoy is used."));
+
+    public static final ConfigKey<Integer> VM_AGENT_ENVOY_ADMIN_PORT = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_ADMIN_PORT", port())
+            .group(Group.AGENT).since("agent").defaultsTo("15000")
+            .meaning("Envoy's admin port, bound on 127.0.0.1 only."));
+
+    public static final ConfigKey<Path> VM_AGENT_SDS_SOCKET = define(ConfigKey.builder("VM_AGENT_SDS_SOCKET", path())
+            .group(Group.AGENT).since("agent").defaultsTo("/var/run/secrets/workload-spiffe-uds/socket")
+            .meaning("Unix socket of the agent's SDS server (Envoy's `sds-grpc` cluster); mode 0660, group of "
+                    + "ENVOY_USER."));
+
+    public static final ConfigKey<Path> VM_AGENT_ENVOY_CONFIG_DIR = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_CONFIG_DIR", path())
+            .group(Group.AGENT).since("agent").defaultsTo("/etc/istio/proxy")
+            .meaning("Directory of the generated bootstraps, one per epoch (`envoy-rev<N>.json`)."));
+
+    public static final ConfigKey<Path> VM_AGENT_ENVOY_SHM_DIR = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_SHM_DIR", path())
+            .group(Group.AGENT).since("agent").defaultsTo("/dev/shm")
+            .meaning("Where Envoy keeps its hot-restart shared memory; stale `envoy_shared_memory_*` files are "
+                    + "removed before a first epoch starts."));
+
+    public static final ConfigKey<Integer> VM_AGENT_ENVOY_CONCURRENCY = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_CONCURRENCY", integer(0, 1024))
+            .group(Group.AGENT).since("agent").defaultsTo("0")
+            .meaning("Envoy worker threads (`--concurrency`); 0 = not passed, Envoy uses every core."));
+
+    public static final ConfigKey<String> VM_AGENT_ENVOY_LOG_LEVEL = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_LOG_LEVEL", choice("trace", "debug", "info", "warning", "error", "critical", "off"))
+            .group(Group.AGENT).since("agent").defaultsTo("warning")
+            .meaning("Envoy's log level (`-l`)."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_DRAIN_TIME = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_DRAIN_TIME", duration(Duration.ofSeconds(1), Duration.ofHours(1)))
+            .group(Group.AGENT).since("agent").defaultsTo("45s")
+            .meaning("Envoy's `--drain-time-s`: how long a hot-restart parent drains its listeners."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", duration(Duration.ofSeconds(1), Duration.ofHours(1)))
+            .group(Group.AGENT).since("agent").defaultsTo("60s")
+            .meaning("Envoy's `--parent-shutdown-time-s`: when a hot-restart parent is retired."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_RESTART_BACKOFF = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_RESTART_BACKOFF", duration(Duration.ofMillis(1), Duration.ofMinutes(10)))
+            .group(Group.AGENT).since("agent").defaultsTo("200ms")
+            .meaning("Delay before the second restart of a crashed Envoy (the first is immediate); doubles per "
+                    + "crash."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_RESTART_BACKOFF_MAX = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_RESTART_BACKOFF_MAX", duration(Duration.ofMillis(1), Duration.ofHours(1)))
+            .group(Group.AGENT).since("agent").defaultsTo("30s")
+            .meaning("Cap of the crash-restart delay."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_STABLE_PERIOD = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_STABLE_PERIOD", duration(Duration.ofMillis(1), Duration.ofHours(24)))
+            .group(Group.AGENT).since("agent").defaultsTo("2m")
+            .meaning("An Envoy that ran this long before exiting counts as stable: the backoff starts over."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_LIVE_TIMEOUT = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_LIVE_TIMEOUT", duration(Duration.ofMillis(100), Duration.ofHours(1)))
+            .group(Group.AGENT).since("agent").defaultsTo("20s")
+            .meaning("How long a hot restart waits for the running epoch to be LIVE before starting the next."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_STOP_TIMEOUT = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_STOP_TIMEOUT", duration(Duration.ofMillis(100), Duration.ofMinutes(10)))
+            .group(Group.AGENT).since("agent").defaultsTo("10s")
+            .meaning("After SIGTERM, how long Envoy may take to exit before SIGKILL."));
+
+    public static final ConfigKey<Duration> VM_AGENT_ENVOY_POLL_INTERVAL = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_POLL_INTERVAL", duration(Duration.ofMillis(10), Duration.ofMinutes(1)))
+            .group(Group.AGENT).since("agent").defaultsTo("1s")
+            .meaning("How often Envoy's admin `/ready` is polled, and drained connections counted on stop."));
 
     public static final ConfigKey<Path> VM_AGENT_HOSTS_FILE = define(ConfigKey.builder("VM_AGENT_HOSTS_FILE", path())
             .group(Group.AGENT).since("agent").defaultsTo("/etc/hosts")

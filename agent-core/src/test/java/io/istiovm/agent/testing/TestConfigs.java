@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
-/** Writes a cluster.env with the given keys into a scratch directory and loads it as the agent would. */
+/** Writes a cluster.env into a scratch directory and loads it as the agent would; a config error fails the test. */
 public final class TestConfigs {
     private TestConfigs() {
     }
@@ -26,12 +26,26 @@ public final class TestConfigs {
                 .collect(Collectors.joining());
     }
 
+    /** Loads {@code values} as cluster.env on a host named vm-1 with the address 10.0.0.7. */
     public static AgentConfig load(Path configDir, Map<String, String> values) {
         try {
+            return load(configDir, clusterEnv(values),
+                    HostFacts.fixed("vm-1", List.of(InetAddress.getByName("10.0.0.7"))));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Loads {@code clusterEnv} as written, on the fixed {@link CliRun#TEST_HOST}. */
+    public static AgentConfig load(Path configDir, String clusterEnv) {
+        return load(configDir, clusterEnv, CliRun.TEST_HOST);
+    }
+
+    private static AgentConfig load(Path configDir, String clusterEnv, HostFacts host) {
+        try {
             Files.createDirectories(configDir);
-            Files.writeString(configDir.resolve("cluster.env"), clusterEnv(values), StandardCharsets.UTF_8);
-            return new ConfigLoader(HostFacts.fixed("vm-1", List.of(InetAddress.getByName("10.0.0.7"))))
-                    .load(ConfigFiles.inDirectory(configDir), Map.of(), true).config();
+            Files.writeString(configDir.resolve("cluster.env"), clusterEnv, StandardCharsets.UTF_8);
+            return new ConfigLoader(host).load(ConfigFiles.inDirectory(configDir), Map.of(), true).config();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (ConfigException e) {

@@ -1,0 +1,45 @@
+package io.istiovm.agent.envoy;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Istio's Envoy command line for one epoch, optionally behind {@code setpriv} to drop to Envoy's user. */
+public final class EnvoyCommandLine {
+    /** Envoy's default log line with the level as a bracketed field, which the agent parses back out. */
+    static final String LOG_FORMAT = "[%Y-%m-%d %T.%e][%t][%l][%n] %v";
+
+    private EnvoyCommandLine() {
+    }
+
+    public static List<String> envoy(EnvoySettings s, Path binary, Path bootstrap, int epoch) {
+        List<String> args = new ArrayList<>(List.of(binary.toString(),
+                "-c", bootstrap.toString(),
+                "--restart-epoch", Integer.toString(epoch),
+                "--drain-time-s", Long.toString(s.drainTime().toSeconds()),
+                "--parent-shutdown-time-s", Long.toString(s.parentShutdownTime().toSeconds()),
+                "--service-cluster", s.serviceCluster(),
+                "--service-node", s.nodeId(),
+                "--local-address-ip-version", s.ipVersion(),
+                "--log-format", LOG_FORMAT,
+                "-l", s.logLevel()));
+        if (s.concurrency() > 0) {
+            args.add("--concurrency");
+            args.add(Integer.toString(s.concurrency()));
+        }
+        return args;
+    }
+
+    /**
+     * {@code setpriv} switches to Envoy's uid and gid with no supplementary groups and no capabilities (none
+     * inheritable, an empty bounding set, no_new_privs), and asks the kernel to SIGKILL Envoy when the agent
+     * dies, so no Envoy outlives its supervisor.
+     */
+    public static List<String> asUser(ProcessUser user, List<String> command) {
+        List<String> args = new ArrayList<>(List.of("setpriv",
+                "--reuid=" + user.uid(), "--regid=" + user.gid(), "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig=SIGKILL", "--"));
+        args.addAll(command);
+        return args;
+    }
+}

@@ -1,0 +1,110 @@
+package io.istiovm.agent.envoy;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.event.Level;
+
+/**
+ * One running Envoy epoch: the process, when it started, and two threads that carry its stdout and stderr lines
+ * into the agent's log (logger {@code envoy}) at the level Envoy gave each line, with an {@code epoch} key.
+ */
+final class EnvoyProcess {
+    private static final Logger ENVOY_LOG = LoggerFactory.getLogger("envoy");
+    private static final Pattern LEVEL = Pattern.compile("\\[(trace|debug|info|warning|error|critical)\\]");
+
+    private final int epoch;
+    private final Process process;
+    private final Instant started;
+
+    private EnvoyProcess(int epoch, Process process, Instant started) {
+        this.epoch = epoch;
+        this.process = process;
+        this.started = started;
+    }
+
+    static EnvoyProcess start(int epoch, List<String> command, Instant now) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        Process process = builder.start();
+        EnvoyProcess envoy = new EnvoyProcess(epoch, process, now);
+        envoy.pump(process.getInputStream(), "stdout");
+        envoy.pump(process.getErrorStream(), "stderr");
+        return envoy;
+    }
+
+    int epoch() {
+        return epoch;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    Instant started() {
+        return started;
+    }
+
+    boolean alive() {
+        return process.isAlive();
+    }
+
+    CompletableFuture<Process> onExit() {
+        return process.onExit();
+    }
+
+    int exitValue() {
+        return process.exitValue();
+    }
+
+    void terminate() {
+        process.destroy();
+    }
+
+    void kill() {
+        process.destroyForcibly();
+    }
+
+    boolean awaitExit(java.time.Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    static Level level(String line, String stream) {
+        Matcher m = LEVEL.matcher(line);
+        if (!m.find()) {
+            return stream.equals("stderr") ? Level.WARN : Level.INFO;
+        }
+        return switch (m.group(1)) {
+            case "trace" -> Level.TRACE;
+            case "debug" -> Level.DEBUG;
+            case "info" -> Level.INFO;
+            case "warning" -> Level.WARN;
+            default -> Level.ERROR;
+        };
+    }
+
+    private void pump(InputStream stream, String name) {
+        Thread thread = new Thread(() -> {
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = reader.readLine()) != null) {
+                    ENVOY_LOG.atLevel(level(line, name)).addKeyValue("epoch", epoch).log(line);
+                }
+            } catch (IOException e) {
+                // The pipe closes when Envoy exits.
+            }
+        }, "envoy-" + epoch + "-" + name);
+        thread.setDaemon(true);
+        thread.start();
+    }
+}

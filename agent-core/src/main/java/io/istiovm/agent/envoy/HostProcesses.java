@@ -1,0 +1,121 @@
+package io.istiovm.agent.envoy;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+
+/**
+ * What the kernel says about processes and sockets, read from /proc: who listens on a loopback TCP port (to find
+ * an Envoy left by a previous agent), and the cgroup's OOM-kill counter.
+ */
+final class HostProcesses {
+    private final Path proc;
+    private final Path cgroupRoot;
+
+    HostProcesses(Path proc, Path cgroupRoot) {
+        this.proc = proc;
+        this.cgroupRoot = cgroupRoot;
+    }
+
+    static HostProcesses system() {
+        return new HostProcesses(Path.of("/proc"), Path.of("/sys/fs/cgroup"));
+    }
+
+    /** The pid of a process with a socket listening on TCP {@code port} (IPv4 or IPv6), if any. */
+    Optional<Long> listenerOf(int port) throws IOException {
+        Set<String> inodes = new HashSet<>();
+        for (String table : List.of("net/tcp", "net/tcp6")) {
+            Path file = proc.resolve(table);
+            if (!Files.exists(file)) {
+                continue;
+            }
+            for (String line : Files.readAllLines(file)) {
+                String[] f = line.trim().split("\\s+");
+                // local_address is hex ip:port; st 0A is LISTEN; inode is field 9.
+                if (f.length > 9 && f[1].endsWith(":" + String.format("%04X", port)) && f[3].equals("0A")) {
+                    inodes.add(f[9]);
+                }
+            }
+        }
+        if (inodes.isEmpty()) {
+            return Optional.empty();
+        }
+        try (DirectoryStream<Path> pids = Files.newDirectoryStream(proc, p -> p.getFileName().toString()
+                .chars().allMatch(Character::isDigit))) {
+            for (Path pid : pids) {
+                try (DirectoryStream<Path> fds = Files.newDirectoryStream(pid.resolve("fd"))) {
+                    for (Path fd : fds) {
+                        String target = Files.readSymbolicLink(fd).toString();
+                        if (target.startsWith("socket:[") && inodes.contains(target.substring(8,
+                                target.length() - 1))) {
+                            return Optional.of(Long.parseLong(pid.getFileName().toString()));
+                        }
+                    }
+                } catch (IOException e) {
+                    // The process exited while we looked, or it is not ours to read.
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The command line of {@code pid}, NUL-separated arguments joined by spaces. */
+    Optional<String> commandLine(long pid) {
+        try {
+            byte[] raw = Files.readAllBytes(proc.resolve(Long.toString(pid)).resolve("cmdline"));
+            return Optional.of(new String(raw, StandardCharsets.UTF_8).replace('\0', ' ').trim());
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * The {@code oom_kill} count of this process's memory cgroup: {@code memory.events} on cgroup v2,
+     * {@code memory.oom_control} on v1. Envoy runs in the agent's cgroup, so its OOM kills count here.
+     */
+    OptionalLong oomKills() {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(proc.resolve("self/cgroup"));
+        } catch (IOException e) {
+            return OptionalLong.empty();
+        }
+        for (String line : lines) {
+            String[] f = line.split(":", 3);
+            if (f.length < 3) {
+                continue;
+            }
+            String path = f[2].replaceFirst("^/", "");
+            if (f[1].equals("memory")) {
+                OptionalLong count = oomKill(cgroupRoot.resolve("memory").resolve(path).resolve("memory.oom_control"));
+                // Inside a container the memory hierarchy is often mounted at the container's own cgroup.
+                return count.isPresent() ? count : oomKill(cgroupRoot.resolve("memory/memory.oom_control"));
+            }
+            if (f[0].equals("0") && f[1].isEmpty() && Files.exists(cgroupRoot.resolve("cgroup.controllers"))) {
+                OptionalLong count = oomKill(cgroupRoot.resolve(path).resolve("memory.events"));
+                return count.isPresent() ? count : oomKill(cgroupRoot.resolve("memory.events"));
+            }
+        }
+        return OptionalLong.empty();
+    }
+
+    private static OptionalLong oomKill(Path file) {
+        try {
+            for (String line : Files.readAllLines(file)) {
+                if (line.startsWith("oom_kill ")) {
+                    return OptionalLong.of(Long.parseLong(line.substring(9).trim()));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return OptionalLong.empty();
+        }
+        return OptionalLong.empty();
+    }
+}

@@ -1,0 +1,295 @@
+package io.istiovm.agent.sds;
+
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.envoyproxy.envoy.service.secret.v3.SecretDiscoveryServiceGrpc;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.istiovm.agent.daemon.Component;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Envoy's Secret Discovery Service on a unix socket: {@code StreamSecrets} and {@code FetchSecrets} for the
+ * resources {@code default} (workload certificate and key) and {@code ROOTCA} (trust anchors), pushed to every
+ * open stream when the identity changes.
+ *
+ * <p>Only the agent and Envoy's group can connect: the socket is 0660 with Envoy's group, and a directory the
+ * agent creates for it is 0750 with that group. Between bind and chmod the socket has the umask's mode, which
+ * (with the daemon's umask 022 or tighter) denies connecting to anyone else, since connecting needs write access.
+ */
+public final class SdsServer implements Component {
+    private static final Logger LOG = LoggerFactory.getLogger(SdsServer.class);
+
+    private final IdentitySource identities;
+    private final Path socket;
+    private final OptionalInt socketGroup;
+    private final AtomicLong nonces = new AtomicLong();
+    private final AtomicLong streamIds = new AtomicLong();
+    private final Map<Long, SdsStream> streams = new ConcurrentHashMap<>();
+    private EventLoopGroup loop;
+    private Server server;
+    private IdentitySource.Subscription subscription;
+
+    /** {@code socketGroup}: gid allowed to connect besides the agent's own user (Envoy's group). */
+    public SdsServer(IdentitySource identities, Path socket, OptionalInt socketGroup) {
+        this.identities = identities;
+        this.socket = socket.toAbsolutePath();
+        this.socketGroup = socketGroup;
+    }
+
+    @Override
+    public String name() {
+        return "sds";
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    @Override
+    public synchronized void start() throws IOException {
+        prepareDirectory();
+        loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        subscription = identities.subscribe(this::pushToAll);
+        server = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+                .channelType(EpollServerDomainSocketChannel.class)
+                .bossEventLoopGroup(loop)
+                .workerEventLoopGroup(loop)
+                .addService(new Service())
+                .build()
+                .start();
+        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw----"));
+        if (socketGroup.isPresent()) {
+            Files.setAttribute(socket, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
+        }
+        LOG.info("SDS listening on {}", socket);
+    }
+
+    private void prepareDirectory() throws IOException {
+        Path dir = socket.getParent();
+        // Only a directory the agent creates is made 0750 for Envoy's group; an existing one (a systemd
+        // RuntimeDirectory, or something shared like /run) keeps the mode its owner gave it.
+        if (!Files.isDirectory(dir)) {
+            Files.createDirectories(dir);
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
+            if (socketGroup.isPresent()) {
+                Files.setAttribute(dir, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
+            }
+        }
+        // A socket left by an agent that was killed; binding would fail with "address in use".
+        if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {
+            if (!"socket".equals(fileType(socket))) {
+                throw new IOException(socket + " exists and is not a socket; refusing to replace it");
+            }
+            Files.delete(socket);
+        }
+    }
+
+    private static String fileType(Path path) throws IOException {
+        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        return (mode & 0170000) == 0140000 ? "socket" : "other";
+    }
+
+    @Override
+    public boolean ready() {
+        Server current;
+        synchronized (this) {
+            current = server;
+        }
+        return current != null && !current.isShutdown();
+    }
+
+    @Override
+    public void describe(PrintWriter out) {
+        out.println("sds socket " + socket + " mode 0660" + socketGroup.stream().mapToObj(g -> " group " + g)
+                .findFirst().orElse("") + ", resources " + SecretsPlan.KNOWN);
+    }
+
+    @Override
+    public synchronized void stop() throws InterruptedException, IOException {
+        if (subscription != null) {
+            subscription.close();
+            subscription = null;
+        }
+        if (server != null) {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+            server = null;
+        }
+        if (loop != null) {
+            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
+            loop = null;
+        }
+        Files.deleteIfExists(socket);
+    }
+
+    /** Every open stream, for status output and tests. */
+    public List<SdsStreamState> streams() {
+        List<SdsStreamState> states = new ArrayList<>();
+        for (SdsStream stream : streams.values()) {
+            states.add(stream.state());
+        }
+        states.sort((a, b) -> Long.compare(a.id(), b.id()));
+        return states;
+    }
+
+    private void pushToAll(ServedIdentity identity) {
+        LOG.info("identity version {}: pushing to {} SDS stream(s)", identity.version(), streams.size());
+        for (SdsStream stream : streams.values()) {
+            stream.push(identity);
+        }
+    }
+
+    private final class Service extends SecretDiscoveryServiceGrpc.SecretDiscoveryServiceImplBase {
+        @Override
+        public StreamObserver<DiscoveryRequest> streamSecrets(StreamObserver<DiscoveryResponse> responses) {
+            SdsStream stream = new SdsStream(streamIds.incrementAndGet(),
+                    (ServerCallStreamObserver<DiscoveryResponse>) responses);
+            streams.put(stream.id, stream);
+            return stream;
+        }
+
+        @Override
+        public void fetchSecrets(DiscoveryRequest request, StreamObserver<DiscoveryResponse> responses) {
+            Optional<ServedIdentity> identity = identities.current();
+            if (identity.isEmpty()) {
+                responses.onError(Status.UNAVAILABLE.withDescription("no workload identity yet").asException());
+                return;
+            }
+            responses.onNext(response(request.getResourceNamesList(), identity.get()));
+            responses.onCompleted();
+        }
+    }
+
+    private DiscoveryResponse response(List<String> names, ServedIdentity identity) {
+        return DiscoveryResponse.newBuilder()
+                .setVersionInfo(identity.version())
+                .setTypeUrl(SecretsPlan.TYPE_URL)
+                .setNonce(Long.toString(nonces.incrementAndGet()))
+                .addAllResources(SecretsPlan.resources(names, identity))
+                .build();
+    }
+
+    /**
+     * One {@code StreamSecrets} call. xDS rules: the first request subscribes; a request carrying the nonce of
+     * our last response is an ACK (no error detail) or a NACK (error detail); a request with an older nonce is
+     * stale and ignored; a changed resource list is answered at once.
+     */
+    private final class SdsStream implements StreamObserver<DiscoveryRequest> {
+        private final long id;
+        private final ServerCallStreamObserver<DiscoveryResponse> responses;
+        private List<String> names = List.of();
+        private String sentNonce = "";
+        private String sentVersion;
+        private String ackedVersion;
+        private String lastRejection;
+        private boolean closed;
+
+        SdsStream(long id, ServerCallStreamObserver<DiscoveryResponse> responses) {
+            this.id = id;
+            this.responses = responses;
+        }
+
+        @Override
+        public synchronized void onNext(DiscoveryRequest request) {
+            String nonce = request.getResponseNonce();
+            if (!nonce.isEmpty() && !nonce.equals(sentNonce)) {
+                return;
+            }
+            if (!nonce.isEmpty()) {
+                if (request.hasErrorDetail()) {
+                    lastRejection = request.getErrorDetail().getMessage();
+                    LOG.warn("SDS stream {}: Envoy rejected version {} of {}: {}", id, sentVersion, names,
+                            lastRejection);
+                } else {
+                    ackedVersion = request.getVersionInfo();
+                    lastRejection = null;
+                    LOG.debug("SDS stream {}: Envoy accepted version {} of {}", id, ackedVersion, names);
+                }
+            }
+            List<String> requested = List.copyOf(request.getResourceNamesList());
+            boolean subscribing = nonce.isEmpty() || !requested.equals(names);
+            names = requested;
+            for (String name : names) {
+                if (!SecretsPlan.KNOWN.contains(name)) {
+                    LOG.warn("SDS stream {}: unknown resource '{}' requested; this agent serves {}", id, name,
+                            SecretsPlan.KNOWN);
+                }
+            }
+            if (subscribing) {
+                identities.current().ifPresent(this::sendLocked);
+            }
+        }
+
+        synchronized void push(ServedIdentity identity) {
+            if (!names.isEmpty() && !identity.version().equals(sentVersion)) {
+                sendLocked(identity);
+            }
+        }
+
+        private void sendLocked(ServedIdentity identity) {
+            if (closed) {
+                return;
+            }
+            DiscoveryResponse response = response(names, identity);
+            sentNonce = response.getNonce();
+            sentVersion = identity.version();
+            try {
+                responses.onNext(response);
+            } catch (RuntimeException e) {
+                LOG.debug("SDS stream {}: send failed: {}", id, e.toString());
+            }
+        }
+
+        synchronized SdsStreamState state() {
+            return new SdsStreamState(id, names, Optional.ofNullable(ackedVersion), Optional.ofNullable(lastRejection));
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            close();
+        }
+
+        @Override
+        public void onCompleted() {
+            close();
+            synchronized (this) {
+                try {
+                    responses.onCompleted();
+                } catch (RuntimeException e) {
+                    LOG.debug("SDS stream {}: completing failed: {}", id, e.toString());
+                }
+            }
+        }
+
+        private void close() {
+            synchronized (this) {
+                closed = true;
+            }
+            streams.remove(id);
+        }
+    }
+}

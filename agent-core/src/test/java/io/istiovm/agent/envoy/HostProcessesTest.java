@@ -1,0 +1,47 @@
+package io.istiovm.agent.envoy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import org.junit.jupiter.api.Test;
+
+class HostProcessesTest {
+    @Test
+    void findsTheProcessListeningOnALoopbackPort() throws Exception {
+        HostProcesses host = HostProcesses.system();
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            assertThat(host.listenerOf(socket.getLocalPort())).contains(ProcessHandle.current().pid());
+            assertThat(host.commandLine(ProcessHandle.current().pid())).hasValueSatisfying(c -> assertThat(c)
+                    .contains("java"));
+        }
+    }
+
+    @Test
+    void aFreePortHasNoListener() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort();
+        }
+        assertThat(HostProcesses.system().listenerOf(port)).isEmpty();
+    }
+
+    @Test
+    void readsTheOomKillCounterOfCgroupV1AndV2(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path proc = java.nio.file.Files.createDirectories(dir.resolve("proc/self"));
+        java.nio.file.Path sys = dir.resolve("cgroup");
+        java.nio.file.Files.writeString(proc.resolve("cgroup"), "4:memory:/system.slice/agent.service\n0::/\n");
+        java.nio.file.Files.createDirectories(sys.resolve("memory/system.slice/agent.service"));
+        java.nio.file.Files.writeString(sys.resolve("memory/system.slice/agent.service/memory.oom_control"),
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+        assertThat(new HostProcesses(dir.resolve("proc"), sys).oomKills()).hasValue(3);
+
+        java.nio.file.Files.writeString(proc.resolve("cgroup"), "0::/system.slice/agent.service\n");
+        java.nio.file.Files.writeString(sys.resolve("cgroup.controllers"), "memory pids\n");
+        java.nio.file.Files.createDirectories(sys.resolve("system.slice/agent.service"));
+        java.nio.file.Files.writeString(sys.resolve("system.slice/agent.service/memory.events"),
+                "low 0\nhigh 0\nmax 2\noom 2\noom_kill 2\n");
+        assertThat(new HostProcesses(dir.resolve("proc"), sys).oomKills()).hasValue(2);
+    }
+}

@@ -1,0 +1,189 @@
+package io.istiovm.agent.sds;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.istiovm.agent.testing.Await;
+import io.istiovm.agent.testing.SdsTestClient;
+import io.istiovm.agent.testing.TestIdentities;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The SDS server over a real unix socket, driven by a client that speaks the xDS protocol as Envoy does. */
+class SdsServerTest {
+    private static final Duration WAIT = Duration.ofSeconds(10);
+    private static final int NOBODY_GROUP = 65534;
+
+    @TempDir
+    Path dir;
+
+    private final TestIdentities ca = new TestIdentities();
+    private final IdentityHolder identities = new IdentityHolder();
+    private SdsServer server;
+    private SdsTestClient client;
+
+    @BeforeEach
+    void start() throws Exception {
+        server = new SdsServer(identities, dir.resolve("sds/socket"), OptionalInt.of(NOBODY_GROUP));
+        server.start();
+        client = new SdsTestClient(server.socket());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        client.close();
+        server.stop();
+    }
+
+    @Test
+    void socketIsReachableOnlyByTheAgentAndEnvoysGroup() throws Exception {
+        Path socket = server.socket();
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket))).isEqualTo("rw-rw----");
+        assertThat(Files.getAttribute(socket, "unix:gid", LinkOption.NOFOLLOW_LINKS)).isEqualTo(NOBODY_GROUP);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket.getParent())))
+                .isEqualTo("rwxr-x---");
+        assertThat(Files.getAttribute(socket.getParent(), "unix:gid")).isEqualTo(NOBODY_GROUP);
+        assertThat(server.ready()).isTrue();
+    }
+
+    @Test
+    void eachStreamGetsItsSecretAndTheServerRecordsTheAck() throws Exception {
+        ServedIdentity identity = ca.issue();
+        identities.set(identity);
+        List<Secret> received = new CopyOnWriteArrayList<>();
+        SdsTestClient.Stream workload = client.stream("default", SdsTestClient::acceptAll, received::add);
+        SdsTestClient.Stream root = client.stream("ROOTCA", SdsTestClient::acceptAll, received::add);
+
+        assertThat(workload.awaitAccepted(identity.version(), WAIT)).isTrue();
+        assertThat(root.awaitAccepted(identity.version(), WAIT)).isTrue();
+        assertThat(received).extracting(Secret::getName).containsExactlyInAnyOrder("default", "ROOTCA");
+        Secret tls = received.stream().filter(s -> s.getName().equals("default")).findFirst().orElseThrow();
+        assertThat(tls.getTlsCertificate().getCertificateChain().getInlineBytes().toString(StandardCharsets.UTF_8))
+                .isEqualTo(identity.certificateChainPem());
+        assertThat(tls.getTlsCertificate().getPrivateKey().getInlineBytes().toString(StandardCharsets.UTF_8))
+                .isEqualTo(identity.privateKeyPem());
+        Secret trust = received.stream().filter(s -> s.getName().equals("ROOTCA")).findFirst().orElseThrow();
+        assertThat(trust.getValidationContext().getTrustedCa().getInlineBytes().toString(StandardCharsets.UTF_8))
+                .isEqualTo(identity.rootCertificatePem());
+
+        Await.until("server saw both ACKs", WAIT, () -> server.streams().stream()
+                .filter(s -> s.ackedVersion().equals(Optional.of(identity.version()))).count() == 2);
+    }
+
+    @Test
+    void aNewIdentityIsPushedToEveryOpenStream() throws Exception {
+        identities.set(ca.issue());
+        List<SdsTestClient.Stream> streams = List.of(
+                client.stream("default", SdsTestClient::acceptAll, s -> { }),
+                client.stream("default", SdsTestClient::acceptAll, s -> { }),
+                client.stream("ROOTCA", SdsTestClient::acceptAll, s -> { }),
+                client.stream("ROOTCA", SdsTestClient::acceptAll, s -> { }));
+        for (SdsTestClient.Stream stream : streams) {
+            assertThat(stream.awaitResponses(1, WAIT)).isTrue();
+        }
+
+        ServedIdentity rotated = ca.issue();
+        identities.set(rotated);
+        for (SdsTestClient.Stream stream : streams) {
+            assertThat(stream.awaitAccepted(rotated.version(), WAIT)).isTrue();
+            assertThat(stream.responses()).isEqualTo(2);
+        }
+        Await.until("every stream ACKed the rotation", WAIT, () -> server.streams().size() == 4
+                && server.streams().stream().allMatch(s -> s.ackedVersion().equals(Optional.of(rotated.version()))));
+    }
+
+    @Test
+    void aStreamOpenedBeforeAnyIdentityExistsIsAnsweredWhenOneArrives() throws Exception {
+        SdsTestClient.Stream stream = client.stream("default", SdsTestClient::acceptAll, s -> { });
+        Await.until("stream registered", WAIT, () -> server.streams().size() == 1);
+        assertThat(stream.responses()).isZero();
+
+        ServedIdentity identity = ca.issue();
+        identities.set(identity);
+        assertThat(stream.awaitAccepted(identity.version(), WAIT)).isTrue();
+    }
+
+    @Test
+    void aNackKeepsThePreviouslyAcceptedVersionAndRecordsEnvoysErrorDetail() throws Exception {
+        ServedIdentity first = ca.issue();
+        identities.set(first);
+        String refused = "Failed to load certificate chain from <inline>";
+        SdsTestClient.Stream stream = client.stream("default",
+                response -> response.getVersionInfo().equals(first.version())
+                        ? Optional.empty() : Optional.of(refused), s -> { });
+        assertThat(stream.awaitAccepted(first.version(), WAIT)).isTrue();
+        // An ACK that arrives after the next push carries an old nonce and is ignored as stale (xDS rules).
+        Await.until("server saw the ACK", WAIT,
+                () -> server.streams().get(0).ackedVersion().equals(Optional.of(first.version())));
+
+        identities.set(ca.issue());
+        assertThat(stream.awaitResponses(2, WAIT)).isTrue();
+        Await.until("server saw the NACK", WAIT, () -> server.streams().get(0).lastRejection().isPresent());
+        assertThat(server.streams().get(0).lastRejection()).contains(refused);
+        assertThat(server.streams().get(0).ackedVersion()).contains(first.version());
+        assertThat(stream.rejections()).isEqualTo(1);
+    }
+
+    @Test
+    void fetchSecretsAnswersOnceAndIsUnavailableBeforeTheFirstIdentity() {
+        assertThatThrownBy(() -> client.fetch(List.of("default")))
+                .isInstanceOfSatisfying(StatusRuntimeException.class,
+                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+
+        ServedIdentity identity = ca.issue();
+        identities.set(identity);
+        DiscoveryResponse response = client.fetch(List.of("default", "ROOTCA"));
+        assertThat(response.getVersionInfo()).isEqualTo(identity.version());
+        assertThat(response.getResourcesCount()).isEqualTo(2);
+        assertThat(response.getNonce()).isNotEmpty();
+    }
+
+    @Test
+    void aStaleSocketFromAKilledAgentIsReplacedButOtherFilesAreNot() throws Exception {
+        server.stop();
+        Path other = dir.resolve("sds/socket");
+        Files.writeString(other, "not a socket");
+        SdsServer second = new SdsServer(identities, other, OptionalInt.empty());
+        assertThatThrownBy(second::start).hasMessageContaining("is not a socket");
+        assertThat(Files.readString(other)).isEqualTo("not a socket");
+        Files.delete(other);
+        server = new SdsServer(identities, other, OptionalInt.empty());
+        server.start();
+        client.close();
+        client = new SdsTestClient(server.socket());
+        identities.set(ca.issue());
+        assertThat(client.fetch(List.of("ROOTCA")).getResourcesCount()).isEqualTo(1);
+    }
+
+    @Test
+    void anExistingDirectoryKeepsItsModeOnlyTheSocketIsTightened() throws Exception {
+        Path shared = Files.createDirectories(dir.resolve("shared"));
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxr-xr-x"));
+        SdsServer other = new SdsServer(identities, shared.resolve("sds.sock"), OptionalInt.of(NOBODY_GROUP));
+        other.start();
+        try {
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(shared))).isEqualTo("rwxr-xr-x");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(other.socket())))
+                    .isEqualTo("rw-rw----");
+        } finally {
+            other.stop();
+        }
+        assertThat(Files.exists(shared.resolve("sds.sock"))).isFalse();
+    }
+}
