@@ -11,7 +11,7 @@ import java.util.function.Consumer;
 
 /**
  * Serves the identity the rotation component publishes: each {@link WorkloadIdentity} in {@link IdentityState}
- * becomes the PEM form SDS hands to Envoy, versioned by the leaf's serial number (what Envoy's {@code /certs}
+ * becomes the PEM form SDS hands to Envoy, versioned by the leaf's serial number in hex (as Envoy's {@code /certs}
  * shows), so Envoy gets a new certificate in memory the moment the agent has one.
  */
 public final class IdentityStateSource implements IdentitySource {
@@ -43,6 +43,6 @@ public final class IdentityStateSource implements IdentitySource {
     static ServedIdentity served(WorkloadIdentity identity) {
         return new ServedIdentity(Pem.encodeCertificates(identity.chain()),
                 new String(Pem.encodePrivateKey(identity.key(), true), StandardCharsets.US_ASCII),
-                Pem.encodeCertificates(identity.roots()), identity.serialHex());
+                Pem.encodeCertificates(identity.roots()), identity.serial().toString(16));
     }
 }

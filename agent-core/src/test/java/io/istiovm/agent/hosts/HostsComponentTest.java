@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.testing.Eventually;
+import io.istiovm.agent.testing.Await;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -40,8 +40,8 @@ class HostsComponentTest {
         scratch.close();
     }
 
-    private void awaitTarget(String what, java.util.function.Predicate<String> condition) {
-        Eventually.await(WAIT, what, () -> condition.test(scratch.targetText()), scratch::targetText);
+    private void awaitTarget(String what, java.util.function.Predicate<String> condition) throws Exception {
+        Await.until(what, WAIT, () -> condition.test(scratch.targetText()), scratch::targetText);
     }
 
     @Test
@@ -78,11 +78,11 @@ class HostsComponentTest {
         component.start();
         byte[] good = scratch.targetBytes();
         scratch.dropIn("20-bad.hosts", "127.255.0.300 broken.global\n127.255.0.8 next.global\n");
-        Eventually.await(WAIT, "not ready", () -> !component.ready());
+        Await.until("not ready", WAIT, () -> !component.ready());
         assertThat(scratch.targetBytes()).isEqualTo(good);
         scratch.dropIn("20-bad.hosts", "127.255.0.8 next.global\n");
         awaitTarget("fixed source applied", t -> t.contains("127.255.0.8 next.global "));
-        Eventually.await(WAIT, "ready again", component::ready);
+        Await.until("ready again", WAIT, component::ready);
     }
 
     @Test

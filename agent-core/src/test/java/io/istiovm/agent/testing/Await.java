@@ -2,19 +2,34 @@ package io.istiovm.agent.testing;
 
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
-/** Waits for a condition with a deadline, for state that changes on another thread or in another process. */
+/**
+ * Waits for a condition on real state that offers no event to wait on (a file's content, another process, an
+ * admin endpoint): returns as soon as the condition holds, and fails with what was awaited, and optionally what
+ * was last seen, when the deadline passes first. It polls the condition; it never waits for time itself.
+ */
 public final class Await {
-    private static final long POLL_MILLIS = 10;
+    private static final long POLL_NANOS = 10_000_000;
 
     private Await() {
     }
 
     /** Polls {@code condition} until it holds; fails with {@code what} when {@code timeout} passes first. */
     public static void until(String what, Duration timeout, Callable<Boolean> condition) throws Exception {
+        until(what, timeout, condition, () -> null);
+    }
+
+    /**
+     * As {@link #until(String, Duration, Callable)}; {@code lastSeen} describes the state at the deadline for the
+     * failure message (read only then, so it may be expensive).
+     */
+    public static void until(String what, Duration timeout, Callable<Boolean> condition, Supplier<String> lastSeen)
+            throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
         Exception last = null;
-        while (System.nanoTime() < deadline) {
+        while (System.nanoTime() - deadline < 0) {
             try {
                 if (Boolean.TRUE.equals(condition.call())) {
                     return;
@@ -23,11 +38,11 @@ public final class Await {
             } catch (Exception e) {
                 last = e;
             }
-            // A poll interval, not synchronisation: the condition itself decides when to stop.
-            Thread.onSpinWait();
-            java.util.concurrent.locks.LockSupport.parkNanos(POLL_MILLIS * 1_000_000);
+            LockSupport.parkNanos(POLL_NANOS);
         }
-        AssertionError error = new AssertionError("timed out after " + timeout + " waiting for: " + what);
+        String seen = lastSeen.get();
+        AssertionError error = new AssertionError("timed out after " + timeout + " waiting for: " + what
+                + (seen == null ? "" : "\nlast seen: " + seen));
         if (last != null) {
             error.initCause(last);
         }

@@ -3,7 +3,7 @@ package io.istiovm.agent.hosts;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.it.AgentProcess;
-import io.istiovm.agent.testing.Eventually;
+import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.HostsMountNamespace;
 import io.istiovm.agent.testing.JavaProcess;
 import java.io.BufferedReader;
@@ -98,11 +98,11 @@ class HostsMountNamespaceIT {
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD)
                 .start();
         try {
-            Eventually.await(TIMEOUT, "block applied", () -> read().contains("127.255.0.3 httpbin.bar.global "),
+            Await.until("block applied", TIMEOUT, () -> read().contains("127.255.0.3 httpbin.bar.global "),
                     this::read);
             Files.writeString(config.resolve("hosts.d/.new.tmp"), "127.255.0.7 more.bar.global\n");
             Files.move(config.resolve("hosts.d/.new.tmp"), config.resolve("hosts.d/more.hosts"));
-            Eventually.await(TIMEOUT, "new source applied", () -> read().contains("127.255.0.7 more.bar.global "),
+            Await.until("new source applied", TIMEOUT, () -> read().contains("127.255.0.7 more.bar.global "),
                     this::read);
             HostsMountNamespace.Result resolved = HostsMountNamespace.enter(watcher.pid(), TIMEOUT,
                     "getent", "hosts", "more.bar.global");
@@ -110,7 +110,7 @@ class HostsMountNamespaceIT {
 
             String good = read();
             Files.writeString(namespace.hostsFile(), good.replace("127.255.0.3 httpbin", "10.6.6.6 httpbin"));
-            Eventually.await(TIMEOUT, "drift repaired", () -> read().equals(good), this::read);
+            Await.until("drift repaired", TIMEOUT, () -> read().equals(good), this::read);
         } finally {
             watcher.destroy();
             assertThat(watcher.waitFor(30, TimeUnit.SECONDS)).isTrue();

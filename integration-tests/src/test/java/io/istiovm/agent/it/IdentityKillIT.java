@@ -3,7 +3,7 @@ package io.istiovm.agent.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.certs.IdentityExpectation;
-import io.istiovm.agent.testing.Conditions;
+import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.TestCa;
 import io.istiovm.agent.testing.TestConfigs;
 import java.nio.file.Files;
@@ -76,7 +76,7 @@ class IdentityKillIT {
             int target = issuedBefore + 1 + random.nextInt(3);
             try (AgentProcess agent = AgentProcess.start(jvmFlags, tmp.resolve("agent-" + i + ".log"), Map.of(), "certs",
                     "rotate", "--config-dir", config.toString(), "--repeat", "1000000")) {
-                Conditions.await("the agent rotates (kill " + i + ")", Duration.ofSeconds(30),
+                Await.until("the agent rotates (kill " + i + ")", Duration.ofSeconds(30),
                         () -> ca.issued() >= target || !agent.isAlive());
                 assertThat(agent.isAlive()).as(agent.logText()).isTrue();
                 // A random point in the next rotation: the CSR round trip and the write take a few milliseconds.

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.certs.IdentityExpectation;
 import io.istiovm.agent.certs.WorkloadIdentity;
-import io.istiovm.agent.testing.Conditions;
+import io.istiovm.agent.it.envoy.EnvoyStandInFixture;
+import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.TestCa;
-import io.istiovm.agent.testing.TestConfigs;
 import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,6 +39,7 @@ class IdentityRotationIT {
     private TestCa ca;
     private AgentProcess agent;
     private Path certs;
+    private EnvoyStandInFixture standIn;
     private IdentityOnDisk disk;
     private final List<String> gaps = new CopyOnWriteArrayList<>();
     private final AtomicReference<WorkloadIdentity> latest = new AtomicReference<>();
@@ -58,11 +59,13 @@ class IdentityRotationIT {
         settings.put("VM_AGENT_CERTS_OWNER", "4242");
         settings.put("VM_AGENT_CA_BACKOFF_MAX", "1s");
         settings.put("VM_AGENT_CA_TIMEOUT", "2s");
-        // `run` starts every component; keep the others off the host's real netfilter and /etc/hosts.
-        settings.put("ISTIO_CUSTOM_IP_TABLES", "true");
-        settings.put("VM_AGENT_HOSTS_FILE", Files.writeString(tmp.resolve("hosts"), "127.0.0.1 localhost\n").toString());
-        Path config = tmp.resolve("config");
-        TestConfigs.load(config, settings);
+        settings.put("OUTPUT_CERTS", certs.toString());
+        // `run` starts every component: Envoy is the stand-in, and the fixture keeps capture rules and the hosts
+        // block off the real host.
+        standIn = new EnvoyStandInFixture();
+        Path config = Files.createDirectories(tmp.resolve("config"));
+        Files.writeString(config.resolve("cluster.env"), standIn.clusterEnv(settings.entrySet().stream()
+                .map(e -> e.getKey() + "=" + e.getValue()).toArray(String[]::new)));
         disk = new IdentityOnDisk(certs, EXPECT);
         sampler = new Thread(this::sample, "disk-sampler");
         sampler.start();
@@ -90,6 +93,9 @@ class IdentityRotationIT {
         if (agent != null) {
             agent.close();
         }
+        if (standIn != null) {
+            standIn.close();
+        }
         ca.close();
     }
 
@@ -98,15 +104,15 @@ class IdentityRotationIT {
         return identity == null ? null : identity.serial();
     }
 
-    private WorkloadIdentity awaitRotationAfter(BigInteger previous, Duration deadline) {
-        Conditions.await("a new certificate replaces serial " + previous + "; agent log:\n" + agent.logText(),
-                deadline, () -> serial() != null && !serial().equals(previous));
+    private WorkloadIdentity awaitRotationAfter(BigInteger previous, Duration deadline) throws Exception {
+        Await.until("a new certificate replaces serial " + previous, deadline,
+                () -> serial() != null && !serial().equals(previous), agent::logText);
         return latest.get();
     }
 
     @Test
     void rotatesRepeatedlyAndSurvivesACaOutageLongerThanHalfALifetime() throws Exception {
-        Conditions.await("the sampler saw the provisioned identity", Duration.ofSeconds(10), () -> serial() != null);
+        Await.until("the sampler saw the provisioned identity", Duration.ofSeconds(10), () -> serial() != null);
         List<BigInteger> serials = new ArrayList<>(List.of(serial()));
         for (int i = 0; i < 3; i++) {
             WorkloadIdentity rotated = awaitRotationAfter(serials.get(serials.size() - 1), LIFETIME);
@@ -123,7 +129,7 @@ class IdentityRotationIT {
         WorkloadIdentity beforeOutage = awaitRotationAfter(serials.get(serials.size() - 1), LIFETIME);
         ca.stop();
         Instant down = Instant.now();
-        Conditions.await("the CA has been down for more than half a lifetime", LIFETIME, () ->
+        Await.until("the CA has been down for more than half a lifetime", LIFETIME, () ->
                 Duration.between(down, Instant.now()).compareTo(LIFETIME.dividedBy(2).plusSeconds(1)) > 0);
         assertThat(serial()).isEqualTo(beforeOutage.serial());
         ca.restart();
@@ -134,6 +140,11 @@ class IdentityRotationIT {
         disk.assertOpensslVerifies();
         WorkloadIdentity next = awaitRotationAfter(afterOutage.serial(), LIFETIME);
         assertThat(next.spiffeId().uri()).isEqualTo(ID);
+
+        // Every identity also reaches Envoy (the stand-in) over SDS, from memory.
+        Await.until("Envoy holds the current certificate", Duration.ofSeconds(10),
+                () -> standIn.certChainSerials().contains(latest.get().serial().toString(16)),
+                () -> standIn.certChainSerials() + " while the files hold " + latest.get().serial().toString(16));
 
         assertThat(gaps).as("instants without a valid identity on disk").isEmpty();
         assertThat(agent.isAlive()).isTrue();

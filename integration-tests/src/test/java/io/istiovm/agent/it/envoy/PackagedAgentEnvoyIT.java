@@ -52,7 +52,7 @@ class PackagedAgentEnvoyIT {
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
 
         Await.until("Envoy LIVE under the packaged agent", WAIT,
-                () -> standIn.admin("/ready").equals(Optional.of("200 LIVE\n")));
+                () -> standIn.admin("/ready").equals(Optional.of("200 LIVE\n")), () -> logText(log));
         ServedIdentity rotated = ca.issue("bar", "httpbin");
         writeIdentity(rotated);
         Await.until("rotated certificate reached Envoy", WAIT,
@@ -65,10 +65,21 @@ class PackagedAgentEnvoyIT {
         assertThat(Files.readString(log)).contains("started Envoy epoch 0");
     }
 
+    private static String logText(Path log) {
+        try {
+            return Files.readString(log);
+        } catch (java.io.IOException e) {
+            return "(no agent log: " + e + ")";
+        }
+    }
+
     private void writeIdentity(ServedIdentity identity) throws Exception {
         Path dir = standIn.certsDir();
         // Key first, chain last: the agent reads all three and the digest changes once the set is complete.
-        Files.writeString(dir.resolve("key.pem"), identity.privateKeyPem());
+        Path key = dir.resolve("key.pem");
+        Files.writeString(key, identity.privateKeyPem());
+        // The agent refuses a private key other users can read.
+        Files.setPosixFilePermissions(key, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         Files.writeString(dir.resolve("root-cert.pem"), identity.rootCertificatePem());
         Files.writeString(dir.resolve("cert-chain.pem"), identity.certificateChainPem());
     }
