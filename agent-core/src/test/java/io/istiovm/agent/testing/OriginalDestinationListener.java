@@ -1,9 +1,6 @@
 package io.istiovm.agent.testing;
 
-import io.istiovm.agent.config.IpAddresses;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
@@ -100,33 +97,9 @@ public final class OriginalDestinationListener implements AutoCloseable {
             if (connection < 0) {
                 return;
             }
-            byte[] reply = (name + " " + originalDestination(connection) + "\n").getBytes(StandardCharsets.UTF_8);
+            byte[] reply = (name + " " + OriginalDestination.of(connection, ipv6) + "\n").getBytes(StandardCharsets.UTF_8);
             c.write(connection, reply, reply.length);
             c.close(connection);
-        }
-    }
-
-    /** {@code ip:port} ({@code [ip]:port} for IPv6), or {@code -} when netfilter has no record. */
-    private String originalDestination(int connection) {
-        byte[] buffer = new byte[ipv6 ? 28 : 16];
-        int[] length = {buffer.length};
-        int level = ipv6 ? Libc.SOL_IPV6 : Libc.SOL_IP;
-        if (Libc.INSTANCE.getsockopt(connection, level, Libc.SO_ORIGINAL_DST, buffer, length) != 0
-                && Libc.INSTANCE.getsockname(connection, buffer, length) != 0) {
-            return "-";
-        }
-        int port = ((buffer[2] & 0xff) << 8) | (buffer[3] & 0xff);
-        try {
-            if (ipv6) {
-                byte[] ip = new byte[16];
-                System.arraycopy(buffer, 8, ip, 0, 16);
-                return "[" + IpAddresses.format(InetAddress.getByAddress(ip)) + "]:" + port;
-            }
-            byte[] ip = new byte[4];
-            System.arraycopy(buffer, 4, ip, 0, 4);
-            return InetAddress.getByAddress(ip).getHostAddress() + ":" + port;
-        } catch (UnknownHostException e) {
-            return "?";
         }
     }
 

@@ -1,8 +1,6 @@
 package io.istiovm.agent.it.envoy;
 
-import com.sun.jna.Library;
-import com.sun.jna.Native;
-import com.sun.jna.ptr.IntByReference;
+import io.istiovm.agent.testing.OriginalDestination;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -24,16 +22,6 @@ import java.util.function.Consumer;
  * local address when the connection was not redirected.
  */
 final class CaptureListener implements AutoCloseable {
-    private static final int SOL_IP = 0;
-    private static final int SO_ORIGINAL_DST = 80;
-
-    /** The one libc call needed. */
-    interface LibC extends Library {
-        LibC INSTANCE = Native.load("c", LibC.class);
-
-        int getsockopt(int fd, int level, int name, byte[] value, IntByReference length);
-    }
-
     private final Channel server;
 
     /** {@code onOpen} / {@code onClose} hear every connection, for the stand-in's counters and records. */
@@ -66,16 +54,8 @@ final class CaptureListener implements AutoCloseable {
     }
 
     static String originalDestination(EpollSocketChannel channel) {
-        byte[] sockaddr = new byte[16];
-        IntByReference length = new IntByReference(sockaddr.length);
-        if (LibC.INSTANCE.getsockopt(channel.fd().intValue(), SOL_IP, SO_ORIGINAL_DST, sockaddr, length) == 0) {
-            // struct sockaddr_in: family (host order), port (network order), IPv4 address.
-            int port = ((sockaddr[2] & 0xff) << 8) | (sockaddr[3] & 0xff);
-            return (sockaddr[4] & 0xff) + "." + (sockaddr[5] & 0xff) + "." + (sockaddr[6] & 0xff) + "."
-                    + (sockaddr[7] & 0xff) + ":" + port;
-        }
-        InetSocketAddress local = channel.localAddress();
-        return local.getAddress().getHostAddress() + ":" + local.getPort();
+        return OriginalDestination.of(channel.fd().intValue(),
+                channel.localAddress().getAddress() instanceof java.net.Inet6Address);
     }
 
     @Override
