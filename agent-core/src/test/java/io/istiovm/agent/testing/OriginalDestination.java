@@ -3,6 +3,7 @@ package io.istiovm.agent.testing;
 import io.istiovm.agent.config.IpAddresses;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.util.Optional;
 
 /**
  * Where a TCP connection was addressed before netfilter redirected it, read as Envoy's original_dst listener
@@ -15,13 +16,28 @@ public final class OriginalDestination {
 
     /** {@code ip:port} ({@code [ip]:port} for IPv6) of the accepted socket {@code fd}, or {@code -} if unknown. */
     public static String of(int fd, boolean ipv6) {
+        return redirected(fd, ipv6).orElseGet(() -> {
+            byte[] buffer = new byte[ipv6 ? 28 : 16];
+            int[] length = {buffer.length};
+            return Libc.INSTANCE.getsockname(fd, buffer, length) == 0 ? format(buffer, ipv6) : "-";
+        });
+    }
+
+    /**
+     * The address netfilter recorded before a REDIRECT, if it did. For an IPv4 connection on a dual-stack
+     * (AF_INET6) socket, as netty's epoll transport opens them, ask with {@code ipv6=false}: the record is IPv4.
+     */
+    public static Optional<String> redirected(int fd, boolean ipv6) {
         byte[] buffer = new byte[ipv6 ? 28 : 16];
         int[] length = {buffer.length};
         int level = ipv6 ? Libc.SOL_IPV6 : Libc.SOL_IP;
-        if (Libc.INSTANCE.getsockopt(fd, level, Libc.SO_ORIGINAL_DST, buffer, length) != 0
-                && Libc.INSTANCE.getsockname(fd, buffer, length) != 0) {
-            return "-";
+        if (Libc.INSTANCE.getsockopt(fd, level, Libc.SO_ORIGINAL_DST, buffer, length) != 0) {
+            return Optional.empty();
         }
+        return Optional.of(format(buffer, ipv6));
+    }
+
+    private static String format(byte[] buffer, boolean ipv6) {
         // struct sockaddr_in / sockaddr_in6: family, port (network order), then the address.
         int port = ((buffer[2] & 0xff) << 8) | (buffer[3] & 0xff);
         try {

@@ -54,8 +54,9 @@ final class CaptureListener implements AutoCloseable {
     }
 
     static String originalDestination(EpollSocketChannel channel) {
-        return OriginalDestination.of(channel.fd().intValue(),
-                channel.localAddress().getAddress() instanceof java.net.Inet6Address);
+        InetSocketAddress local = channel.localAddress();
+        return OriginalDestination.redirected(channel.fd().intValue(), false)
+                .orElse(local.getAddress().getHostAddress() + ":" + local.getPort());
     }
 
     @Override
