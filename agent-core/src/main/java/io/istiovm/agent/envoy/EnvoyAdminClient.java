@@ -17,6 +17,8 @@ public final class EnvoyAdminClient {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern CONNECTIONS = Pattern.compile("(?m)^envoy_server_total_connections\\S*\\s+(\\d+)");
 
+    private static final int POST_ATTEMPTS = 3;
+
     private final HttpClient http;
     private final URI base;
     private final Duration timeout;
@@ -55,10 +57,22 @@ public final class EnvoyAdminClient {
         return m.find() ? OptionalLong.of(Long.parseLong(m.group(1))) : OptionalLong.empty();
     }
 
-    /** POSTs {@code pathAndQuery}; true on 200. */
+    /**
+     * POSTs {@code pathAndQuery}; true on 200. The admin POSTs the agent sends ({@code /healthcheck/fail},
+     * {@code /drain_listeners}, {@code /quitquitquit}) are idempotent, and the HTTP client does not resend a POST
+     * that failed on a pooled connection the server had just closed, so a failed attempt is sent again here:
+     * a lost drain request would turn a graceful stop into an abrupt one.
+     */
     public boolean post(String pathAndQuery) {
-        return send(HttpRequest.newBuilder(base.resolve(pathAndQuery)).timeout(timeout)
-                .POST(HttpRequest.BodyPublishers.noBody()).build()).filter(r -> r.statusCode() == 200).isPresent();
+        HttpRequest request = HttpRequest.newBuilder(base.resolve(pathAndQuery)).timeout(timeout)
+                .POST(HttpRequest.BodyPublishers.noBody()).build();
+        for (int attempt = 0; attempt < POST_ATTEMPTS; attempt++) {
+            Optional<HttpResponse<String>> response = send(request);
+            if (response.isPresent()) {
+                return response.get().statusCode() == 200;
+            }
+        }
+        return false;
     }
 
     /** True when anything accepts connections on the admin port. */

@@ -510,8 +510,11 @@ public final class EnvoySupervisor implements Component {
         EnvoyProcess serving = current;
         if (serving != null && serving.alive()) {
             LOG.info("draining Envoy epoch {}", serving.epoch());
-            admin.post("/healthcheck/fail");
-            admin.post("/drain_listeners?inboundonly&graceful");
+            for (String request : List.of("/healthcheck/fail", "/drain_listeners?inboundonly&graceful")) {
+                if (!admin.post(request)) {
+                    LOG.warn("Envoy epoch {} did not accept POST {}; draining by time alone", serving.epoch(), request);
+                }
+            }
             Instant began = clock.instant();
             sleeper.sleep(settings.minimumDrain());
             while (serving.alive() && Duration.between(began, clock.instant()).compareTo(settings.terminationDrain()) < 0

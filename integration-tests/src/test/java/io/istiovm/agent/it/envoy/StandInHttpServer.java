@@ -14,6 +14,7 @@ import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
@@ -54,6 +55,8 @@ final class StandInHttpServer implements AutoCloseable {
                                         response.headers().set(HttpHeaderNames.CONTENT_TYPE, reply.contentType());
                                         response.headers().setInt(HttpHeaderNames.CONTENT_LENGTH,
                                                 response.content().readableBytes());
+                                        // Announce the close below, so that clients do not reuse the connection.
+                                        response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                                         ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
                                     }
                                 });
