@@ -39,7 +39,7 @@ public final class EnvoyComponents {
                         + settings.user() + " (uid " + user.uid() + "); run the agent as root or as that user");
             }
             Optional<ProcessUser> runAs = user.uid() == self ? Optional.empty() : Optional.of(user);
-            return new EnvoySupervisor(settings, bootstrap, binary, runAs, clock, d -> Thread.sleep(d.toMillis()));
+            return new EnvoySupervisor(settings, bootstrap, binary, runAs, clock, EnvoySupervisor.Sleeper.REAL);
         }));
     }
 

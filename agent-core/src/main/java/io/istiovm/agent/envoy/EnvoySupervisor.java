@@ -40,6 +40,9 @@ public final class EnvoySupervisor implements Component {
     /** Sleeps between drain checks; injected so that a test could run the stop sequence without real waiting. */
     @FunctionalInterface
     public interface Sleeper {
+        /** Real time, as the daemon waits. */
+        Sleeper REAL = duration -> Thread.sleep(duration.toMillis());
+
         void sleep(Duration duration) throws InterruptedException;
     }
 

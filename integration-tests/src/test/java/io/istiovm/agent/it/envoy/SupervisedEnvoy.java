@@ -38,7 +38,7 @@ public final class SupervisedEnvoy implements AutoCloseable {
         ProcessUser envoyUser = new ProcessUser("nobody", EnvoyStandInFixture.ENVOY_UID,
                 EnvoyStandInFixture.ENVOY_UID);
         this.supervisor = new EnvoySupervisor(settings, EnvoyBootstrap.plan(settings), standIn.binary(),
-                Optional.of(envoyUser), Clock.systemUTC(), d -> Thread.sleep(d.toMillis()));
+                Optional.of(envoyUser), Clock.systemUTC(), EnvoySupervisor.Sleeper.REAL);
     }
 
     /** Settings from cluster.env text, loaded through the agent's own configuration loader. */
