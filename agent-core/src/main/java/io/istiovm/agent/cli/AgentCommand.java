@@ -1,9 +1,6 @@
 package io.istiovm.agent.cli;
 
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 @Command(name = "istio-vm-agent",
         mixinStandardHelpOptions = true,
@@ -23,12 +20,5 @@ import picocli.CommandLine.Spec;
             "  71  the system refused an operation",
             "  74  I/O error",
             "  78  invalid configuration (every problem is listed)"})
-final class AgentCommand implements Runnable {
-    @Spec
-    CommandSpec spec;
-
-    @Override
-    public void run() {
-        throw new ParameterException(spec.commandLine(), "a command is required (run, check, version, ...)");
-    }
+final class AgentCommand extends CommandGroup {
 }

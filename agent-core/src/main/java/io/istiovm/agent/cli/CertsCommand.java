@@ -20,20 +20,12 @@ import picocli.CommandLine.Option;
 /** {@code certs show} and {@code certs rotate}: the workload identity in OUTPUT_CERTS / PROV_CERT. */
 @Command(name = "certs", mixinStandardHelpOptions = true,
         description = "Show or rotate the workload identity (root-cert.pem, cert-chain.pem, key.pem).")
-final class CertsCommand implements Runnable {
-    @picocli.CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
-
+final class CertsCommand extends CommandGroup {
     static CommandLine commandLine(CliEnvironment env) {
         CommandLine certs = new CommandLine(new CertsCommand());
         certs.addSubcommand(new CommandLine(new Show(env)));
         certs.addSubcommand(new CommandLine(new Rotate(env)));
         return certs;
-    }
-
-    @Override
-    public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (show, rotate)");
     }
 
     @Command(name = "show", mixinStandardHelpOptions = true,

@@ -28,12 +28,20 @@ public final class ConfigOptions {
             print(env.err(), result.warnings());
             return result;
         } catch (ConfigException e) {
-            print(env.err(), e.problems());
-            int errors = e.errors().size();
-            env.err().println("configuration is invalid: " + errors + (errors == 1 ? " error" : " errors"));
-            env.err().flush();
-            throw new ExitException(e.inputMissing() ? ExitCodes.NO_INPUT : ExitCodes.CONFIG);
+            throw rejected(env, e);
         }
+    }
+
+    /**
+     * Prints every problem and a count, and returns the exit to throw: 66 when cluster.env is missing, else 78.
+     * Also for problems found later with the host's facts in hand (sshd's port in ISTIO_INBOUND_PORTS).
+     */
+    static ExitException rejected(CliEnvironment env, ConfigException e) {
+        print(env.err(), e.problems());
+        int errors = e.errors().size();
+        env.err().println("configuration is invalid: " + errors + (errors == 1 ? " error" : " errors"));
+        env.err().flush();
+        return new ExitException(e.inputMissing() ? ExitCodes.NO_INPUT : ExitCodes.CONFIG);
     }
 
     static void print(PrintWriter err, Iterable<ConfigProblem> problems) {

@@ -11,18 +11,11 @@ import picocli.CommandLine.Mixin;
 /** {@code envoy ...}: look at what the agent would give Envoy, without starting it. */
 @Command(name = "envoy", mixinStandardHelpOptions = true, subcommands = EnvoyCommand.Bootstrap.class,
         description = "Envoy sidecar: print the bootstrap the agent would start Envoy with.")
-final class EnvoyCommand implements Callable<Integer> {
+final class EnvoyCommand extends CommandGroup {
     private final CliEnvironment env;
 
     EnvoyCommand(CliEnvironment env) {
         this.env = env;
-    }
-
-    @Override
-    public Integer call() {
-        env.err().println("envoy: a subcommand is required (bootstrap)");
-        env.err().flush();
-        return ExitCodes.USAGE;
     }
 
     @Command(name = "bootstrap", mixinStandardHelpOptions = true,

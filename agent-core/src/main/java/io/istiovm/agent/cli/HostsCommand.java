@@ -18,21 +18,15 @@ import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 
 @Command(name = "hosts", mixinStandardHelpOptions = true,
         description = {"The agent's block of the hosts file (VM_AGENT_HOSTS_FILE, default /etc/hosts): the "
                 + "control-plane names mapped to VM_AGENT_GATEWAY_ADDRESS, the `hosts` file and the `hosts.d/` "
                 + "drop-ins (hosts-format files, ServiceEntry YAML/JSON) of the configuration directory.",
             "Lines outside the block are never changed."})
-final class HostsCommand implements Runnable {
+final class HostsCommand extends CommandGroup {
     private static final int STALE_ATTEMPTS = 5;
-
-    @Spec
-    CommandSpec spec;
 
     /** The command with its subcommands; registered in {@link Cli}. */
     static CommandLine commandLine(CliEnvironment env) {
@@ -43,11 +37,6 @@ final class HostsCommand implements Runnable {
         hosts.addSubcommand(new CommandLine(new Watch(env)));
         hosts.addSubcommand(new CommandLine(new Benchmark(env)));
         return hosts;
-    }
-
-    @Override
-    public void run() {
-        throw new ParameterException(spec.commandLine(), "a subcommand is required (plan, apply, clean, watch)");
     }
 
     /** What every subcommand shares: loading configuration and turning failures into exit codes. */

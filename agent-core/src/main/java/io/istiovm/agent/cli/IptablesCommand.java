@@ -16,10 +16,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IFactory;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine;
 
 /** {@code istio-vm-agent iptables plan|apply|verify|clean|benchmark}: the traffic capture rules by hand. */
@@ -27,15 +24,7 @@ import picocli.CommandLine;
         description = "Traffic capture rules: print the plan, apply, verify, remove, benchmark.",
         subcommands = {IptablesCommand.Plan.class, IptablesCommand.Apply.class, IptablesCommand.Verify.class,
             IptablesCommand.Clean.class, IptablesCommand.Benchmark.class})
-final class IptablesCommand implements Runnable {
-    @Spec
-    CommandSpec spec;
-
-    @Override
-    public void run() {
-        throw new ParameterException(spec.commandLine(),
-                "a subcommand is required: plan, apply, verify, clean or benchmark");
-    }
+final class IptablesCommand extends CommandGroup {
 
     /** Builds the subcommands with the environment (they take it in their constructors). */
     static final class Factory implements IFactory {
@@ -94,12 +83,30 @@ final class IptablesCommand implements Runnable {
             try {
                 return CapturePlans.forHost(agentConfig, env.host());
             } catch (ConfigException e) {
-                ConfigOptions.print(env.err(), e.problems());
-                env.err().println("configuration is invalid: " + e.errors().size() + " error(s)");
-                env.err().flush();
-                throw new ExitException(ExitCodes.CONFIG);
+                throw ConfigOptions.rejected(env, e);
             } catch (IOException e) {
                 throw fail(ExitCodes.IO_ERROR, e.getMessage());
+            }
+        }
+
+        /** What apply and verify do with netfilter once the plan is known. */
+        @FunctionalInterface
+        interface PlanAction {
+            int run(NetfilterCapture netfilter, CapturePlan plan) throws CaptureException;
+        }
+
+        /**
+         * Loads the configuration, plans, opens the backend it names in {@code target}, and runs {@code action};
+         * a refusal by the system is exit 71.
+         */
+        int withPlan(Target target, PlanAction action) throws ExitException {
+            AgentConfig agentConfig = load();
+            CapturePlan plan = plan(agentConfig);
+            try {
+                return action.run(NetfilterCapture.open(target.tools(),
+                        agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND)), plan);
+            } catch (CaptureException e) {
+                throw fail(ExitCodes.OS_ERROR, e.getMessage());
             }
         }
 
@@ -137,18 +144,12 @@ final class IptablesCommand implements Runnable {
 
         @Override
         public Integer call() throws ExitException {
-            AgentConfig agentConfig = load();
-            CapturePlan plan = plan(agentConfig);
-            try {
-                NetfilterCapture netfilter = NetfilterCapture.open(target.tools(),
-                        agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
+            return withPlan(target, (netfilter, plan) -> {
                 netfilter.apply(plan);
                 env.out().println("capture rules applied (" + netfilter.backend().suffix() + " backend)");
                 env.out().flush();
                 return ExitCodes.OK;
-            } catch (CaptureException e) {
-                throw fail(ExitCodes.OS_ERROR, e.getMessage());
-            }
+            });
         }
     }
 
@@ -165,11 +166,8 @@ final class IptablesCommand implements Runnable {
 
         @Override
         public Integer call() throws ExitException {
-            AgentConfig agentConfig = load();
-            CapturePlan plan = plan(agentConfig);
-            try {
-                Drift drift = NetfilterCapture.open(target.tools(),
-                        agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND)).verify(plan);
+            return withPlan(target, (netfilter, plan) -> {
+                Drift drift = netfilter.verify(plan);
                 if (drift.isEmpty()) {
                     env.out().println("capture rules match the plan");
                     env.out().flush();
@@ -178,9 +176,7 @@ final class IptablesCommand implements Runnable {
                 env.out().print(drift.describe());
                 env.out().flush();
                 return ExitCodes.DIFFERENT;
-            } catch (CaptureException e) {
-                throw fail(ExitCodes.OS_ERROR, e.getMessage());
-            }
+            });
         }
     }
 
