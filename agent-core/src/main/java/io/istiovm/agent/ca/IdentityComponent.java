@@ -37,7 +37,7 @@ public final class IdentityComponent implements Component {
 
     private final Clock clock;
     private final AgentConfig config;
-    private final IdentityState state = new IdentityState();
+    private final IdentityState state;
     private final Object lock = new Object();
     private IdentityFiles files;
     private Rotator rotator;
@@ -50,8 +50,13 @@ public final class IdentityComponent implements Component {
     private boolean diskChanged;
 
     public IdentityComponent(AgentConfig config, Clock clock) {
+        this(config, clock, new IdentityState());
+    }
+
+    public IdentityComponent(AgentConfig config, Clock clock, IdentityState state) {
         this.config = config;
         this.clock = clock;
+        this.state = state;
     }
 
     @Override

@@ -25,13 +25,8 @@ public final class Cli {
         root.setErr(env.err());
         root.setExitCodeExceptionMapper(Cli::exitCode);
         root.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
-            if (ex instanceof ExitException exit) {
-                return exit.exitCode();
-            }
-            cmd.getErr().println("internal error: " + ex);
-            ex.printStackTrace(cmd.getErr());
-            cmd.getErr().flush();
-            return ExitCodes.SOFTWARE;
+            Failures.print(cmd.getErr(), ex);
+            return Failures.exitCode(ex);
         });
         return root;
     }
@@ -45,12 +40,6 @@ public final class Cli {
     }
 
     private static int exitCode(Throwable t) {
-        if (t instanceof ExitException exit) {
-            return exit.exitCode();
-        }
-        if (t instanceof CommandLine.ParameterException) {
-            return ExitCodes.USAGE;
-        }
-        return ExitCodes.SOFTWARE;
+        return t instanceof CommandLine.ParameterException ? ExitCodes.USAGE : Failures.exitCode(t);
     }
 }

@@ -1,15 +1,19 @@
 package io.istiovm.agent.cli;
 
+import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigFiles;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.ConfigProblem;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
 /** The {@code --config-dir} option shared by every command that reads configuration, and loading with it. */
 public final class ConfigOptions {
+    private static final Logger LOG = LoggerFactory.getLogger(ConfigOptions.class);
 
     @Option(names = "--config-dir", paramLabel = "DIR",
             description = "Directory holding sidecar.env, cluster.env and the hosts sources "
@@ -37,17 +41,22 @@ public final class ConfigOptions {
      * Also for problems found later with the host's facts in hand (sshd's port in ISTIO_INBOUND_PORTS).
      */
     static ExitException rejected(CliEnvironment env, ConfigException e) {
-        print(env.err(), e.problems());
-        int errors = e.errors().size();
-        env.err().println("configuration is invalid: " + errors + (errors == 1 ? " error" : " errors"));
-        env.err().flush();
-        return new ExitException(e.inputMissing() ? ExitCodes.NO_INPUT : ExitCodes.CONFIG);
+        Failures.print(env.err(), e);
+        return new ExitException(Failures.exitCode(e));
     }
 
     static void print(PrintWriter err, Iterable<ConfigProblem> problems) {
-        for (ConfigProblem problem : problems) {
-            err.println(problem.render());
-        }
-        err.flush();
+        Failures.printProblems(err, problems);
+    }
+
+    /**
+     * Reads the configuration again for a reload, the same files and environment as at start; warnings go to the
+     * log, since a reload has no terminal.
+     */
+    public AgentConfig reload(CliEnvironment env) throws ConfigException {
+        ConfigLoader.Result result = new ConfigLoader(env.host()).load(files(env), env.environment(),
+                configDir != null);
+        result.warnings().forEach(warning -> LOG.warn("reload: {}", warning.render()));
+        return result.config();
     }
 }

@@ -4,7 +4,8 @@ import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.config.ConfigProblem;
-import io.istiovm.agent.hosts.HostsComponent;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.hosts.HostsFileWriter;
 import io.istiovm.agent.hosts.HostsInputs;
 import io.istiovm.agent.hosts.HostsLatencyBenchmark;
@@ -14,7 +15,6 @@ import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -51,7 +51,7 @@ final class HostsCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException {
+        public Integer call() throws Exception {
             AgentConfig loaded = config.load(env).config();
             Path target = loaded.get(ConfigKeys.VM_AGENT_HOSTS_FILE);
             try {
@@ -74,7 +74,7 @@ final class HostsCommand extends CommandGroup {
             }
         }
 
-        abstract int run(AgentConfig config, Path target) throws ConfigException, IOException, ExitException;
+        abstract int run(AgentConfig config, Path target) throws Exception;
 
         void printWarnings(HostsPlan plan) {
             for (ConfigProblem warning : plan.warnings()) {
@@ -168,26 +168,13 @@ final class HostsCommand extends CommandGroup {
         }
 
         @Override
-        int run(AgentConfig config, Path target) throws ConfigException, IOException {
-            HostsComponent component = HostsComponent.forConfig(config);
-            component.start();
-            CountDownLatch stopped = new CountDownLatch(1);
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                try {
-                    component.stop();
-                } catch (Exception e) {
-                    System.err.println("hosts: stop failed: " + e);
-                } finally {
-                    stopped.countDown();
-                }
-            }, "hosts-shutdown"));
-            env.out().println("watching; " + target + " is up to date");
+        int run(AgentConfig config, Path target) throws Exception {
+            Assembly assembly = env.assembly();
+            Daemon daemon = new Daemon(assembly.runtime(), () -> this.config.reload(env), assembly::hostsOnly);
+            io.istiovm.agent.lifecycle.Plan plan = daemon.prepare(config);
+            env.out().println("watching; " + target + " is kept up to date");
             env.out().flush();
-            try {
-                stopped.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            Foreground.run(daemon, plan);
             return ExitCodes.OK;
         }
     }

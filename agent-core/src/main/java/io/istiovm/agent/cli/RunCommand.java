@@ -1,11 +1,9 @@
 package io.istiovm.agent.cli;
 
-import io.istiovm.agent.certs.InvalidIdentityException;
-import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.config.ConfigLoader;
-import io.istiovm.agent.daemon.Agent;
-import io.istiovm.agent.daemon.Components;
-import java.util.List;
+import io.istiovm.agent.lifecycle.Plan;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,7 +12,10 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = "Run the agent in the foreground until SIGTERM (what the systemd unit starts).")
+        description = {"Run the agent in the foreground until SIGTERM (what the systemd unit starts); SIGHUP "
+                + "re-reads the configuration and applies what changed.",
+            "With --dry-run: prepare exactly as run does, print the plan, change nothing, and exit with the code "
+                + "run would have exited with."})
 final class RunCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
     private final CliEnvironment env;
@@ -31,48 +32,19 @@ final class RunCommand implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws ExitException {
+    public Integer call() throws Exception {
         ConfigLoader.Result loaded = config.load(env);
-        Agent agent = new Agent(loaded.config(), Components.forConfig(loaded.config()));
+        Assembly assembly = env.assembly();
+        Daemon daemon = new Daemon(assembly.runtime(), () -> config.reload(env), assembly::components);
+        Plan plan = daemon.prepare(loaded.config());
         if (dryRun) {
-            agent.describe(env.out());
-            env.out().flush();
+            env.out().println("# configuration: " + loaded.config().files().clusterEnv());
+            plan.describe(env.out());
             return ExitCodes.OK;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(agent::stop, "agent-shutdown"));
         LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
                 loaded.warnings().size());
-        try {
-            agent.start();
-        } catch (Agent.PrepareFailed failed) {
-            return report(failed.failures());
-        } catch (IllegalStateException e) {
-            LOG.error("the agent could not start: {}", e.getCause() == null ? e : e.getCause());
-            throw new ExitException(ExitCodes.OS_ERROR);
-        }
-        agent.awaitStopped();
+        Foreground.run(daemon, plan);
         return ExitCodes.OK;
-    }
-
-    /**
-     * Prints why components refused to prepare; the exit code names the most basic kind of problem: bad input
-     * (some of which shows only with the host's facts in hand, such as sshd's port in ISTIO_INBOUND_PORTS) before
-     * an unusable identity before a system failure.
-     */
-    private int report(List<Exception> failures) {
-        int code = ExitCodes.OS_ERROR;
-        for (Exception failure : failures) {
-            if (failure instanceof ConfigException problems) {
-                ConfigOptions.print(env.err(), problems.problems());
-                code = ExitCodes.CONFIG;
-            } else if (failure instanceof InvalidIdentityException identity) {
-                identity.problems().forEach(problem -> env.err().println("error: " + problem));
-                code = code == ExitCodes.CONFIG ? code : ExitCodes.DATA;
-            } else {
-                env.err().println("error: " + failure.getMessage());
-            }
-        }
-        env.err().flush();
-        return code;
     }
 }

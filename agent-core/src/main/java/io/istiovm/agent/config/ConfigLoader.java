@@ -52,11 +52,24 @@ public final class ConfigLoader {
      */
     public Result load(ConfigFiles files, Map<String, String> environment, boolean filesFromFlag)
             throws ConfigException {
+        return resolve(files, EnvFile.read(files.sidecarEnv()), EnvFile.read(files.clusterEnv()), environment,
+                filesFromFlag);
+    }
+
+    /**
+     * Loads {@code clusterEnv} as if it were the content of {@code files.clusterEnv()}, with no sidecar.env and no
+     * process environment, reading no file: for tests that need a configuration, and tools that hold one.
+     */
+    public Result loadInMemory(ConfigFiles files, String clusterEnv) throws ConfigException {
+        return resolve(files, EnvFile.absent(files.sidecarEnv()), EnvFile.parse(files.clusterEnv(),
+                clusterEnv.getBytes(java.nio.charset.StandardCharsets.UTF_8)), Map.of(), true);
+    }
+
+    private Result resolve(ConfigFiles files, EnvFile sidecar, EnvFile cluster, Map<String, String> environment,
+                           boolean filesFromFlag) throws ConfigException {
         List<ConfigProblem> problems = new ArrayList<>();
         Map<String, Setting> settings = new LinkedHashMap<>();
 
-        EnvFile sidecar = EnvFile.read(files.sidecarEnv());
-        EnvFile cluster = EnvFile.read(files.clusterEnv());
         if (!cluster.exists()) {
             problems.add(ConfigProblem.error(new Source.FileLine(files.clusterEnv(), 0), null, null,
                     "not found; cluster.env is required (set ISTIO_CLUSTER_CONFIG or --config-dir to read another)"));

@@ -92,6 +92,11 @@ public final class EnvFile {
         }
     }
 
+    /** A file that is not there ({@link #exists()} false), for a configuration held in memory. */
+    public static EnvFile absent(Path path) {
+        return new EnvFile(path, false, List.of(), List.of());
+    }
+
     private static EnvFile failed(Path path, Source source, String reason) {
         return new EnvFile(path, true, List.of(), List.of(ConfigProblem.error(source, null, null, reason)));
     }

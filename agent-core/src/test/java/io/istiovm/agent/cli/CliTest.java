@@ -106,11 +106,12 @@ class CliTest {
     }
 
     @Test
-    void runDryRunValidatesAndExits() throws Exception {
-        Files.writeString(dir.resolve("cluster.env"), "ISTIO_INBOUND_PORTS=8888\n");
+    void runDryRunPreparesAsRunDoesAndExitsWithItsCode() throws Exception {
+        Files.writeString(dir.resolve("cluster.env"), "ISTIO_INBOUND_PORTS=8888\nPROV_CERT=" + dir.resolve("certs")
+                + "\nOUTPUT_CERTS=" + dir.resolve("certs") + "\n");
         CliRun run = CliRun.run("run", "--dry-run", "--config-dir", dir.toString());
-        assertThat(run.exitCode()).isZero();
-        assertThat(run.out()).startsWith("# configuration: " + dir.resolve("cluster.env"));
+        assertThat(run.exitCode()).as(run.err()).isEqualTo(ExitCodes.DATA);
+        assertThat(run.err()).contains("error: identity: " + dir.resolve("certs"));
     }
 
     @Test

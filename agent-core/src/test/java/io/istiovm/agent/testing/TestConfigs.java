@@ -15,7 +15,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
-/** Writes a cluster.env into a scratch directory and loads it as the agent would; a config error fails the test. */
+/**
+ * The one configuration fixture: a cluster.env loaded as the agent would, from values in memory ({@link #inMemory},
+ * nothing written) or from a file it writes into a scratch directory ({@link #load}, for tests of the command
+ * line and of reading files). A configuration error fails the test.
+ */
 public final class TestConfigs {
     private TestConfigs() {
     }
@@ -33,6 +37,19 @@ public final class TestConfigs {
                     HostFacts.fixed("vm-1", List.of(InetAddress.getByName("10.0.0.7"))));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * {@code values} as cluster.env of {@code configDir} (which need not exist; nothing is written or read), on the
+     * fixed {@link CliRun#TEST_HOST}. The area tests map it to their settings through the assembly.
+     */
+    public static AgentConfig inMemory(Path configDir, Map<String, String> values) {
+        try {
+            return new ConfigLoader(CliRun.TEST_HOST).loadInMemory(ConfigFiles.inDirectory(configDir),
+                    "# in memory\n" + clusterEnv(values)).config();
+        } catch (ConfigException e) {
+            throw new IllegalArgumentException("test configuration is invalid: " + e.problems(), e);
         }
     }
 

@@ -1,0 +1,98 @@
+package io.istiovm.agent.assembly;
+
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.ConfigProblem;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.lifecycle.Lifecycle;
+import io.istiovm.agent.lifecycle.Plan;
+import io.istiovm.agent.lifecycle.PrepareFailed;
+import io.istiovm.agent.lifecycle.StartFailed;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running agent: the lifecycle engine over the components the assembly makes from the configuration, and
+ * reload (re-read the configuration files, prepare everything again, reconcile or refuse). {@code run} and
+ * {@code hosts watch} both run one; they differ only in which components they ask for.
+ */
+public final class Daemon {
+    private static final Logger LOG = LoggerFactory.getLogger(Daemon.class);
+
+    /** Reads the configuration again (sidecar.env, cluster.env, the environment), as at start. */
+    @FunctionalInterface
+    public interface ConfigSource {
+        AgentConfig load() throws ConfigException;
+    }
+
+    private final ConfigSource source;
+    private final Function<AgentConfig, List<Component>> components;
+    private final Lifecycle lifecycle;
+
+    public Daemon(AgentRuntime runtime, ConfigSource source, Function<AgentConfig, List<Component>> components) {
+        this.source = Objects.requireNonNull(source, "source");
+        this.components = Objects.requireNonNull(components, "components");
+        this.lifecycle = new Lifecycle(new AgentState(runtime.clock()), runtime.loops());
+    }
+
+    public AgentState state() {
+        return lifecycle.state();
+    }
+
+    /** What {@code run} and {@code run --dry-run} both do first: every component prepared, nothing changed. */
+    public Plan prepare(AgentConfig config) throws PrepareFailed {
+        return lifecycle.prepare(components.apply(config));
+    }
+
+    public void start(Plan plan) throws StartFailed {
+        lifecycle.start(plan);
+    }
+
+    /**
+     * Re-reads the configuration and reconciles every component to it. An unreadable or invalid configuration, or
+     * a component that refuses to prepare, changes nothing: every problem is logged with its file, line and key,
+     * and the state says "reload refused" until a reload is accepted.
+     */
+    public Lifecycle.ReloadResult reload() {
+        LOG.info("reload: reading the configuration again");
+        AgentConfig config;
+        try {
+            config = source.load();
+        } catch (ConfigException e) {
+            for (ConfigProblem problem : e.problems()) {
+                if (problem.isError()) {
+                    LOG.error("reload: {}", problem.render());
+                } else {
+                    LOG.warn("reload: {}", problem.render());
+                }
+            }
+            int errors = e.errors().size();
+            lifecycle.refuseReload("configuration is invalid: " + errors + (errors == 1 ? " error" : " errors")
+                    + (e.errors().isEmpty() ? "" : ", first: " + e.errors().get(0).render()));
+            return new Lifecycle.ReloadResult(java.util.Optional.of(new PrepareFailed(List.of(
+                    new PrepareFailed.Failure("configuration", e)))), java.util.Map.of(), java.util.Map.of());
+        }
+        Lifecycle.ReloadResult result = lifecycle.reload(components.apply(config));
+        if (result.refused().isPresent()) {
+            for (PrepareFailed.Failure failure : result.refused().get().failures()) {
+                LOG.error("reload: {}: {}", failure.component(), failure.cause().getMessage());
+            }
+        } else {
+            result.restartsNeeded().forEach(line -> LOG.warn("reload: needs a restart to apply: {}", line));
+            LOG.info("reload: done");
+        }
+        return result;
+    }
+
+    public void stop() {
+        lifecycle.stop();
+    }
+
+    public void awaitStopped() throws InterruptedException {
+        lifecycle.awaitStopped();
+    }
+}

@@ -1,0 +1,37 @@
+package io.istiovm.agent.lifecycle;
+
+import java.util.List;
+
+/** Some components could not prepare: each failure, in component order. Nothing on the host was changed. */
+public final class PrepareFailed extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    /** One component's refusal. */
+    public record Failure(String component, Exception cause) {
+    }
+
+    private final transient List<Failure> failures;
+
+    public PrepareFailed(List<Failure> failures) {
+        super(describe(failures), null, false, false);
+        if (failures.isEmpty()) {
+            throw new IllegalArgumentException("no failures");
+        }
+        this.failures = List.copyOf(failures);
+    }
+
+    public List<Failure> failures() {
+        return failures;
+    }
+
+    private static String describe(List<Failure> failures) {
+        StringBuilder text = new StringBuilder();
+        for (Failure failure : failures) {
+            if (!text.isEmpty()) {
+                text.append("; ");
+            }
+            text.append(failure.component()).append(": ").append(failure.cause().getMessage());
+        }
+        return text.toString();
+    }
+}
