@@ -426,6 +426,14 @@ public final class ConfigKeys {
             .group(Group.AGENT).since("agent").defaultsTo("30s")
             .meaning("How often the running agent re-reads netfilter and repairs drift in its capture rules."));
 
+    public static final ConfigKey<Boolean> VM_AGENT_CAPTURE_FAIL_CLOSED = define(ConfigKey.builder(
+                    "VM_AGENT_CAPTURE_FAIL_CLOSED", bool())
+            .group(Group.AGENT).since("agent").defaultsTo("false")
+            .meaning("`false`: capture rules go in only once Envoy is LIVE, so a start or restart never refuses a "
+                    + "connection. `true` (fail-closed, as Istio's start script): rules go in before Envoy starts and "
+                    + "come out after it stops; connections are refused while Envoy is not listening, but none "
+                    + "bypasses it."));
+
     public static final ConfigKey<Integer> VM_AGENT_STATUS_PORT = define(ConfigKey.builder("VM_AGENT_STATUS_PORT",
                     port())
             .group(Group.AGENT).since("agent").defaultsTo("15020")
