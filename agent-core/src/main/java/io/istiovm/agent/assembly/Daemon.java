@@ -37,6 +37,20 @@ public final class Daemon {
         this.source = Objects.requireNonNull(source, "source");
         this.components = Objects.requireNonNull(components, "components");
         this.lifecycle = new Lifecycle(new AgentState(runtime.clock()), runtime.loops());
+        lifecycle.state().addListener(new StateLog()::changed);
+    }
+
+    /** Logs the state's one-line summary whenever it changes: the operator's record of readiness and why not. */
+    private static final class StateLog {
+        private String last = "";
+
+        synchronized void changed(AgentState.Snapshot snapshot) {
+            String summary = snapshot.summary();
+            if (!summary.equals(last)) {
+                last = summary;
+                LOG.info("state: {}", summary);
+            }
+        }
     }
 
     public AgentState state() {

@@ -24,9 +24,15 @@ import picocli.CommandLine.Option;
 @Command(name = "check", mixinStandardHelpOptions = true,
         description = {"Validate the configuration and print the effective value of every key with its source "
                 + "(default, sidecar.env:LINE, cluster.env:LINE, environment).",
-            "Problems go to standard error, each naming file, line, key and value."})
+            "Problems go to standard error, each naming file, line, key and value.",
+            "The configuration alone: " + CheckCommand.HOST_CHECKS})
 final class CheckCommand implements java.util.concurrent.Callable<Integer> {
     enum Format { text, json, properties }
+
+    /** What check does not look at, and where it is looked at: said in the help and in every output format. */
+    static final String HOST_CHECKS = "the checks that need this host (sshd's ports against ISTIO_INBOUND_PORTS, "
+            + "the identity files, the Envoy binary and user, the bootstrap override, the hosts.d sources) are made "
+            + "by `istio-vm-agent run --dry-run`, which exits as `run` would.";
 
     private final CliEnvironment env;
 
@@ -67,6 +73,7 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
         out.println("sidecar.env  " + config.files().sidecarEnv()
                 + (Files.exists(config.files().sidecarEnv()) ? "" : "  (not present; optional)"));
         out.println("cluster.env  " + config.files().clusterEnv());
+        out.println("host checks  " + HOST_CHECKS);
         out.println();
         List<AgentConfig.Entry> entries = config.entries();
         int nameWidth = entries.stream().mapToInt(e -> e.name().length()).max().orElse(10);
@@ -117,6 +124,7 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
         ObjectNode root = mapper.createObjectNode();
         root.put("sidecarEnv", result.config().files().sidecarEnv().toString());
         root.put("clusterEnv", result.config().files().clusterEnv().toString());
+        root.put("hostChecks", HOST_CHECKS);
         ArrayNode keys = root.putArray("keys");
         for (AgentConfig.Entry entry : result.config().entries()) {
             ObjectNode node = keys.addObject();

@@ -4,6 +4,7 @@ import io.istiovm.agent.assembly.Assembly;
 import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.Plan;
+import io.istiovm.agent.lifecycle.PrepareFailed;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,12 +37,18 @@ final class RunCommand implements Callable<Integer> {
         ConfigLoader.Result loaded = config.load(env);
         Assembly assembly = env.assembly();
         Daemon daemon = new Daemon(assembly.runtime(), () -> config.reload(env), assembly::components);
-        Plan plan = daemon.prepare(loaded.config());
         if (dryRun) {
             env.out().println("# configuration: " + loaded.config().files().clusterEnv());
-            plan.describe(env.out());
+            try {
+                daemon.prepare(loaded.config()).describe(env.out());
+            } catch (PrepareFailed refused) {
+                // What could be planned is shown; the exit code and the errors are those run would give.
+                refused.partialPlan().describe(env.out());
+                throw refused;
+            }
             return ExitCodes.OK;
         }
+        Plan plan = daemon.prepare(loaded.config());
         LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
                 loaded.warnings().size());
         Foreground.run(daemon, plan);

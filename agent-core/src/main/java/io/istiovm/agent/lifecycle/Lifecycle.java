@@ -81,7 +81,7 @@ public final class Lifecycle {
             }
         }
         if (!failures.isEmpty()) {
-            throw new PrepareFailed(failures);
+            throw new PrepareFailed(failures, steps);
         }
         return new Plan(steps);
     }

@@ -11,17 +11,29 @@ public final class PrepareFailed extends Exception {
     }
 
     private final transient List<Failure> failures;
+    private final transient List<Plan.Step> prepared;
 
     public PrepareFailed(List<Failure> failures) {
+        this(failures, List.of());
+    }
+
+    /** {@code prepared}: the components that did prepare, so that a dry run can still show their plans. */
+    public PrepareFailed(List<Failure> failures, List<Plan.Step> prepared) {
         super(describe(failures), null, false, false);
         if (failures.isEmpty()) {
             throw new IllegalArgumentException("no failures");
         }
         this.failures = List.copyOf(failures);
+        this.prepared = List.copyOf(prepared);
     }
 
     public List<Failure> failures() {
         return failures;
+    }
+
+    /** What the components that did prepare would do; nothing of it was done. */
+    public Plan partialPlan() {
+        return new Plan(prepared);
     }
 
     private static String describe(List<Failure> failures) {

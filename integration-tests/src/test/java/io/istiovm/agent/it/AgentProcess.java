@@ -105,6 +105,32 @@ public final class AgentProcess implements AutoCloseable {
         return new AgentProcess(process, log);
     }
 
+    /** As {@link #start(Path, Map, String...)}, inside network namespace {@code netns} ({@code ip netns exec}). */
+    public static AgentProcess startInNetworkNamespace(String netns, Path log, Map<String, String> environment,
+                                                       String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", netns));
+        command.addAll(command(args));
+        Process process = builder(command, environment).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
+        return new AgentProcess(process, log);
+    }
+
+    /** Sends SIGHUP: the agent re-reads its configuration. */
+    public void reload() throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-HUP", Long.toString(process.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) {
+            throw new IOException("kill -HUP " + process.pid() + " failed");
+        }
+    }
+
+    /** The number of threads the agent has now (/proc/PID/status). */
+    public int threads() throws IOException {
+        return Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status")).stream()
+                .filter(line -> line.startsWith("Threads:")).map(line -> Integer.parseInt(line.substring(8).strip()))
+                .findFirst().orElseThrow();
+    }
+
     public long pid() {
         return process.pid();
     }

@@ -306,7 +306,10 @@ public final class EnvoyStandIn {
     }
 
     private AutoCloseable captureListener(int port) throws InterruptedException {
-        return new CaptureListener(capture, new InetSocketAddress("127.0.0.1", port), epoch,
+        // Envoy's capture listeners take every address; the fixture keeps them on loopback unless a test that
+        // sends real packets from another network namespace asks for all addresses.
+        String address = Optional.ofNullable(System.getenv("ENVOY_STANDIN_CAPTURE_ADDRESS")).orElse("127.0.0.1");
+        return new CaptureListener(capture, new InetSocketAddress(address, port), epoch,
                 activeConnections::incrementAndGet, closedPort -> {
                     activeConnections.decrementAndGet();
                     append("epoch=" + epoch + " CONNECTION_CLOSED " + closedPort);
