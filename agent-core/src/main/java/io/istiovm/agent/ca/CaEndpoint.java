@@ -1,9 +1,8 @@
 package io.istiovm.agent.ca;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.config.HostPort;
 import java.time.Duration;
+import java.util.Objects;
 
 /**
  * Where and how to reach the CA: protocol, address, the name its serving certificate must carry, the request
@@ -21,15 +20,14 @@ public record CaEndpoint(Protocol protocol, HostPort address, String serverName,
     /** The name 1.4 node agents used for Citadel's certificate (hence the /etc/hosts line). */
     public static final String CITADEL_SERVER_NAME = "istio-citadel";
 
-    public static CaEndpoint fromConfig(AgentConfig config) {
-        Duration timeout = config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT);
-        String clusterId = config.get(ConfigKeys.ISTIO_META_CLUSTER_ID);
-        if (config.get(ConfigKeys.VM_AGENT_CA_PROTOCOL).equals("HandleCSR")) {
-            return new CaEndpoint(Protocol.HANDLE_CSR, config.get(ConfigKeys.CITADEL_ADDRESS), CITADEL_SERVER_NAME,
-                    timeout, clusterId);
+    public CaEndpoint {
+        Objects.requireNonNull(protocol, "protocol");
+        Objects.requireNonNull(address, "address");
+        Objects.requireNonNull(serverName, "serverName");
+        Objects.requireNonNull(clusterId, "clusterId");
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("the CA request timeout must be positive");
         }
-        return new CaEndpoint(Protocol.CREATE_CERTIFICATE, config.get(ConfigKeys.CA_ADDR),
-                config.get(ConfigKeys.ISTIOD_SAN), timeout, clusterId);
     }
 
     @Override

@@ -4,59 +4,62 @@ import io.istiovm.agent.certs.CertsDirectory;
 import io.istiovm.agent.certs.IdentityState;
 import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.certs.WorkloadIdentity;
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
-import io.istiovm.agent.daemon.Component;
+import io.istiovm.agent.config.ValueTypes;
+import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.FileEvents;
+import io.istiovm.agent.lifecycle.Loop;
+import io.istiovm.agent.lifecycle.Prepared;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.lifecycle.Running;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.ClosedWatchServiceException;
-import java.nio.file.FileSystems;
-import java.nio.file.StandardWatchEventKinds;
-import java.nio.file.WatchKey;
-import java.nio.file.WatchService;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps the workload identity in OUTPUT_CERTS valid: one thread runs {@link Rotator#tick()} and waits until the
- * instant it returns, waking early when the certificate directories change (a hand-placed identity is
- * validated and adopted, an invalid one rejected) or on stop. Ready while the published identity is valid.
- * Other components take the identity from {@link #state()}.
+ * Keeps the workload identity in OUTPUT_CERTS valid and published in the shared {@link IdentityState} (which SDS
+ * serves). {@link #prepare()} loads the identity on disk, or decides to enrol with the token; running, one loop
+ * step runs {@link Rotator#tick()} and sleeps until the instant it returns, woken early when the certificate
+ * directories change (a valid identity placed by hand is adopted, an invalid one ignored).
+ *
+ * <p>State: READY while the published identity is valid and renewal is on schedule; DEGRADED while renewals fail
+ * but the certificate is still valid; FAILED while there is no valid identity (none yet, or expired).
  */
 public final class IdentityComponent implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(IdentityComponent.class);
-    /** The loop re-checks at least this often, so a clock jump (suspend, NTP) is noticed. */
-    private static final Duration MAX_WAIT = Duration.ofSeconds(30);
 
-    private final Clock clock;
-    private final AgentConfig config;
-    private final IdentityState state;
-    private final Object lock = new Object();
-    private IdentityFiles files;
-    private Rotator rotator;
-    /** The identity found on disk by {@link #prepare()}; null when the agent must enrol with its token. */
-    private WorkloadIdentity loaded;
-    private Thread loop;
-    private Thread watcher;
-    private WatchService watchService;
-    private boolean stopped;
-    private boolean diskChanged;
-
-    public IdentityComponent(AgentConfig config, Clock clock) {
-        this(config, clock, new IdentityState());
+    /** Opens the configured identity files with their collaborators (the assembly's wiring; reads /etc/passwd). */
+    @FunctionalInterface
+    public interface Opener {
+        IdentityFiles open() throws IOException;
     }
 
-    public IdentityComponent(AgentConfig config, Clock clock, IdentityState state) {
-        this.config = config;
-        this.clock = clock;
-        this.state = state;
+    private final Opener opener;
+    private final IdentityState state;
+    private final FileEvents fileEvents;
+
+    /**
+     * @param opener     the identity files as configured, opened at {@link #prepare()}
+     * @param state      the agent's one current identity, which outlives reloads and is served by SDS
+     * @param fileEvents the agent's one file watch, for identities placed by hand
+     */
+    public IdentityComponent(Opener opener, IdentityState state, FileEvents fileEvents) {
+        this.opener = Objects.requireNonNull(opener, "opener");
+        this.state = Objects.requireNonNull(state, "state");
+        this.fileEvents = Objects.requireNonNull(fileEvents, "fileEvents");
     }
 
     @Override
@@ -64,153 +67,251 @@ public final class IdentityComponent implements Component {
         return "identity";
     }
 
-    /** The current identity, for the SDS server and anyone else who serves it. */
-    public IdentityState state() {
-        return state;
-    }
-
     /**
      * Loads the identity on disk. Without a valid one and without a token to enrol with, the agent cannot get one,
      * so it refuses to start and says what the operator must do.
      */
     @Override
-    public void prepare() throws IOException, InvalidIdentityException {
-        files = new IdentityFiles(config, clock);
-        try {
-            loaded = files.load();
-        } catch (InvalidIdentityException e) {
-            if (files.tokenFile().isEmpty()) {
-                throw new InvalidIdentityException(appendInstruction(e));
+    public Plan prepare() throws IOException, InvalidIdentityException {
+        IdentityFiles files = opener.open();
+        return new Plan(files, files.startingPoint(), state, fileEvents);
+    }
+
+    /** The identity to start from (empty: enrol at the first step) and the files it is kept in. */
+    public static final class Plan implements Prepared {
+        private final IdentityFiles files;
+        private final Optional<WorkloadIdentity> onDisk;
+        private final IdentityState state;
+        private final FileEvents fileEvents;
+
+        private Plan(IdentityFiles files, Optional<WorkloadIdentity> onDisk, IdentityState state,
+                     FileEvents fileEvents) {
+            this.files = files;
+            this.onDisk = onDisk;
+            this.state = state;
+            this.fileEvents = fileEvents;
+        }
+
+        public IdentityFiles files() {
+            return files;
+        }
+
+        /** The valid identity found on disk; empty when the agent enrols with its token. */
+        public Optional<WorkloadIdentity> onDisk() {
+            return onDisk;
+        }
+
+        @Override
+        public void describe(PrintWriter out) {
+            IdentitySettings settings = files.settings();
+            out.println("#   certificates: " + settings.outputCerts() + " (provisioned: " + settings.provisionedCerts()
+                    + ")");
+            if (onDisk.isPresent()) {
+                WorkloadIdentity identity = onDisk.get();
+                Instant[] window = settings.rotation().rotationWindow(identity.notBefore(), identity.notAfter());
+                out.println("#   identity: " + identity + "; rotation between " + window[0] + " and " + window[1]);
+            } else {
+                out.println("#   identity: none valid on disk; enrol with the token in "
+                        + settings.tokenFile().orElseThrow());
             }
-            loaded = null;
-            LOG.warn("no valid identity ({}); enrolling with the token in {}", e.getMessage(), files.tokenFile().get());
+            out.println("#   CA: " + settings.ca() + "; " + settings.keySpec() + " keys, SECRET_TTL "
+                    + ValueTypes.formatDuration(settings.secretTtl()));
+        }
+
+        @Override
+        public Running start(ComponentContext context) throws IOException {
+            files.output().ensureExists();
+            Rotation rotation = new Rotation(this, context);
+            rotation.start();
+            return rotation;
         }
     }
 
-    @Override
-    public void start() throws IOException, InvalidIdentityException {
-        if (files == null) {
-            prepare();
+    /** The running component: the rotator, its loop, and the watches on the certificate directories. */
+    private static final class Rotation implements Running {
+        private final ComponentContext context;
+        private final Clock clock;
+        private final IdentityState state;
+        private final FileEvents fileEvents;
+        private final Rotator rotator;
+        /** Set by a file event, cleared by the step that reads the disk again. */
+        private final AtomicBoolean diskChanged = new AtomicBoolean();
+        private final List<FileEvents.Registration> registrations = new ArrayList<>();
+        private final Set<Path> watchedBefore = new HashSet<>();
+        private volatile IdentityFiles files;
+        private volatile Loop loop;
+
+        Rotation(Plan plan, ComponentContext context) {
+            this.context = context;
+            this.clock = context.clock();
+            this.state = plan.state;
+            this.fileEvents = plan.fileEvents;
+            this.files = plan.files;
+            IdentityFiles initial = plan.files;
+            this.rotator = new Rotator(clock, initial.settings().rotation(), new SecureRandom(), state, initial::renew);
+            plan.onDisk.ifPresent(rotator::adopt);
         }
-        rotator = new Rotator(clock, files.policy(), new SecureRandom(), state, files::renew);
-        if (loaded != null) {
-            rotator.adopt(loaded);
+
+        void start() {
+            if (state.current().isEmpty()) {
+                context.status().starting("enrolling with the token in "
+                        + files.settings().tokenFile().map(Path::toString).orElse("(none)"));
+            } else {
+                report();
+            }
+            watchDirectories();
+            loop = context.startLoop(this::step);
         }
-        files.output().ensureExists();
-        watchService = FileSystems.getDefault().newWatchService();
-        for (CertsDirectory dir : files.directories()) {
-            if (dir.dir().toFile().isDirectory()) {
-                dir.dir().register(watchService, StandardWatchEventKinds.ENTRY_CREATE,
-                        StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_DELETE);
+
+        private Instant step(Instant now) {
+            watchDirectories();
+            if (diskChanged.getAndSet(false)) {
+                adoptFromDisk();
+            }
+            Instant next = rotator.tick();
+            report();
+            // Wake at expiry too, so that the state turns FAILED on time while a retry is still waiting.
+            Optional<Instant> expiry = state.current().map(WorkloadIdentity::notAfter)
+                    .filter(notAfter -> notAfter.isAfter(clock.instant()));
+            return expiry.filter(notAfter -> notAfter.isBefore(next)).orElse(next);
+        }
+
+        /** A change in a certificate directory: note it and wake the loop, which reads the disk. */
+        private void onFilesChanged(List<Path> changed) {
+            diskChanged.set(true);
+            Loop running = loop;
+            if (running != null) {
+                running.wake();
             }
         }
-        watcher = new Thread(this::watch, "identity-watch");
-        watcher.setDaemon(true);
-        watcher.start();
-        loop = new Thread(this::run, "identity-rotation");
-        loop.setDaemon(true);
-        loop.start();
-    }
 
-    private static List<String> appendInstruction(InvalidIdentityException e) {
-        List<String> problems = new ArrayList<>(e.problems());
-        problems.add("no valid workload identity and VM_AGENT_CA_TOKEN_FILE is not set: place a valid "
-                + "root-cert.pem, cert-chain.pem and key.pem (from `istioctl x workload entry configure`) in "
-                + "OUTPUT_CERTS/PROV_CERT, or set VM_AGENT_CA_TOKEN_FILE to a bearer token to enrol");
-        return problems;
-    }
-
-    private void run() {
-        while (true) {
-            Instant next;
-            boolean reload;
-            synchronized (lock) {
-                if (stopped) {
-                    return;
+        /**
+         * Watches the certificate directories that exist and are not watched yet: at start, and again after a
+         * directory was removed and made anew. Changes made while a directory was not watched went unseen, so
+         * the disk is read again then.
+         */
+        private synchronized void watchDirectories() {
+            for (CertsDirectory dir : files.directories()) {
+                Path path = dir.dir();
+                if (fileEvents.watching(path) || !Files.isDirectory(path)) {
+                    continue;
                 }
-                reload = diskChanged;
-                diskChanged = false;
-            }
-            if (reload) {
-                reloadFromDisk();
-            }
-            next = rotator.tick();
-            synchronized (lock) {
-                while (!stopped && !diskChanged) {
-                    long millis = Duration.between(clock.instant(), next).toMillis();
-                    if (millis <= 0) {
-                        break;
+                try {
+                    registrations.add(fileEvents.watch(path, this::onFilesChanged));
+                    if (!watchedBefore.add(path)) {
+                        diskChanged.set(true);
                     }
-                    try {
-                        lock.wait(Math.min(millis, MAX_WAIT.toMillis()));
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                    if (Duration.between(clock.instant(), next).toMillis() > MAX_WAIT.toMillis()) {
-                        break;
-                    }
+                } catch (IOException e) {
+                    LOG.warn("cannot watch {} for identities placed by hand: {}", path, e.toString());
                 }
             }
         }
-    }
 
-    /** A change in a certificate directory: adopt a valid new identity, refuse an invalid one. */
-    private void reloadFromDisk() {
-        Optional<WorkloadIdentity> current = state.current();
-        try {
-            WorkloadIdentity onDisk = files.load();
-            if (!onDisk.sameLeafAs(current.orElse(null))) {
-                LOG.info("adopting the identity found on disk: {}", onDisk);
-                rotator.adopt(onDisk);
-            }
-        } catch (InvalidIdentityException e) {
-            LOG.warn("certificate files changed but are not usable, keeping {}: {}",
-                    current.map(Object::toString).orElse("no identity"), e.getMessage());
-        } catch (IOException e) {
-            LOG.warn("cannot read the certificate files, keeping the current identity: {}", e.toString());
-        }
-    }
-
-    private void watch() {
-        try {
-            while (true) {
-                WatchKey key = watchService.take();
-                key.pollEvents();
-                key.reset();
-                synchronized (lock) {
-                    diskChanged = true;
-                    lock.notifyAll();
+        /** Adopts a valid identity found on disk that differs from the current one; ignores an invalid one. */
+        private void adoptFromDisk() {
+            Optional<WorkloadIdentity> current = state.current();
+            try {
+                WorkloadIdentity onDisk = files.load();
+                if (!onDisk.sameLeafAs(current.orElse(null))) {
+                    LOG.info("adopting the identity found on disk: {}", onDisk);
+                    rotator.adopt(onDisk);
                 }
+            } catch (InvalidIdentityException e) {
+                LOG.warn("certificate files changed but are not usable, keeping {}: {}",
+                        current.map(Object::toString).orElse("no identity"), e.getMessage());
+            } catch (IOException e) {
+                LOG.warn("cannot read the certificate files, keeping the current identity: {}", e.toString());
             }
-        } catch (InterruptedException | ClosedWatchServiceException e) {
-            // stopping
         }
-    }
 
-    @Override
-    public boolean ready() {
-        return state.current().map(identity -> identity.isValidAt(clock.instant())).orElse(false);
-    }
-
-    @Override
-    public void describe(PrintWriter out) {
-        out.println("#   certificates: " + config.get(ConfigKeys.OUTPUT_CERTS) + " (provisioned: "
-                + config.get(ConfigKeys.PROV_CERT) + ")");
-        out.println("#   CA: " + CaEndpoint.fromConfig(config));
-    }
-
-    @Override
-    public void stop() throws IOException, InterruptedException {
-        synchronized (lock) {
-            stopped = true;
-            lock.notifyAll();
+        private void report() {
+            Instant now = clock.instant();
+            Rotator.Status status = rotator.status();
+            String retry = status.failures() == 0 ? "" : "renewal failed " + status.failures()
+                    + (status.failures() == 1 ? " time" : " times") + status.retryAt().map(at -> ", retrying at " + at)
+                    .orElse("") + ": " + status.lastError().orElse("unknown error");
+            Optional<WorkloadIdentity> current = state.current();
+            if (current.isEmpty() || !current.get().isValidAt(now)) {
+                String why = current.map(identity -> identity.notAfter().isAfter(now)
+                                ? "the certificate is not valid before " + identity.notBefore()
+                                : "the certificate expired at " + identity.notAfter())
+                        .orElse("no workload identity yet");
+                context.status().failed(why + (retry.isEmpty() ? "" : "; " + retry));
+            } else if (status.failures() > 0) {
+                context.status().degraded(retry + "; the certificate is valid until " + current.get().notAfter());
+            } else {
+                context.status().ready(current.get().spiffeId() + " valid until " + current.get().notAfter()
+                        + status.due().map(due -> ", rotation due at " + due).orElse(""));
+            }
         }
-        if (watchService != null) {
-            watchService.close();
+
+        /**
+         * New CA, TTL, key, rotation or ownership settings are used from the next rotation (a changed rotation
+         * policy reschedules it). Other directories or another expected identity need a restart: the running
+         * identity was loaded and validated under the old ones.
+         */
+        @Override
+        public Reconciled reload(Prepared next) {
+            if (!(next instanceof Plan plan)) {
+                throw new IllegalArgumentException("not an identity plan: " + next);
+            }
+            IdentitySettings before = files.settings();
+            IdentitySettings after = plan.files().settings();
+            if (before.equals(after)) {
+                return Reconciled.unchanged();
+            }
+            List<String> restart = new ArrayList<>();
+            if (!before.directories().equals(after.directories())) {
+                restart.add("OUTPUT_CERTS/PROV_CERT changed (" + before.directories() + " -> " + after.directories()
+                        + ")");
+            }
+            if (!before.expectation().equals(after.expectation())) {
+                restart.add("the expected identity (TRUST_DOMAIN, ISTIO_NAMESPACE, SERVICE_ACCOUNT) changed");
+            }
+            if (!restart.isEmpty()) {
+                return Reconciled.unchanged().withRestartNeeded(String.join("; ", restart) + ": restart the agent "
+                        + "to load the identity from there (no identity setting was applied)");
+            }
+            IdentityFiles reloaded = plan.files();
+            files = reloaded;
+            rotator.reconfigure(after.rotation(), reloaded::renew);
+            Loop running = loop;
+            if (running != null) {
+                running.wake();
+            }
+            return Reconciled.changed(changes(before, after) + " used from the next rotation");
         }
-        if (loop != null) {
-            loop.join(Duration.ofSeconds(10).toMillis());
+
+        private static String changes(IdentitySettings before, IdentitySettings after) {
+            List<String> changed = new ArrayList<>();
+            if (!before.ca().equals(after.ca())) {
+                changed.add("CA " + after.ca());
+            }
+            if (!before.secretTtl().equals(after.secretTtl())) {
+                changed.add("SECRET_TTL " + ValueTypes.formatDuration(after.secretTtl()));
+            }
+            if (!before.rotation().equals(after.rotation())) {
+                changed.add("rotation policy (rescheduled)");
+            }
+            if (!before.keySpec().equals(after.keySpec()) || before.pkcs8Key() != after.pkcs8Key()) {
+                changed.add(after.keySpec() + (after.pkcs8Key() ? " PKCS#8" : "") + " keys");
+            }
+            if (!before.certsOwner().equals(after.certsOwner()) || !before.tokenFile().equals(after.tokenFile())) {
+                changed.add("file owner or token file");
+            }
+            return String.join(", ", changed);
+        }
+
+        @Override
+        public void stop() {
+            Loop running = loop;
+            if (running != null) {
+                running.close();
+            }
+            synchronized (this) {
+                registrations.forEach(FileEvents.Registration::close);
+                registrations.clear();
+            }
         }
     }
 }

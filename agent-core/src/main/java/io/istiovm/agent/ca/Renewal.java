@@ -22,6 +22,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 
@@ -41,17 +42,17 @@ public final class Renewal {
     private final IdentityExpectation expectation;
     private final Optional<Path> tokenFile;
 
-    public Renewal(Clock clock, CaClient ca, KeySpec keySpec, boolean pkcs8, Duration ttl, CertsDirectory output,
-                   FileOwner owner, IdentityExpectation expectation, Optional<Path> tokenFile) {
-        this.clock = clock;
-        this.ca = ca;
-        this.keySpec = keySpec;
-        this.pkcs8 = pkcs8;
-        this.ttl = ttl;
-        this.output = output;
-        this.owner = owner;
-        this.expectation = expectation;
-        this.tokenFile = tokenFile;
+    /** Renews as {@code settings} say, through {@code ca}, writing files owned by {@code owner}. */
+    public Renewal(IdentitySettings settings, CaClient ca, FileOwner owner, Clock clock) {
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.ca = Objects.requireNonNull(ca, "ca");
+        this.owner = Objects.requireNonNull(owner, "owner");
+        this.keySpec = settings.keySpec();
+        this.pkcs8 = settings.pkcs8Key();
+        this.ttl = settings.secretTtl();
+        this.output = new CertsDirectory(settings.outputCerts());
+        this.expectation = settings.expectation();
+        this.tokenFile = settings.tokenFile();
     }
 
     public CaEndpoint endpoint() {

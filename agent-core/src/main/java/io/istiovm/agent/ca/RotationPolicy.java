@@ -1,7 +1,5 @@
 package io.istiovm.agent.ca;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
 import java.time.Duration;
 import java.time.Instant;
 
@@ -29,12 +27,8 @@ public record RotationPolicy(double graceRatio, double jitter, Duration minRemai
         }
     }
 
-    public static RotationPolicy fromConfig(AgentConfig config) {
-        return new RotationPolicy(config.get(ConfigKeys.SECRET_GRACE_PERIOD_RATIO),
-                config.get(ConfigKeys.SECRET_GRACE_PERIOD_RATIO_JITTER),
-                config.get(ConfigKeys.VM_AGENT_CERT_MIN_REMAINING), Duration.ofSeconds(1),
-                config.get(ConfigKeys.VM_AGENT_CA_BACKOFF_MAX));
-    }
+    /** The first wait after a failure: short, since most failures are a CA restarting or a network blip. */
+    public static final Duration INITIAL_BACKOFF = Duration.ofSeconds(1);
 
     /** The rotation instant of a certificate valid from {@code notBefore} to {@code notAfter}; random in [0,1). */
     public Instant rotateAt(Instant notBefore, Instant notAfter, double random) {

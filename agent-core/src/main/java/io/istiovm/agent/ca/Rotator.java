@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The rotation state machine. {@link #tick()} does whatever is due at the clock's current instant (nothing, one
  * renewal attempt) and returns when it next wants to run; it never sleeps, so tests drive it with a fixed or
- * stepped clock, and the daemon loop ({@link IdentityComponent}) simply waits until that instant.
+ * stepped clock, and the daemon's loop ({@link IdentityComponent}) runs it again at that instant.
  *
  * <p>After a failure it retries with capped exponential backoff and never gives up; the current identity stays
  * published meanwhile, and the log gets louder (warning, then error, then "expired") as expiry nears.
@@ -33,10 +33,10 @@ public final class Rotator {
     }
 
     private final Clock clock;
-    private final RotationPolicy policy;
     private final RandomGenerator random;
     private final IdentityState state;
-    private final Action action;
+    private RotationPolicy policy;
+    private Action action;
     private Instant due;
     private Instant retryAt;
     private int failures;
@@ -65,6 +65,21 @@ public final class Rotator {
         due = policy.rotateAt(identity.notBefore(), identity.notAfter(), random.nextDouble());
         LOG.info("identity {} serial {} valid until {}; rotation due at {}", identity.spiffeId(),
                 identity.serialHex(), identity.notAfter(), due);
+    }
+
+    /**
+     * Uses {@code newPolicy} and {@code newAction} from now on (a reloaded configuration): a changed policy
+     * reschedules the current identity's rotation, and a pending backoff is cancelled, so that a rotation that is
+     * overdue (the CA failing) is tried again at once with the new settings.
+     */
+    public synchronized void reconfigure(RotationPolicy newPolicy, Action newAction) {
+        boolean reschedule = !newPolicy.equals(policy);
+        policy = newPolicy;
+        action = newAction;
+        retryAt = null;
+        if (reschedule) {
+            state.current().ifPresent(this::schedule);
+        }
     }
 
     /** Rotates at the next tick, cancelling any backoff (operator request, {@code certs rotate}). */

@@ -1,8 +1,6 @@
 package io.istiovm.agent.certs;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
-import io.istiovm.agent.config.Source;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -11,11 +9,10 @@ import java.util.Optional;
  */
 public record IdentityExpectation(String trustDomain, String namespace, Optional<String> serviceAccount) {
 
-    public static IdentityExpectation fromConfig(AgentConfig config) {
-        Optional<String> serviceAccount = config.source(ConfigKeys.SERVICE_ACCOUNT) instanceof Source.Default
-                ? Optional.empty() : Optional.of(config.get(ConfigKeys.SERVICE_ACCOUNT));
-        return new IdentityExpectation(config.get(ConfigKeys.TRUST_DOMAIN), config.get(ConfigKeys.ISTIO_NAMESPACE),
-                serviceAccount);
+    public IdentityExpectation {
+        Objects.requireNonNull(trustDomain, "trustDomain");
+        Objects.requireNonNull(namespace, "namespace");
+        Objects.requireNonNull(serviceAccount, "serviceAccount");
     }
 
     /** The identity to enrol with when no certificate exists yet. */

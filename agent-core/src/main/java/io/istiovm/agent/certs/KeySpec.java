@@ -1,7 +1,5 @@
 package io.istiovm.agent.certs;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
@@ -20,11 +18,6 @@ public record KeySpec(String algorithm, int rsaBits) {
 
     public static KeySpec ecP256() {
         return new KeySpec("EC", 0);
-    }
-
-    public static KeySpec fromConfig(AgentConfig config) {
-        return config.get(ConfigKeys.ECC_SIGNATURE_ALGORITHM).equals("RSA")
-                ? new KeySpec("RSA", config.get(ConfigKeys.WORKLOAD_RSA_KEY_SIZE)) : ecP256();
     }
 
     public KeyPair generate() {

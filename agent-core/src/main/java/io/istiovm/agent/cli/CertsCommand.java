@@ -1,7 +1,9 @@
 package io.istiovm.agent.cli;
 
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.IdentityArea;
 import io.istiovm.agent.ca.CaException;
-import io.istiovm.agent.ca.IdentityFiles;
+import io.istiovm.agent.ca.RotationPolicy;
 import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import io.istiovm.agent.config.AgentConfig;
@@ -10,14 +12,17 @@ import java.io.PrintWriter;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code certs show} and {@code certs rotate}: the workload identity in OUTPUT_CERTS / PROV_CERT. */
+/**
+ * {@code certs show} and {@code certs rotate}: the workload identity in OUTPUT_CERTS / PROV_CERT, through the
+ * assembly's identity area (the same code as the daemon's). Failures are thrown for {@link Failures} to print
+ * and map: an invalid identity exits 65, a CA failure 69, an unwritable directory 74.
+ */
 @Command(name = "certs", mixinStandardHelpOptions = true,
         description = "Show or rotate the workload identity (root-cert.pem, cert-chain.pem, key.pem).")
 final class CertsCommand extends CommandGroup {
@@ -41,12 +46,11 @@ final class CertsCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException {
+        public Integer call() throws ExitException, InvalidIdentityException, IOException {
             AgentConfig agentConfig = config.load(env).config();
-            Clock clock = Clock.systemUTC();
-            IdentityFiles files = open(env, agentConfig, clock);
-            WorkloadIdentity identity = load(env, files);
-            print(env.out(), identity, files, clock.instant());
+            Assembly assembly = env.assembly();
+            IdentityArea identity = assembly.identity(agentConfig);
+            print(env.out(), identity.load(), identity.settings().rotation(), assembly.runtime().clock().instant());
             return ExitCodes.OK;
         }
     }
@@ -68,37 +72,17 @@ final class CertsCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException {
+        public Integer call() throws ExitException, InvalidIdentityException, CaException, IOException {
             AgentConfig agentConfig = config.load(env).config();
-            Clock clock = Clock.systemUTC();
-            IdentityFiles files = open(env, agentConfig, clock);
-            Optional<WorkloadIdentity> current;
-            try {
-                current = Optional.of(files.load());
-            } catch (InvalidIdentityException e) {
-                env.err().println("no valid identity (" + e.getMessage() + "); enrolling");
-                current = Optional.empty();
-            } catch (IOException e) {
-                throw fail(env, "error: " + e, ExitCodes.IO_ERROR);
-            }
-            long started = System.nanoTime();
-            for (int i = 0; i < Math.max(1, repeat); i++) {
-                try {
-                    current = Optional.of(files.renew(current));
-                } catch (CaException e) {
-                    throw fail(env, "error: rotation failed: " + e.getMessage(), ExitCodes.UNAVAILABLE);
-                } catch (InvalidIdentityException e) {
-                    throw fail(env, "error: the CA's answer was refused, the current identity is kept: "
-                            + e.getMessage(), ExitCodes.DATA);
-                } catch (IOException e) {
-                    throw fail(env, "error: cannot write " + files.output().dir() + ": " + e, ExitCodes.IO_ERROR);
-                } catch (Exception e) {
-                    throw fail(env, "error: rotation failed: " + e, ExitCodes.SOFTWARE);
-                }
-            }
-            Duration took = Duration.ofNanos(System.nanoTime() - started);
-            print(env.out(), current.orElseThrow(), files, clock.instant());
+            Assembly assembly = env.assembly();
+            IdentityArea identity = assembly.identity(agentConfig);
+            Clock clock = assembly.runtime().clock();
+            Instant started = clock.instant();
+            WorkloadIdentity rotated = identity.rotate(repeat);
+            Instant done = clock.instant();
+            print(env.out(), rotated, identity.settings().rotation(), done);
             if (repeat > 1) {
+                Duration took = Duration.between(started, done);
                 env.out().printf("rotations:       %d in %d ms (%.1f per second)%n", repeat, took.toMillis(),
                         repeat * 1e9 / Math.max(1, took.toNanos()));
             }
@@ -107,36 +91,8 @@ final class CertsCommand extends CommandGroup {
         }
     }
 
-    private static IdentityFiles open(CliEnvironment env, AgentConfig config, Clock clock) throws ExitException {
-        try {
-            return new IdentityFiles(config, clock);
-        } catch (IOException e) {
-            throw fail(env, "error: " + e, ExitCodes.IO_ERROR);
-        }
-    }
-
-    private static WorkloadIdentity load(CliEnvironment env, IdentityFiles files) throws ExitException {
-        try {
-            return files.load();
-        } catch (InvalidIdentityException e) {
-            for (String problem : e.problems()) {
-                env.err().println("error: " + problem);
-            }
-            throw fail(env, "the workload identity is not valid: " + e.problems().size()
-                    + (e.problems().size() == 1 ? " problem" : " problems"), ExitCodes.DATA);
-        } catch (IOException e) {
-            throw fail(env, "error: " + e, ExitCodes.IO_ERROR);
-        }
-    }
-
-    private static ExitException fail(CliEnvironment env, String message, int code) {
-        env.err().println(message);
-        env.err().flush();
-        return new ExitException(code);
-    }
-
-    static void print(PrintWriter out, WorkloadIdentity identity, IdentityFiles files, Instant now) {
-        Instant[] window = files.policy().rotationWindow(identity.notBefore(), identity.notAfter());
+    static void print(PrintWriter out, WorkloadIdentity identity, RotationPolicy policy, Instant now) {
+        Instant[] window = policy.rotationWindow(identity.notBefore(), identity.notAfter());
         out.println("identity:        " + identity.spiffeId());
         out.println("serial:          " + identity.serialHex());
         out.println("not before:      " + identity.notBefore());

@@ -3,119 +3,318 @@ package io.istiovm.agent.ca;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.istiovm.agent.assembly.AgentRuntime;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.IdentityArea;
+import io.istiovm.agent.certs.CertsDirectory;
+import io.istiovm.agent.certs.IdentityExpectation;
 import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.certs.Pem;
 import io.istiovm.agent.certs.WorkloadIdentity;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.ComponentState;
+import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.lifecycle.Running;
+import io.istiovm.agent.testing.Await;
+import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.TestCa;
 import io.istiovm.agent.testing.TestConfigs;
 import io.istiovm.agent.testing.TestPki;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.security.cert.X509Certificate;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The daemon component with a real clock and the test CA issuing 4-second certificates. */
+/**
+ * The daemon component on stepped loops: the test CA issues on the same stepped clock, so hour-long certificates
+ * rotate, fail and expire in microseconds of real time, one step at a time.
+ */
 class IdentityComponentTest {
     private static final String ID = TestCa.identity("vm", "default");
+    private static final Duration LIFETIME = Duration.ofHours(1);
 
     @TempDir
     Path tmp;
+    private final SteppingClock clock = new SteppingClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
+    private final ManualLoops loops = new ManualLoops(clock);
+    private final AgentState agent = new AgentState(clock);
+    private final List<WorkloadIdentity> published = new ArrayList<>();
+    private final Map<String, String> settings = new LinkedHashMap<>();
+    private AgentRuntime runtime;
+    /** One assembly per test: its identity state outlives reloads, as the daemon's does. */
+    private Assembly assembly;
     private TestCa ca;
     private Path certs;
-    private IdentityComponent component;
-    private final BlockingQueue<WorkloadIdentity> published = new LinkedBlockingQueue<>();
-    private final Map<String, String> settings = new LinkedHashMap<>();
+    private Running running;
 
     @BeforeEach
     void setUp() throws Exception {
-        ca = TestCa.start(Clock.systemUTC()).ttl(Duration.ofSeconds(4));
+        ca = TestCa.start(clock);
         certs = tmp.resolve("certs");
         settings.put("CA_ADDR", ca.address());
         settings.put("PROV_CERT", certs.toString());
         settings.put("ISTIO_NAMESPACE", "vm");
         settings.put("VM_AGENT_CERTS_OWNER", "4242");
         settings.put("VM_AGENT_CA_TIMEOUT", "2s");
+        settings.put("SECRET_TTL", "1h");
+        runtime = IdentityAreas.runtime(tmp, loops);
+        assembly = new Assembly(runtime);
+        area().state().subscribe(published::add);
     }
 
     @AfterEach
     void tearDown() throws Exception {
-        if (component != null) {
-            component.stop();
+        if (running != null) {
+            running.stop();
         }
+        runtime.close();
         ca.close();
     }
 
-    private void start() throws Exception {
-        component = new IdentityComponent(TestConfigs.load(tmp.resolve("config"), settings), Clock.systemUTC());
-        component.start();
-        component.state().subscribe(published::add);
+    /** The area for the current {@link #settings}, as a (re)load would make it. */
+    private IdentityArea area() {
+        return assembly.identity(TestConfigs.inMemory(tmp.resolve("config"), settings));
     }
 
-    private WorkloadIdentity next() throws InterruptedException {
-        WorkloadIdentity identity = published.poll(20, TimeUnit.SECONDS);
-        assertThat(identity).as("an identity was published within 20 s").isNotNull();
-        return identity;
+    private Component component() {
+        return area().components().get(0);
+    }
+
+    /** Prepares and starts the component; its loop has not stepped yet. */
+    private void begin() throws Exception {
+        Component component = component();
+        running = component.prepare().start(ComponentContext.of(component.name(), loops, agent));
+    }
+
+    /** Starts the component and runs its first step. */
+    private void start() throws Exception {
+        begin();
+        loops.runDue();
+    }
+
+    private ComponentState status() {
+        return agent.reporter("identity").current();
+    }
+
+    private WorkloadIdentity current() {
+        return area().state().current().orElseThrow();
+    }
+
+    private WorkloadIdentity onDisk() throws Exception {
+        return new CertsDirectory(certs).load(new IdentityExpectation("cluster.local", "vm", Optional.empty()),
+                clock.instant());
+    }
+
+    /** Steps to just before the current identity's rotation window, asserts nothing rotated, then through it. */
+    private WorkloadIdentity rotateThroughTheWindow() throws Exception {
+        WorkloadIdentity before = current();
+        Instant[] window = area().settings().rotation().rotationWindow(before.notBefore(), before.notAfter());
+        loops.advance(Duration.between(clock.instant(), window[0].minusSeconds(1)));
+        assertThat(current()).isSameAs(before);
+        loops.advance(Duration.between(clock.instant(), window[1].plusSeconds(1)));
+        assertThat(current().serial()).isNotEqualTo(before.serial());
+        return current();
     }
 
     @Test
-    void rotatesRepeatedlyAndPublishesEachIdentity() throws Exception {
-        X509Certificate provisioned = ca.writeIdentity(certs, ID, Duration.ofSeconds(4));
+    void rotatesInTheWindowPublishingAndWritingEachIdentityAgainAndAgain() throws Exception {
+        X509Certificate provisioned = ca.writeIdentity(certs, ID, LIFETIME);
         start();
-        assertThat(component.ready()).isTrue();
-        assertThat(next().leaf()).isEqualTo(provisioned);
-        WorkloadIdentity previous = null;
-        for (int i = 0; i < 3; i++) {
-            WorkloadIdentity rotated = next();
+        assertThat(published).extracting(WorkloadIdentity::leaf).containsExactly(provisioned);
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+
+        for (int i = 1; i <= 3; i++) {
+            WorkloadIdentity rotated = rotateThroughTheWindow();
             assertThat(rotated.spiffeId().uri()).isEqualTo(ID);
-            assertThat(rotated.leaf()).isNotEqualTo(previous == null ? provisioned : previous.leaf());
-            previous = rotated;
+            assertThat(rotated.lifetime()).isEqualTo(LIFETIME);
+            assertThat(rotated.notBefore()).isAfter(provisioned.getNotBefore().toInstant());
+            assertThat(onDisk().leaf()).isEqualTo(rotated.leaf());
+            assertThat(ca.issued()).isEqualTo(i);
+            assertThat(published).hasSize(i + 1);
+            assertThat(status().phase()).isEqualTo(Phase.READY);
+            assertThat(status().reason()).startsWith(ID + " valid until " + rotated.notAfter());
         }
-        assertThat(ca.issued()).isGreaterThanOrEqualTo(3);
+        // The client certificate of each renewal is the one current by then.
+        assertThat(ca.clientSerials()).containsExactly(published.get(0).serial(), published.get(1).serial(),
+                published.get(2).serial());
+    }
+
+    @Test
+    void backsOffWhileTheCaIsDownDegradedThenRecovers() throws Exception {
+        settings.put("SECRET_GRACE_PERIOD_RATIO_JITTER", "0");
+        ca.writeIdentity(certs, ID, LIFETIME);
+        start();
+        WorkloadIdentity provisioned = current();
+        ca.stop();
+        loops.advance(Duration.between(clock.instant(), provisioned.notBefore().plus(LIFETIME.dividedBy(2))));
+        assertThat(status().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(status().reason()).startsWith("renewal failed 1 time, retrying at ")
+                .contains("UNAVAILABLE").endsWith("the certificate is valid until " + provisioned.notAfter());
+
+        // Waits doubling from one second, each up to 20 % shorter: five more attempts within 45 s (at most
+        // 1+2+4+8+16 s), not a sixth (at least 0.8 * 63 s).
+        loops.advance(Duration.ofSeconds(45));
+        assertThat(status().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(status().reason()).startsWith("renewal failed 6 times, retrying at ");
+        assertThat(current()).isSameAs(provisioned);
+        assertThat(ca.issued()).isZero();
+
+        ca.restart();
+        loops.advance(Duration.ofMinutes(2));
+        assertThat(current().serial()).isNotEqualTo(provisioned.serial());
+        assertThat(onDisk().leaf()).isEqualTo(current().leaf());
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+    }
+
+    @Test
+    void failsWhenTheCertificateExpiresWithoutRenewal() throws Exception {
+        ca.writeIdentity(certs, ID, LIFETIME);
+        start();
+        WorkloadIdentity provisioned = current();
+        ca.fault(TestCa.Fault.UNAVAILABLE);
+        loops.advance(Duration.between(clock.instant(), provisioned.notAfter().minusSeconds(1)));
+        assertThat(status().phase()).isEqualTo(Phase.DEGRADED);
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(status().phase()).isEqualTo(Phase.FAILED);
+        assertThat(status().reason()).startsWith("the certificate expired at " + provisioned.notAfter());
     }
 
     @Test
     void adoptsAValidIdentityPlacedByHandAndIgnoresAnInvalidOne() throws Exception {
-        ca.ttl(Duration.ofHours(1));
-        ca.writeIdentity(certs, ID, Duration.ofHours(1));
+        ca.writeIdentity(certs, ID, LIFETIME);
         start();
-        WorkloadIdentity initial = next();
+        WorkloadIdentity initial = current();
 
         // Invalid first (another namespace), then valid: only the valid one may ever be published.
-        ca.writeIdentity(certs, TestCa.identity("elsewhere", "default"), Duration.ofHours(1));
+        ca.writeIdentity(certs, TestCa.identity("elsewhere", "default"), LIFETIME);
+        Await.until("the loop read the changed files", Duration.ofSeconds(10), () -> loops.runDue() > 0);
+        assertThat(current()).isSameAs(initial);
         KeyPair keys = TestPki.ecKeys();
-        Instant now = Instant.now();
-        X509Certificate placed = ca.pki().issue(keys.getPublic(), List.of(ID), List.of(), now, now.plus(Duration.ofHours(2)));
+        Instant now = clock.instant();
+        X509Certificate placed = ca.pki().issue(keys.getPublic(), List.of(ID), List.of(), now,
+                now.plus(Duration.ofHours(2)));
         TestPki.writeFiles(certs, Pem.encodePrivateKey(keys.getPrivate(), true), List.of(placed), List.of(ca.root()));
+        Await.until("the placed identity is adopted", Duration.ofSeconds(10), () -> {
+            loops.runDue();
+            return current().leaf().equals(placed);
+        });
 
-        WorkloadIdentity adopted = next();
-        assertThat(adopted.leaf()).isEqualTo(placed);
-        assertThat(adopted.leaf()).isNotEqualTo(initial.leaf());
-        assertThat(published).isEmpty();
-        assertThat(Files.isSymbolicLink(certs.resolve("key.pem"))).isFalse();
+        assertThat(published).extracting(WorkloadIdentity::leaf).containsExactly(initial.leaf(), placed);
+        assertThat(Files.isSymbolicLink(certs.resolve("key.pem"))).as("adopted as placed, not rewritten").isFalse();
+        assertThat(ca.issued()).isZero();
+        assertThat(status().phase()).isEqualTo(Phase.READY);
     }
 
     @Test
-    void refusesToStartWithoutAnIdentityOrTokenAndSaysWhatToDo() throws Exception {
+    void enrolsWithTheTokenWhenThereIsNoIdentity() throws Exception {
+        Path token = IdentityAreas.beforeEnrolment(certs, ca.root(), tmp.resolve("istio-token"), "s3cret");
+        settings.put("VM_AGENT_CA_TOKEN_FILE", token.toString());
+        ca.acceptToken("s3cret", ID);
+
+        begin();
+        assertThat(status().phase()).isEqualTo(Phase.STARTING);
+        assertThat(status().reason()).isEqualTo("enrolling with the token in " + token);
+        loops.runDue();
+        assertThat(current().spiffeId().uri()).isEqualTo(ID);
+        assertThat(onDisk().leaf()).isEqualTo(current().leaf());
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+    }
+
+    @Test
+    void failsUntilTheFirstEnrolmentSucceeds() throws Exception {
+        Path token = IdentityAreas.beforeEnrolment(certs, ca.root(), tmp.resolve("istio-token"), "wrong");
+        settings.put("VM_AGENT_CA_TOKEN_FILE", token.toString());
+        ca.acceptToken("s3cret", ID);
+
+        start();
+        assertThat(status().phase()).isEqualTo(Phase.FAILED);
+        assertThat(status().reason()).startsWith("no workload identity yet; renewal failed 1 time")
+                .contains("UNAUTHENTICATED");
+        Files.writeString(token, "s3cret\n");
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+    }
+
+    @Test
+    void refusesToPrepareWithoutAnIdentityOrTokenAndSaysWhatToDo() throws Exception {
         Files.createDirectories(certs);
-        component = new IdentityComponent(TestConfigs.load(tmp.resolve("config"), settings), Clock.systemUTC());
-        assertThatThrownBy(component::start).isInstanceOf(InvalidIdentityException.class)
-                .hasMessage(certs + ": no identity files (root-cert.pem, cert-chain.pem, key.pem); no valid workload identity and "
-                        + "VM_AGENT_CA_TOKEN_FILE is not set: place a valid root-cert.pem, cert-chain.pem and key.pem "
-                        + "(from `istioctl x workload entry configure`) in OUTPUT_CERTS/PROV_CERT, or set "
-                        + "VM_AGENT_CA_TOKEN_FILE to a bearer token to enrol");
-        component = null;
+        assertThatThrownBy(() -> component().prepare()).isInstanceOf(InvalidIdentityException.class)
+                .hasMessage(certs + ": no identity files (root-cert.pem, cert-chain.pem, key.pem); no valid workload "
+                        + "identity and VM_AGENT_CA_TOKEN_FILE is not set: place a valid root-cert.pem, "
+                        + "cert-chain.pem and key.pem (from `istioctl x workload entry configure`) in "
+                        + "OUTPUT_CERTS/PROV_CERT, or set VM_AGENT_CA_TOKEN_FILE to a bearer token to enrol");
+        assertThat(area().state().current()).isEmpty();
+    }
+
+    @Test
+    void describesThePlan() throws Exception {
+        X509Certificate provisioned = ca.writeIdentity(certs, ID, LIFETIME);
+        StringWriter out = new StringWriter();
+        component().prepare().describe(new PrintWriter(out, true));
+        assertThat(out.toString()).contains("#   certificates: " + certs + " (provisioned: " + certs + ")\n")
+                .contains("#   identity: " + ID + " serial ")
+                .contains("valid " + provisioned.getNotBefore().toInstant() + " to ")
+                .contains("#   CA: IstioCertificateService/CreateCertificate at " + ca.address());
+        assertThat(published).isEmpty();
+    }
+
+    @Test
+    void reloadUsesTheNewTtlAndGraceRatioFromTheNextRotation() throws Exception {
+        ca.writeIdentity(certs, ID, LIFETIME);
+        start();
+        WorkloadIdentity provisioned = current();
+
+        assertThat(running.reload(component().prepare())).isEqualTo(Reconciled.unchanged());
+
+        settings.put("SECRET_TTL", "2h");
+        settings.put("SECRET_GRACE_PERIOD_RATIO", "0.25");
+        Reconciled reloaded = running.reload(component().prepare());
+        assertThat(reloaded.changed()).isTrue();
+        assertThat(reloaded.summary()).isEqualTo("SECRET_TTL 2h, rotation policy (rescheduled) used from the next "
+                + "rotation");
+        assertThat(reloaded.needsRestart()).isEmpty();
+
+        // Rescheduled: with a quarter of the lifetime left, not half.
+        loops.advance(Duration.between(clock.instant(), provisioned.notBefore().plus(Duration.ofMinutes(44))));
+        assertThat(current()).isSameAs(provisioned);
+        loops.advance(Duration.ofMinutes(2));
+        assertThat(current().serial()).isNotEqualTo(provisioned.serial());
+        assertThat(current().lifetime()).isEqualTo(Duration.ofHours(2));
+    }
+
+    @Test
+    void reloadToOtherDirectoriesNeedsARestart() throws Exception {
+        ca.writeIdentity(certs, ID, LIFETIME);
+        start();
+        Path elsewhere = tmp.resolve("elsewhere");
+        ca.writeIdentity(elsewhere, ID, LIFETIME);
+        settings.put("PROV_CERT", elsewhere.toString());
+        settings.put("SECRET_TTL", "2h");
+        Reconciled reloaded = running.reload(component().prepare());
+        assertThat(reloaded.changed()).isFalse();
+        assertThat(reloaded.needsRestart()).hasValueSatisfying(what -> assertThat(what)
+                .startsWith("OUTPUT_CERTS/PROV_CERT changed ([" + certs + "] -> [" + elsewhere + "])")
+                .endsWith("restart the agent to load the identity from there (no identity setting was applied)"));
+
+        // Still the old settings: a one-hour certificate.
+        assertThat(rotateThroughTheWindow().lifetime()).isEqualTo(LIFETIME);
     }
 }

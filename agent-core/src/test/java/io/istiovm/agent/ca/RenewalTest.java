@@ -8,9 +8,10 @@ import io.istiovm.agent.certs.Pem;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import io.istiovm.agent.testing.TestCa;
 import io.istiovm.agent.testing.TestConfigs;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.lifecycle.ThreadLoops;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -54,7 +55,9 @@ class RenewalTest {
     }
 
     private IdentityFiles files() throws Exception {
-        return new IdentityFiles(TestConfigs.load(tmp.resolve("config"), settings), Clock.systemUTC());
+        Clock clock = Clock.systemUTC();
+        return new Assembly(IdentityAreas.runtime(tmp, new ThreadLoops(clock)))
+                .identity(TestConfigs.inMemory(tmp.resolve("config"), settings)).files();
     }
 
     private WorkloadIdentity provision() throws Exception {
@@ -145,11 +148,7 @@ class RenewalTest {
 
     @Test
     void enrolsWithTheBearerTokenWhenThereIsNoCertificate() throws Exception {
-        Files.createDirectories(certs);
-        Files.writeString(certs.resolve("root-cert.pem"), Pem.encodeCertificates(List.of(ca.root())));
-        Path token = tmp.resolve("istio-token");
-        Files.writeString(token, "s3cret\n");
-        Files.setPosixFilePermissions(token, PosixFilePermissions.fromString("rw-------"));
+        Path token = IdentityAreas.beforeEnrolment(certs, ca.root(), tmp.resolve("istio-token"), "s3cret");
         settings.put("VM_AGENT_CA_TOKEN_FILE", token.toString());
         ca.acceptToken("s3cret", ID);
 

@@ -144,6 +144,26 @@ class RotatorTest {
     }
 
     @Test
+    void reconfiguringReschedulesByTheNewPolicyAndRetriesAnOverdueRotationAtOnce() {
+        Rotator rotator = rotator();
+        rotator.tick();
+        RotationPolicy quarter = new RotationPolicy(0.25, 0, Duration.ZERO, Duration.ofSeconds(1),
+                Duration.ofMinutes(2));
+        rotator.reconfigure(quarter, this::issue);
+        assertThat(rotator.tick()).isEqualTo(START.plus(Duration.ofHours(18)));
+
+        clock.set(START.plus(Duration.ofHours(18)));
+        caDown = true;
+        Instant retry = rotator.tick();
+        assertThat(retry).isAfter(clock.instant());
+        caDown = false;
+        rotator.reconfigure(quarter, this::issue);
+        rotator.tick();
+        assertThat(published).hasSize(2);
+        assertThat(attempts).isEqualTo(3);
+    }
+
+    @Test
     void jitteredSchedulesOfManyAgentsSpreadOverTheWindow() {
         RotationPolicy jittered = new RotationPolicy(0.5, 0.05, Duration.ZERO, Duration.ofSeconds(1),
                 Duration.ofMinutes(2));

@@ -74,8 +74,7 @@ class CertsCommandTest {
         ca.writeIdentity(certs, TestCa.identity("other", "default"), Duration.ofHours(1));
         Files.writeString(certs.resolve("root-cert.pem"), "");
         assertThat(run("certs", "show", "--config-dir", configDir.toString())).isEqualTo(ExitCodes.DATA);
-        assertThat(err.toString()).isEqualTo("error: " + certs.resolve("root-cert.pem") + ": the file is empty\n"
-                + "the workload identity is not valid: 1 problem\n");
+        assertThat(err.toString()).isEqualTo("error: " + certs.resolve("root-cert.pem") + ": the file is empty\n");
         assertThat(out.toString()).isEmpty();
     }
 
@@ -89,12 +88,22 @@ class CertsCommandTest {
     }
 
     @Test
+    void rotateWithoutAnIdentityOrTokenExits65AsRunWould() throws Exception {
+        Files.createDirectories(certs);
+        assertThat(run("certs", "rotate", "--config-dir", configDir.toString())).isEqualTo(ExitCodes.DATA);
+        assertThat(err.toString()).endsWith("error: no valid workload identity and VM_AGENT_CA_TOKEN_FILE is not set: "
+                + "place a valid root-cert.pem, cert-chain.pem and key.pem (from `istioctl x workload entry "
+                + "configure`) in OUTPUT_CERTS/PROV_CERT, or set VM_AGENT_CA_TOKEN_FILE to a bearer token to enrol\n");
+        assertThat(ca.issued()).isZero();
+    }
+
+    @Test
     void rotateWithTheCaDownExits69AndChangesNothing() throws Exception {
         ca.writeIdentity(certs, ID, Duration.ofHours(24));
         byte[] before = Files.readAllBytes(certs.resolve("cert-chain.pem"));
         ca.stop();
         assertThat(run("certs", "rotate", "--config-dir", configDir.toString())).isEqualTo(ExitCodes.UNAVAILABLE);
-        assertThat(err.toString()).startsWith("error: rotation failed: IstioCertificateService/CreateCertificate at "
+        assertThat(err.toString()).startsWith("error: IstioCertificateService/CreateCertificate at "
                 + ca.address() + " (server name istiod.istio-system.svc): UNAVAILABLE");
         assertThat(Files.readAllBytes(certs.resolve("cert-chain.pem"))).isEqualTo(before);
     }

@@ -27,18 +27,26 @@ import java.io.IOException;
 import java.io.StringReader;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.KeyPair;
 import java.security.PublicKey;
+import java.security.cert.CertPathValidator;
 import java.security.cert.Certificate;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.PKIXParameters;
+import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
 import java.security.spec.X509EncodedKeySpec;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Date;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -46,6 +54,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
+import javax.net.ssl.X509TrustManager;
 import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.openssl.PEMParser;
 import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
@@ -222,7 +231,7 @@ public final class TestCa implements AutoCloseable {
         server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", listenPort))
                 .sslContext(GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(
                                 serverKeys.getPrivate(), serverCert))
-                        .trustManager(pki.root())
+                        .trustManager(new ClientCertificates())
                         .clientAuth(ClientAuth.OPTIONAL)
                         .build())
                 .addService(ServerInterceptors.intercept(new CertificateService(), authentication))
@@ -240,6 +249,36 @@ public final class TestCa implements AutoCloseable {
             Thread.currentThread().interrupt();
         } finally {
             delays.shutdownNow();
+        }
+    }
+
+    /**
+     * Verifies client certificates against the mesh root at the CA's clock rather than the system's, so that a
+     * test on a stepped clock can renew with a certificate that the stepped clock made (valid from hours ahead).
+     */
+    private final class ClientCertificates implements X509TrustManager {
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            try {
+                PKIXParameters parameters = new PKIXParameters(Set.of(new TrustAnchor(pki.root(), null)));
+                parameters.setRevocationEnabled(false);
+                parameters.setDate(Date.from(clock.instant()));
+                CertPathValidator.getInstance("PKIX").validate(
+                        CertificateFactory.getInstance("X.509").generateCertPath(
+                        java.util.Arrays.stream(chain).filter(c -> !c.equals(pki.root())).toList()), parameters);
+            } catch (GeneralSecurityException e) {
+                throw new CertificateException("test CA: client certificate refused: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            throw new CertificateException("the test CA only serves");
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[] {pki.root()};
         }
     }
 
