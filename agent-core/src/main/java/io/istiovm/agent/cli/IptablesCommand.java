@@ -85,6 +85,16 @@ final class IptablesCommand extends CommandGroup {
         }
     }
 
+    /** A subcommand that reads or changes netfilter, on the host or in {@code --netns}. */
+    abstract static class OnNetfilter extends Base {
+        @Mixin
+        Target target;
+
+        OnNetfilter(CliEnvironment env) {
+            super(env);
+        }
+    }
+
     @Command(name = "plan", mixinStandardHelpOptions = true,
             description = "Print the rules the configuration asks for (iptables-restore format); change nothing.")
     static final class Plan extends Base {
@@ -101,10 +111,7 @@ final class IptablesCommand extends CommandGroup {
 
     @Command(name = "apply", mixinStandardHelpOptions = true,
             description = "Replace the agent's capture rules with the plan, atomically per address family.")
-    static final class Apply extends Base {
-        @Mixin
-        Target target;
-
+    static final class Apply extends OnNetfilter {
         Apply(CliEnvironment env) {
             super(env);
         }
@@ -120,10 +127,7 @@ final class IptablesCommand extends CommandGroup {
     @Command(name = "verify", mixinStandardHelpOptions = true,
             description = {"Compare the agent's rules in the kernel with the plan.",
                 "Exit 0 when they match; otherwise print the difference ('-' missing, '+' unexpected) and exit 1."})
-    static final class Verify extends Base {
-        @Mixin
-        Target target;
-
+    static final class Verify extends OnNetfilter {
         Verify(CliEnvironment env) {
             super(env);
         }
@@ -143,10 +147,7 @@ final class IptablesCommand extends CommandGroup {
     @Command(name = "clean", mixinStandardHelpOptions = true,
             description = {"Remove every chain and jump rule the agent owns (and its TPROXY routes).",
                 "Succeeds on a host with nothing to remove; running it twice is the same as once."})
-    static final class Clean extends Base {
-        @Mixin
-        Target target;
-
+    static final class Clean extends OnNetfilter {
         Clean(CliEnvironment env) {
             super(env);
         }

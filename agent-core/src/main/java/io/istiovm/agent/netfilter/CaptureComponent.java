@@ -340,7 +340,8 @@ public final class CaptureComponent implements Component {
                 }
             }
             current = target;
-            if (loop != null) {
+            if (!changes.isEmpty()) {
+                // The step works out when it next runs from the new plan and interval.
                 loop.wake();
             }
             Reconciled result = changes.isEmpty() ? Reconciled.unchanged() : Reconciled.changed(String.join("; ",
