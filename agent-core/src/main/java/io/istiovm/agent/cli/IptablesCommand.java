@@ -1,17 +1,17 @@
 package io.istiovm.agent.cli;
 
-import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.CaptureArea;
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.config.ConfigFiles;
+import io.istiovm.agent.config.ConfigLoader;
+import io.istiovm.agent.netfilter.Backend;
 import io.istiovm.agent.netfilter.CaptureBenchmark;
 import io.istiovm.agent.netfilter.CaptureException;
-import io.istiovm.agent.netfilter.CapturePlan;
-import io.istiovm.agent.netfilter.CapturePlans;
 import io.istiovm.agent.netfilter.Drift;
-import io.istiovm.agent.netfilter.NetfilterCapture;
 import io.istiovm.agent.netfilter.NetfilterTools;
 import java.io.IOException;
-import java.util.Optional;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IFactory;
@@ -64,7 +64,7 @@ final class IptablesCommand extends CommandGroup {
         }
     }
 
-    /** Shared by the subcommands: load configuration, build the plan, map failures to exit codes. */
+    /** Shared by the subcommands: the configuration's capture area, which plans as the running agent does. */
     abstract static class Base implements Callable<Integer> {
         final CliEnvironment env;
 
@@ -75,45 +75,23 @@ final class IptablesCommand extends CommandGroup {
             this.env = env;
         }
 
-        AgentConfig load() throws ExitException {
-            return config.load(env).config();
+        CaptureArea area() throws ExitException {
+            return env.assembly().capture(config.load(env).config());
         }
 
-        CapturePlan plan(AgentConfig agentConfig) throws ExitException {
-            try {
-                return CapturePlans.forHost(agentConfig, env.host());
-            } catch (ConfigException e) {
-                throw ConfigOptions.rejected(env, e);
-            } catch (IOException e) {
-                throw fail(ExitCodes.IO_ERROR, e.getMessage());
-            }
+        void print(String text) {
+            env.out().print(text);
+            env.out().flush();
         }
+    }
 
-        /** What apply and verify do with netfilter once the plan is known. */
-        @FunctionalInterface
-        interface PlanAction {
-            int run(NetfilterCapture netfilter, CapturePlan plan) throws CaptureException;
-        }
+    /** A subcommand that reads or changes netfilter, on the host or in {@code --netns}. */
+    abstract static class OnNetfilter extends Base {
+        @Mixin
+        Target target;
 
-        /**
-         * Loads the configuration, plans, opens the backend it names in {@code target}, and runs {@code action};
-         * a refusal by the system is exit 71.
-         */
-        int withPlan(Target target, PlanAction action) throws ExitException {
-            AgentConfig agentConfig = load();
-            CapturePlan plan = plan(agentConfig);
-            try {
-                return action.run(NetfilterCapture.open(target.tools(),
-                        agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND)), plan);
-            } catch (CaptureException e) {
-                throw fail(ExitCodes.OS_ERROR, e.getMessage());
-            }
-        }
-
-        ExitException fail(int code, String message) {
-            env.err().println("error: " + message);
-            env.err().flush();
-            return new ExitException(code);
+        OnNetfilter(CliEnvironment env) {
+            super(env);
         }
     }
 
@@ -125,96 +103,69 @@ final class IptablesCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException {
-            env.out().print(plan(load()).render());
-            env.out().flush();
+        public Integer call() throws ExitException, IOException, ConfigException {
+            print(area().plan().render());
             return ExitCodes.OK;
         }
     }
 
     @Command(name = "apply", mixinStandardHelpOptions = true,
             description = "Replace the agent's capture rules with the plan, atomically per address family.")
-    static final class Apply extends Base {
-        @Mixin
-        Target target;
-
+    static final class Apply extends OnNetfilter {
         Apply(CliEnvironment env) {
             super(env);
         }
 
         @Override
-        public Integer call() throws ExitException {
-            return withPlan(target, (netfilter, plan) -> {
-                netfilter.apply(plan);
-                env.out().println("capture rules applied (" + netfilter.backend().suffix() + " backend)");
-                env.out().flush();
-                return ExitCodes.OK;
-            });
+        public Integer call() throws ExitException, IOException, ConfigException, CaptureException {
+            Backend backend = area().apply(target.tools());
+            print("capture rules applied (" + backend.suffix() + " backend)\n");
+            return ExitCodes.OK;
         }
     }
 
     @Command(name = "verify", mixinStandardHelpOptions = true,
             description = {"Compare the agent's rules in the kernel with the plan.",
                 "Exit 0 when they match; otherwise print the difference ('-' missing, '+' unexpected) and exit 1."})
-    static final class Verify extends Base {
-        @Mixin
-        Target target;
-
+    static final class Verify extends OnNetfilter {
         Verify(CliEnvironment env) {
             super(env);
         }
 
         @Override
-        public Integer call() throws ExitException {
-            return withPlan(target, (netfilter, plan) -> {
-                Drift drift = netfilter.verify(plan);
-                if (drift.isEmpty()) {
-                    env.out().println("capture rules match the plan");
-                    env.out().flush();
-                    return ExitCodes.OK;
-                }
-                env.out().print(drift.describe());
-                env.out().flush();
-                return ExitCodes.DIFFERENT;
-            });
+        public Integer call() throws ExitException, IOException, ConfigException, CaptureException {
+            Drift drift = area().verify(target.tools());
+            if (drift.isEmpty()) {
+                print("capture rules match the plan\n");
+                return ExitCodes.OK;
+            }
+            print(drift.describe());
+            return ExitCodes.DIFFERENT;
         }
     }
 
     @Command(name = "clean", mixinStandardHelpOptions = true,
             description = {"Remove every chain and jump rule the agent owns (and its TPROXY routes).",
                 "Succeeds on a host with nothing to remove; running it twice is the same as once."})
-    static final class Clean extends Base {
-        @Mixin
-        Target target;
-
+    static final class Clean extends OnNetfilter {
         Clean(CliEnvironment env) {
             super(env);
         }
 
         @Override
-        public Integer call() throws ExitException {
-            // Cleaning must work when the configuration is broken or gone (uninstall, a bad edit before a stop):
-            // then the backend is detected and the TPROXY routes, whose numbers only the configuration knows,
-            // are left alone.
-            String backend = "auto";
-            Optional<CapturePlan.TproxyRoute> route = Optional.empty();
+        public Integer call() throws CaptureException {
+            NetfilterTools tools = target.tools();
             try {
-                AgentConfig agentConfig = load();
-                backend = agentConfig.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND);
-                route = CapturePlans.configuredRoute(agentConfig);
+                area().clean(tools);
             } catch (ExitException e) {
+                // Cleaning must work when the configuration is broken or gone (uninstall, a bad edit before a stop).
                 env.err().println("warning: configuration unusable; removing the agent's rules anyway "
                         + "(backend detected, TPROXY routes left alone)");
                 env.err().flush();
+                CaptureArea.cleanUnconfigured(tools);
             }
-            try {
-                NetfilterCapture.open(target.tools(), backend).clean(route);
-                env.out().println("capture rules removed");
-                env.out().flush();
-                return ExitCodes.OK;
-            } catch (CaptureException e) {
-                throw fail(ExitCodes.OS_ERROR, e.getMessage());
-            }
+            print("capture rules removed\n");
+            return ExitCodes.OK;
         }
     }
 
@@ -233,7 +184,10 @@ final class IptablesCommand extends CommandGroup {
 
         @Override
         public Integer call() throws Exception {
-            new CaptureBenchmark(NetfilterTools.system(), env.out()).run(runs);
+            Assembly assembly = env.assembly();
+            ConfigFiles scratch = ConfigFiles.inDirectory(Path.of("iptables-benchmark"));
+            new CaptureBenchmark(NetfilterTools.system(), env.out(), clusterEnv -> assembly.capture(
+                    new ConfigLoader(env.host()).loadInMemory(scratch, clusterEnv).config()).settings()).run(runs);
             env.out().flush();
             return ExitCodes.OK;
         }

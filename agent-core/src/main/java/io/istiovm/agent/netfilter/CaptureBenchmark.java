@@ -1,17 +1,10 @@
 package io.istiovm.agent.netfilter;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigFiles;
-import io.istiovm.agent.config.ConfigLoader;
-import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.config.ConfigException;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,7 +12,6 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import java.util.stream.Stream;
 
 /**
  * {@code iptables benchmark}: how long one apply takes, for the seed configuration and for a large one (1000
@@ -29,17 +21,24 @@ import java.util.stream.Stream;
 public final class CaptureBenchmark {
     private static final CaptureHost HOST = new CaptureHost(List.of(22), 998, 998, OptionalLong.of(997), false);
 
+    /** The capture settings of a cluster.env, as the agent would read it. */
+    @FunctionalInterface
+    public interface SettingsReader {
+        CaptureSettings read(String clusterEnv) throws ConfigException;
+    }
+
     private final NetfilterTools systemTools;
     private final PrintWriter out;
+    private final SettingsReader settings;
 
-    public CaptureBenchmark(NetfilterTools systemTools, PrintWriter out) {
+    public CaptureBenchmark(NetfilterTools systemTools, PrintWriter out, SettingsReader settings) {
         this.systemTools = systemTools;
         this.out = out;
+        this.settings = settings;
     }
 
     public void run(int runs) throws Exception {
         String namespace = "ivabench-" + ProcessHandle.current().pid();
-        Path scratch = Files.createTempDirectory("iptables-benchmark");
         require(systemTools.runOnPath("ip", List.of("netns", "add", namespace)));
         try {
             NetfilterTools tools = systemTools.inNetworkNamespace(namespace);
@@ -55,7 +54,7 @@ public final class CaptureBenchmark {
             cases.put("1000 ports / 200 CIDRs", "ISTIO_SERVICE_CIDR=" + cidrs + "\nISTIO_INBOUND_PORTS=" + ports
                     + "\n");
             for (Map.Entry<String, String> c : cases.entrySet()) {
-                CapturePlan plan = CapturePlanner.plan(load(scratch, c.getValue()), HOST);
+                CapturePlan plan = CapturePlanner.plan(settings.read(c.getValue()), HOST);
                 int rules = plan.ipv4().rules().size() + plan.ipv4().chains().size();
                 long agent = median(runs, () -> {
                     netfilter.clean(plan.tproxyRoute());
@@ -82,9 +81,6 @@ public final class CaptureBenchmark {
             }
         } finally {
             systemTools.runOnPath("ip", List.of("netns", "del", namespace));
-            try (Stream<Path> files = Files.walk(scratch)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
         }
         out.flush();
     }
@@ -108,12 +104,6 @@ public final class CaptureBenchmark {
             args.addAll(Arrays.asList(rule.spec().split(" ")));
             require(tools.run(program, args, ""));
         }
-    }
-
-    private static AgentConfig load(Path scratch, String clusterEnv) throws Exception {
-        Files.writeString(scratch.resolve("cluster.env"), clusterEnv, StandardCharsets.UTF_8);
-        return new ConfigLoader(HostFacts.fixed("bench", List.of()))
-                .load(ConfigFiles.inDirectory(scratch), Map.of(), true).config();
     }
 
     @FunctionalInterface

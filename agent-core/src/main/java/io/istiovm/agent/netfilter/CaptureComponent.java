@@ -1,219 +1,389 @@
 package io.istiovm.agent.netfilter;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
-import io.istiovm.agent.daemon.Component;
+import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Loop;
+import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.lifecycle.Prepared;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.lifecycle.Running;
+import java.io.IOException;
 import java.io.PrintWriter;
-import java.time.Clock;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The daemon's traffic capture: applies the plan at start, re-reads netfilter every
- * VM_AGENT_CAPTURE_VERIFY_INTERVAL and whenever nftables announces a change, repairs any drift (logging what
- * changed), and removes its rules at stop.
+ * The daemon's traffic capture. Preparing plans from the settings and the host's facts (sshd's ports, the proxy
+ * user, the agent's group) and refuses bad input. Started, it puts the rules in (fail-closed: at once; otherwise once
+ * the Envoy component reports READY, which it does exactly when Envoy is LIVE), then re-reads netfilter every
+ * verify interval and soon after nftables announces a change, repairing any drift. A reload replaces the rules in
+ * one transaction per family when the plan changed; stopping removes them.
  */
 public final class CaptureComponent implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(CaptureComponent.class);
 
-    /** What a verification found, for readiness and the logs. */
+    public static final String NAME = "capture";
+    /** The reason shown while the rules wait for Envoy. */
+    public static final String WAITING_FOR_ENVOY = "waiting for envoy to be LIVE before capturing traffic";
+    /** How long after a change event the check runs, so that a burst of changes costs one check. */
+    static final Duration EVENT_DEBOUNCE = Duration.ofMillis(200);
+    /** How soon a first apply that failed (the xtables lock held, a tool failing) is tried again. */
+    static final Duration APPLY_RETRY = Duration.ofSeconds(2);
+
+    /** What a verification found. */
     public record Check(Instant at, Drift drift, boolean repaired) {
     }
-
-    /** How long after a change event the check runs, so that a burst of changes costs one check. */
-    private static final Duration EVENT_DEBOUNCE = Duration.ofMillis(200);
 
     /** A source of "netfilter changed" notifications; {@link #NONE} relies on the periodic check alone. */
     @FunctionalInterface
     public interface ChangeEvents {
         ChangeEvents NONE = onChange -> () -> { };
 
+        /** Calls {@code onChange} (on any thread; it only wakes the loop) after every change, until closed. */
         AutoCloseable subscribe(Runnable onChange) throws Exception;
     }
 
-    private final AgentConfig config;
-    private final PlanSource planSource;
+    private final CaptureSettings settings;
+    private final HostFacts facts;
+    private final Path etc;
     private final NetfilterTools tools;
-    private final ScheduledExecutorService scheduler;
-    private final Clock clock;
-    private final Duration interval;
     private final ChangeEvents changeEvents;
-    private final AtomicBoolean checkPending = new AtomicBoolean();
-    private final Object checkDone = new Object();
-    private long checks;
-    private AutoCloseable subscription;
-    private NetfilterCapture netfilter;
-    private CapturePlan plan;
-    private ScheduledFuture<?> periodic;
-    private volatile Check lastCheck;
-    private volatile boolean healthy;
-    private boolean stopped;
+    private final String envoyComponent;
 
-    /** Reads the host facts and builds the plan; separate so that tests can give fixed host facts. */
-    @FunctionalInterface
-    public interface PlanSource {
-        CapturePlan plan() throws Exception;
-    }
-
-    public CaptureComponent(AgentConfig config, PlanSource planSource, NetfilterTools tools,
-                            ScheduledExecutorService scheduler, Clock clock, ChangeEvents changeEvents) {
-        this.config = Objects.requireNonNull(config);
-        this.planSource = Objects.requireNonNull(planSource);
-        this.tools = Objects.requireNonNull(tools);
-        this.scheduler = Objects.requireNonNull(scheduler);
-        this.clock = Objects.requireNonNull(clock);
-        this.interval = config.get(ConfigKeys.VM_AGENT_CAPTURE_VERIFY_INTERVAL);
-        this.changeEvents = Objects.requireNonNull(changeEvents);
+    /**
+     * @param etc where the host's passwd and group are
+     * @param envoyComponent the component whose READY means Envoy is LIVE; when the agent has none, the rules go in
+     *                       at once
+     */
+    public CaptureComponent(CaptureSettings settings, HostFacts facts, Path etc, NetfilterTools tools,
+                            ChangeEvents changeEvents, String envoyComponent) {
+        this.settings = Objects.requireNonNull(settings, "settings");
+        this.facts = Objects.requireNonNull(facts, "facts");
+        this.etc = Objects.requireNonNull(etc, "etc");
+        this.tools = Objects.requireNonNull(tools, "tools");
+        this.changeEvents = Objects.requireNonNull(changeEvents, "changeEvents");
+        this.envoyComponent = Objects.requireNonNull(envoyComponent, "envoyComponent");
     }
 
     @Override
     public String name() {
-        return "capture";
+        return NAME;
     }
 
-    /** Plans from the configuration and the host's facts (sshd's ports, users); refuses bad input here. */
+    /** Plans from the settings and the host's facts; a plan that would capture SSH is a configuration error. */
     @Override
-    public synchronized void prepare() throws Exception {
-        plan = planSource.plan();
+    public Planned prepare() throws IOException, ConfigException {
+        return new Planned(this, CapturePlanner.plan(settings, CaptureHost.read(settings, facts, etc)));
     }
 
-    @Override
-    public synchronized void start() throws Exception {
-        if (plan == null) {
-            prepare();
+    /** The prepared capture: the plan, and how it is put in place. */
+    public static final class Planned implements Prepared {
+        private final CaptureComponent component;
+        private final CapturePlan plan;
+
+        private Planned(CaptureComponent component, CapturePlan plan) {
+            this.component = component;
+            this.plan = plan;
         }
-        netfilter = NetfilterCapture.open(tools, config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
-        netfilter.apply(plan);
-        healthy = true;
-        lastCheck = new Check(clock.instant(), new Drift(List.of()), false);
-        LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(), interval);
-        periodic = scheduler.scheduleWithFixedDelay(this::verifyQuietly, interval.toMillis(), interval.toMillis(),
-                TimeUnit.MILLISECONDS);
-        if (netfilter.backend() == Backend.NFT) {
-            try {
-                subscription = changeEvents.subscribe(this::changed);
-            } catch (Exception e) {
-                LOG.warn("no nftables change events ({}); relying on the check every {}", e.getMessage(), interval);
-            }
+
+        public CapturePlan plan() {
+            return plan;
+        }
+
+        public CaptureSettings settings() {
+            return component.settings;
+        }
+
+        @Override
+        public void describe(PrintWriter out) {
+            out.print(plan.render());
+            out.println();
+            out.println(settings().failClosed()
+                    ? "# start: fail-closed, the rules go in before Envoy starts (VM_AGENT_CAPTURE_FAIL_CLOSED=true)"
+                    : "# start: the rules go in once " + component.envoyComponent + " is LIVE "
+                            + "(VM_AGENT_CAPTURE_FAIL_CLOSED=false)");
+            out.println("# running: verified every " + settings().verifyInterval() + " and on nftables changes, "
+                    + "drift repaired; removed on stop");
+            out.flush();
+        }
+
+        /** Chooses the backend (refusing a host that mixes them) and starts; fail-closed applies here. */
+        @Override
+        public Capturing start(ComponentContext context) throws CaptureException {
+            Capturing capturing = new Capturing(this, context,
+                    NetfilterCapture.open(component.tools, settings().backend()));
+            capturing.begin();
+            return capturing;
         }
     }
 
-    private void changed() {
-        if (checkPending.compareAndSet(false, true)) {
-            scheduler.schedule(() -> {
-                checkPending.set(false);
-                verifyQuietly();
-            }, EVENT_DEBOUNCE.toMillis(), TimeUnit.MILLISECONDS);
-        }
-    }
+    /** The running capture: one loop applies (when allowed), verifies and repairs. */
+    public static final class Capturing implements Running {
+        private final ComponentContext context;
+        private final NetfilterCapture netfilter;
+        /** Fixed at start: the order of capture and Envoy is the assembly's, so a reload cannot change it. */
+        private final boolean failClosed;
+        private final String envoyComponent;
+        private final ChangeEvents changeEvents;
+        private final AtomicBoolean changeSeen = new AtomicBoolean();
+        private Planned current;
+        private volatile boolean applied;
+        private boolean stopped;
+        private Instant nextCheck = Instant.MIN;
+        private Check lastCheck;
+        private String lastFailure;
+        private volatile Loop loop;
+        private volatile Runnable stopListening;
+        private volatile AutoCloseable subscription;
 
-    /** Number of checks finished so far (scheduled, event-driven or direct). */
-    public long checksDone() {
-        synchronized (checkDone) {
-            return checks;
+        private Capturing(Planned planned, ComponentContext context, NetfilterCapture netfilter) {
+            this.current = planned;
+            this.context = context;
+            this.netfilter = netfilter;
+            this.failClosed = planned.settings().failClosed();
+            this.envoyComponent = planned.component.envoyComponent;
+            this.changeEvents = planned.component.changeEvents;
         }
-    }
 
-    /** Waits until at least {@code count} checks have finished; false if {@code timeout} passes first. */
-    public boolean awaitChecks(long count, Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        synchronized (checkDone) {
-            while (checks < count) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    return false;
+        private synchronized void begin() throws CaptureException {
+            if (failClosed) {
+                try {
+                    netfilter.apply(current.plan());
+                } catch (CaptureException e) {
+                    cleanAfterFailedStart();
+                    throw e;
                 }
-                TimeUnit.NANOSECONDS.timedWait(checkDone, left);
+                applied(context.clock().instant());
+            } else {
+                context.status().starting(mayApply(context.agent().snapshot()) ? "applying the capture rules"
+                        : WAITING_FOR_ENVOY);
             }
-            return true;
+            loop = context.startLoop(this::step);
+            if (netfilter.backend() == Backend.NFT) {
+                try {
+                    subscription = changeEvents.subscribe(() -> {
+                        changeSeen.set(true);
+                        loop.wake();
+                    });
+                } catch (Exception e) {
+                    LOG.warn("no nftables change events ({}); relying on the check every {}", e.getMessage(),
+                            current.settings().verifyInterval());
+                }
+            }
+            if (!applied) {
+                // Only wakes the loop, and only when Envoy becomes LIVE (not on this component's own reports, which
+                // would retry a failed apply at once); the step looks at the state again and applies.
+                AtomicBoolean wasLive = new AtomicBoolean();
+                stopListening = context.agent().addListener(snapshot -> {
+                    boolean live = mayApply(snapshot);
+                    if (wasLive.getAndSet(live) != live && live && !applied) {
+                        loop.wake();
+                    }
+                });
+            }
         }
-    }
 
-    /**
-     * Compares netfilter with the plan and re-applies it when they differ. Called by the schedule; public so the
-     * drift tests can drive it without waiting for the interval.
-     */
-    public synchronized Check verifyAndRepair() throws CaptureException {
-        if (netfilter == null) {
-            throw new IllegalStateException("not started");
+        private void cleanAfterFailedStart() {
+            try {
+                netfilter.clean(current.settings().configuredRoute());
+            } catch (CaptureException e) {
+                LOG.error("removing the capture rules after a failed start: {}", e.getMessage());
+            }
         }
-        if (stopped) {
-            // A check queued before stop() must not put back the rules stop() removed.
+
+        /** Fail-closed, or the Envoy component READY, or no Envoy component at all. */
+        private boolean mayApply(AgentState.Snapshot snapshot) {
+            return failClosed || snapshot.component(envoyComponent).map(c -> c.phase() == Phase.READY).orElse(true);
+        }
+
+        private synchronized Instant step(Instant now) {
+            Duration interval = current.settings().verifyInterval();
+            if (stopped) {
+                return now.plus(interval);
+            }
+            if (!applied) {
+                if (!mayApply(context.agent().snapshot())) {
+                    context.status().starting(WAITING_FOR_ENVOY);
+                    return now.plus(interval);
+                }
+                try {
+                    netfilter.apply(current.plan());
+                } catch (CaptureException e) {
+                    failed("cannot apply the capture rules, trying again in " + APPLY_RETRY.toSeconds() + " s: "
+                            + e.getMessage());
+                    return now.plus(APPLY_RETRY);
+                }
+                applied(now);
+                return nextCheck;
+            }
+            if (changeSeen.getAndSet(false)) {
+                Instant soon = now.plus(EVENT_DEBOUNCE);
+                if (soon.isBefore(nextCheck)) {
+                    nextCheck = soon;
+                }
+            }
+            if (now.isBefore(nextCheck)) {
+                return nextCheck;
+            }
+            try {
+                verifyAndRepair();
+            } catch (CaptureException e) {
+                // Reported by verifyAndRepair; the next check tries again.
+            }
+            nextCheck = now.plus(interval);
+            return nextCheck;
+        }
+
+        private void applied(Instant now) {
+            applied = true;
+            lastCheck = new Check(now, new Drift(List.of()), false);
+            lastFailure = null;
+            nextCheck = now.plus(current.settings().verifyInterval());
+            context.status().ready(inPlace());
+            LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(),
+                    current.settings().verifyInterval());
+            Runnable listening = stopListening;
+            if (listening != null) {
+                listening.run();
+                stopListening = null;
+            }
+        }
+
+        private String inPlace() {
+            return "rules in place (" + netfilter.backend().suffix() + " backend)";
+        }
+
+        private void failed(String reason) {
+            if (!reason.equals(lastFailure)) {
+                LOG.error("{}", reason);
+            }
+            lastFailure = reason;
+            context.status().failed(reason);
+        }
+
+        /** True once the rules went in (and until stop). */
+        public boolean applied() {
+            return applied;
+        }
+
+        /**
+         * Compares netfilter with the plan and re-applies it when they differ. The loop calls it every interval;
+         * public so that the drift tests can check at once.
+         */
+        public synchronized Check verifyAndRepair() throws CaptureException {
+            if (stopped) {
+                // A check that was due before stop() must not put back the rules stop() removed.
+                return lastCheck;
+            }
+            if (!applied) {
+                throw new IllegalStateException("the capture rules are not applied yet");
+            }
+            Drift drift;
+            try {
+                drift = netfilter.verify(current.plan());
+                if (!drift.isEmpty()) {
+                    LOG.warn("capture rules changed outside the agent; repairing:\n{}",
+                            drift.describe().stripTrailing());
+                    netfilter.apply(current.plan());
+                }
+            } catch (CaptureException e) {
+                failed("capture rules could not be verified or repaired: " + e.getMessage());
+                throw e;
+            }
+            lastCheck = new Check(context.clock().instant(), drift, !drift.isEmpty());
+            lastFailure = null;
+            context.status().ready(inPlace());
             return lastCheck;
         }
-        Drift drift = netfilter.verify(plan);
-        boolean repaired = false;
-        if (!drift.isEmpty()) {
-            LOG.warn("capture rules changed outside the agent; repairing:\n{}", drift.describe().stripTrailing());
-            netfilter.apply(plan);
-            repaired = true;
+
+        public synchronized Check lastCheck() {
+            return lastCheck;
         }
-        healthy = true;
-        lastCheck = new Check(clock.instant(), drift, repaired);
-        countCheck();
-        return lastCheck;
-    }
 
-    private void countCheck() {
-        synchronized (checkDone) {
-            checks++;
-            checkDone.notifyAll();
-        }
-    }
-
-    private void verifyQuietly() {
-        try {
-            verifyAndRepair();
-        } catch (CaptureException | RuntimeException e) {
-            healthy = false;
-            LOG.error("capture rules could not be verified or repaired: {}", e.getMessage());
-            countCheck();
-        }
-    }
-
-    public Check lastCheck() {
-        return lastCheck;
-    }
-
-    @Override
-    public boolean ready() {
-        return healthy;
-    }
-
-    @Override
-    public void describe(PrintWriter out) {
-        try {
-            out.print(planSource.plan().render());
-        } catch (Exception e) {
-            out.println("# capture plan unavailable: " + e.getMessage());
-        }
-    }
-
-    @Override
-    public synchronized void stop() throws CaptureException {
-        stopped = true;
-        if (periodic != null) {
-            periodic.cancel(false);
-        }
-        if (subscription != null) {
-            try {
-                subscription.close();
-            } catch (Exception e) {
-                LOG.warn("closing nftables change events: {}", e.toString());
+        /**
+         * Replaces the rules when the new plan installs something else (one transaction per family), or keeps the
+         * new plan for later while the rules wait for Envoy; a new verify interval applies from now. A backend or
+         * start order that differs from what is running needs a restart.
+         */
+        @Override
+        public synchronized Reconciled reload(Prepared next) throws CaptureException {
+            if (!(next instanceof Planned target)) {
+                throw new IllegalArgumentException("not a capture plan: " + next);
             }
+            CaptureSettings was = current.settings();
+            CaptureSettings now = target.settings();
+            List<String> changes = new ArrayList<>();
+            if (!current.plan().installsSameAs(target.plan())) {
+                if (applied) {
+                    netfilter.replace(current.plan(), target.plan());
+                    changes.add("rules replaced: " + target.plan().ruleCount() + " rules");
+                } else {
+                    changes.add("plan replaced: " + target.plan().ruleCount() + " rules, to go in once "
+                            + envoyComponent + " is LIVE");
+                }
+            }
+            if (!was.verifyInterval().equals(now.verifyInterval())) {
+                changes.add("verified every " + now.verifyInterval());
+                Instant sooner = context.clock().instant().plus(now.verifyInterval());
+                if (sooner.isBefore(nextCheck)) {
+                    nextCheck = sooner;
+                }
+            }
+            current = target;
+            if (!changes.isEmpty()) {
+                // The step works out when it next runs from the new plan and interval.
+                loop.wake();
+            }
+            Reconciled result = changes.isEmpty() ? Reconciled.unchanged() : Reconciled.changed(String.join("; ",
+                    changes));
+            List<String> restart = new ArrayList<>();
+            if (!"auto".equals(now.backend()) && Backend.parse(now.backend()) != netfilter.backend()) {
+                restart.add("VM_AGENT_IPTABLES_BACKEND=" + now.backend() + " but the rules are in the "
+                        + netfilter.backend().suffix() + " backend: restart the agent (stopping removes them there, "
+                        + "starting puts them in " + now.backend() + ")");
+            }
+            if (now.failClosed() != failClosed) {
+                restart.add("VM_AGENT_CAPTURE_FAIL_CLOSED=" + now.failClosed() + " changes whether the rules go in "
+                        + "before Envoy starts or once it is LIVE: restart the agent to apply it");
+            }
+            return restart.isEmpty() ? result : result.withRestartNeeded(String.join("; ", restart));
         }
-        healthy = false;
-        NetfilterCapture target = netfilter != null ? netfilter
-                : NetfilterCapture.open(tools, config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND));
-        target.clean(plan != null ? plan.tproxyRoute() : CapturePlans.configuredRoute(config));
-        LOG.info("capture rules removed");
+
+        /** Stops the loop and the events, then removes every rule and route the agent owns. */
+        @Override
+        public void stop() throws CaptureException {
+            // Not under the monitor: closing waits for a step in progress, which needs it.
+            Loop running = loop;
+            if (running != null) {
+                running.close();
+            }
+            Runnable listening = stopListening;
+            if (listening != null) {
+                listening.run();
+            }
+            if (subscription != null) {
+                try {
+                    subscription.close();
+                } catch (Exception e) {
+                    LOG.warn("closing nftables change events: {}", e.toString());
+                }
+            }
+            synchronized (this) {
+                stopped = true;
+                applied = false;
+                netfilter.clean(current.settings().configuredRoute());
+            }
+            LOG.info("capture rules removed");
+        }
     }
 }

@@ -1,7 +1,5 @@
 package io.istiovm.agent.netfilter;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.config.HostFacts;
 import io.istiovm.agent.config.UserRef;
 import java.io.IOException;
@@ -16,7 +14,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * What the rule plan needs from the host besides the configuration: the SSH ports, the proxy's uid and gid, the
+ * What the rule plan needs from the host besides the settings: the SSH ports, the proxy's uid and gid, the
  * agent's gid, and whether the host has global IPv6 addresses. Read once, then the plan is a pure function.
  */
 public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, OptionalLong agentGid,
@@ -32,10 +30,10 @@ public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, 
         Objects.requireNonNull(agentGid, "agentGid");
     }
 
-    /** Reads the host: sshd's configuration, /etc/passwd and /etc/group under {@code etc}, and addresses. */
-    public static CaptureHost read(AgentConfig config, HostFacts host, Path etc) throws IOException {
-        List<Integer> ssh = SshdPorts.read(config.get(ConfigKeys.VM_AGENT_SSHD_CONFIG));
-        UserRef proxy = config.get(ConfigKeys.ENVOY_USER);
+    /** Reads the host: sshd's configuration, passwd and group under {@code etc}, and the host's addresses. */
+    public static CaptureHost read(CaptureSettings settings, HostFacts host, Path etc) throws IOException {
+        List<Integer> ssh = SshdPorts.read(settings.sshdConfig());
+        UserRef proxy = settings.envoyUser();
         long uid;
         long gid;
         Optional<String[]> passwd = proxy.uid().isPresent()
@@ -51,7 +49,7 @@ public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, 
             uid = DEFAULT_PROXY_ID;
             gid = DEFAULT_PROXY_ID;
         }
-        UserRef agentGroup = config.get(ConfigKeys.VM_AGENT_GROUP);
+        UserRef agentGroup = settings.agentGroup();
         OptionalLong agentGid;
         if (agentGroup.uid().isPresent()) {
             agentGid = agentGroup.uid();

@@ -33,6 +33,16 @@ public record CapturePlan(CaptureRules ipv4, CaptureRules ipv6, Optional<TproxyR
         return ipv4.isEmpty() && ipv6.isEmpty();
     }
 
+    /** True when {@code other} installs exactly the same chains, rules and routes (host facts and notes aside). */
+    public boolean installsSameAs(CapturePlan other) {
+        return ipv4.equals(other.ipv4) && ipv6.equals(other.ipv6) && tproxyRoute.equals(other.tproxyRoute);
+    }
+
+    /** How many rules the plan installs, both families. */
+    public int ruleCount() {
+        return ipv4.rules().size() + ipv6.rules().size();
+    }
+
     /** The text {@code iptables plan} prints and the golden files hold. */
     public String render() {
         StringBuilder out = new StringBuilder();

@@ -1,28 +1,8 @@
 package io.istiovm.agent.netfilter;
 
-import static io.istiovm.agent.config.ConfigKeys.DISABLE_REDIRECTION_ON_LOCAL_LOOPBACK;
-import static io.istiovm.agent.config.ConfigKeys.ENVOY_PORT;
-import static io.istiovm.agent.config.ConfigKeys.ENVOY_PROMETHEUS_PORT;
-import static io.istiovm.agent.config.ConfigKeys.ENVOY_STATUS_PORT;
-import static io.istiovm.agent.config.ConfigKeys.INBOUND_CAPTURE_PORT;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_CUSTOM_IP_TABLES;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_INBOUND_INTERCEPTION_MODE;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_INBOUND_PORTS;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_INBOUND_TPROXY_MARK;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_INBOUND_TPROXY_ROUTE_TABLE;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_LOCAL_EXCLUDE_PORTS;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_CIDR;
-import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_EXCLUDE_CIDR;
-import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_GLOBAL_VIP_CIDR;
-import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_SSHD_CONFIG;
-import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_STATUS_PORT;
-
-import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.Cidr;
 import io.istiovm.agent.config.CidrList;
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.config.PortList;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -31,7 +11,7 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Builds the capture rules from the configuration and the host facts. Istio's chains and semantics (1.5+ rule
+ * Builds the capture rules from the capture settings and the host facts. Istio's chains and semantics (1.5+ rule
  * shapes, 1.8's inbound port), with the agent's deliberate differences (README, "Traffic capture"): SSH is never
  * captured, the agent's own group is exempt instead of all of root, {@code *.global} VIPs are captured, and
  * IPv6 gets rules only when it is in use and never a blanket reject.
@@ -55,54 +35,50 @@ public final class CapturePlanner {
     private CapturePlanner() {
     }
 
-    /** The plan, or a configuration error (with file, line and key) when the configuration would lock out SSH. */
-    public static CapturePlan plan(AgentConfig config, CaptureHost host) throws ConfigException {
+    /** The plan, or a configuration error (with file, line and key) when the settings would lock out SSH. */
+    public static CapturePlan plan(CaptureSettings settings, CaptureHost host) throws ConfigException {
         List<String> notes = new ArrayList<>();
-        if (config.get(ISTIO_CUSTOM_IP_TABLES)) {
+        if (settings.operatorManaged()) {
             notes.add("ISTIO_CUSTOM_IP_TABLES=true: the operator manages netfilter; the agent installs no rules");
             return new CapturePlan(CaptureRules.none(IpFamily.IPV4), CaptureRules.none(IpFamily.IPV6),
                     Optional.empty(), host, notes);
         }
-        PortList inbound = config.get(ISTIO_INBOUND_PORTS);
-        rejectSshCapture(config, inbound, host);
+        PortList inbound = settings.inboundPorts();
+        rejectSshCapture(settings, host);
 
-        CidrList service = config.get(ISTIO_SERVICE_CIDR);
-        CidrList excluded = config.get(ISTIO_SERVICE_EXCLUDE_CIDR);
-        CidrList vips = config.get(VM_AGENT_GLOBAL_VIP_CIDR);
+        CidrList service = settings.serviceCidr();
+        CidrList excluded = settings.serviceExcludeCidr();
+        CidrList vips = settings.globalVipCidr();
         boolean configHasIpv6 = !service.ipv6().isEmpty() || !excluded.ipv6().isEmpty();
         boolean ipv6 = configHasIpv6 || host.globalIpv6();
         if (!ipv6) {
             notes.add("IPv6: no rules, because the configuration has no IPv6 range and the host has no global "
                     + "IPv6 address (and never a blanket reject of inbound IPv6)");
         }
-        boolean tproxy = "TPROXY".equals(config.get(ISTIO_INBOUND_INTERCEPTION_MODE));
-
-        CaptureRules v4 = forFamily(IpFamily.IPV4, config, host, inbound, service, excluded, vips, tproxy);
-        CaptureRules v6 = ipv6 ? forFamily(IpFamily.IPV6, config, host, inbound, service, excluded, vips, tproxy)
-                : CaptureRules.none(IpFamily.IPV6);
+        CaptureRules v4 = forFamily(IpFamily.IPV4, settings, host);
+        CaptureRules v6 = ipv6 ? forFamily(IpFamily.IPV6, settings, host) : CaptureRules.none(IpFamily.IPV6);
         boolean anyMangle = v4.tables().contains(MANGLE) || v6.tables().contains(MANGLE);
-        Optional<CapturePlan.TproxyRoute> route = anyMangle
-                ? Optional.of(new CapturePlan.TproxyRoute(config.get(ISTIO_INBOUND_TPROXY_MARK),
-                        config.get(ISTIO_INBOUND_TPROXY_ROUTE_TABLE)))
-                : Optional.empty();
+        Optional<CapturePlan.TproxyRoute> route = anyMangle ? Optional.of(settings.tproxyRoute()) : Optional.empty();
         return new CapturePlan(v4, v6, route, host, notes);
     }
 
-    private static void rejectSshCapture(AgentConfig config, PortList inbound, CaptureHost host)
-            throws ConfigException {
+    private static void rejectSshCapture(CaptureSettings settings, CaptureHost host) throws ConfigException {
+        PortList inbound = settings.inboundPorts();
         for (int ssh : host.sshPorts()) {
             if (!inbound.isAll() && inbound.ports().contains(ssh)) {
-                AgentConfig.Entry entry = config.entries().stream()
-                        .filter(e -> e.name().equals(ISTIO_INBOUND_PORTS.name())).findFirst().orElseThrow();
-                throw new ConfigException(List.of(ConfigProblem.error(entry.source(), entry.name(), entry.raw(),
-                        "port " + ssh + " is sshd's port (from " + config.get(VM_AGENT_SSHD_CONFIG)
-                                + " or the default 22); capturing SSH would lock operators out of the VM")));
+                throw new ConfigException(List.of(settings.inboundPortsOrigin().error("port " + ssh
+                        + " is sshd's port (from " + settings.sshdConfig()
+                        + " or the default 22); capturing SSH would lock operators out of the VM")));
             }
         }
     }
 
-    private static CaptureRules forFamily(IpFamily family, AgentConfig config, CaptureHost host, PortList inbound,
-                                          CidrList service, CidrList excluded, CidrList vips, boolean tproxy) {
+    private static CaptureRules forFamily(IpFamily family, CaptureSettings settings, CaptureHost host) {
+        PortList inbound = settings.inboundPorts();
+        CidrList service = settings.serviceCidr();
+        CidrList excluded = settings.serviceExcludeCidr();
+        CidrList vips = settings.globalVipCidr();
+        boolean tproxy = settings.inboundMode() == CaptureSettings.InboundMode.TPROXY;
         List<Cidr> serviceRanges = family == IpFamily.IPV4 ? service.ipv4() : service.ipv6();
         List<Cidr> excludedRanges = family == IpFamily.IPV4 ? excluded.ipv4() : excluded.ipv6();
         List<Cidr> vipRanges = family == IpFamily.IPV4 ? vips.ipv4() : vips.ipv6();
@@ -111,14 +87,14 @@ public final class CapturePlanner {
         if (!captureInbound && !captureOutbound) {
             return CaptureRules.none(family);
         }
-        boolean loopbackToInbound = captureOutbound && !config.get(DISABLE_REDIRECTION_ON_LOCAL_LOOPBACK);
+        boolean loopbackToInbound = captureOutbound && settings.loopbackToInbound();
         Set<CaptureRules.OwnedChain> chains = new LinkedHashSet<>();
         List<Rule> rules = new ArrayList<>();
 
         if (captureInbound && !tproxy || loopbackToInbound) {
             chains.add(new CaptureRules.OwnedChain(NAT, IN_REDIRECT));
             rules.add(RuleBuilder.in(NAT, IN_REDIRECT).tcp().jump("REDIRECT --to-ports "
-                    + config.get(INBOUND_CAPTURE_PORT)));
+                    + settings.inboundCapturePort()));
         }
         if (captureInbound) {
             String table = tproxy ? MANGLE : NAT;
@@ -129,20 +105,20 @@ public final class CapturePlanner {
                 rules.add(RuleBuilder.in(table, INBOUND).destinationPort(ssh).jump("RETURN"));
             }
             if (tproxy) {
-                long mark = config.get(ISTIO_INBOUND_TPROXY_MARK);
+                long mark = settings.tproxyRoute().mark();
                 String hexMark = "0x" + Long.toHexString(mark) + "/0xffffffff";
                 chains.add(new CaptureRules.OwnedChain(MANGLE, DIVERT));
                 chains.add(new CaptureRules.OwnedChain(MANGLE, TPROXY));
                 rules.add(RuleBuilder.in(MANGLE, DIVERT).jump("MARK --set-xmark " + hexMark));
                 rules.add(RuleBuilder.in(MANGLE, DIVERT).jump("ACCEPT"));
                 rules.add(RuleBuilder.in(MANGLE, TPROXY).notDestination(family.localhost()).tcp()
-                        .jump("TPROXY --on-port " + config.get(INBOUND_CAPTURE_PORT) + " --on-ip "
+                        .jump("TPROXY --on-port " + settings.inboundCapturePort() + " --on-ip "
                                 + family.anyAddress() + " --tproxy-mark " + hexMark));
             }
             if (inbound.isAll()) {
-                Set<Integer> ownPorts = new LinkedHashSet<>(List.of(ENVOY_ADMIN_PORT, config.get(ENVOY_STATUS_PORT),
-                        config.get(ENVOY_PROMETHEUS_PORT), config.get(VM_AGENT_STATUS_PORT)));
-                ownPorts.addAll(config.get(ISTIO_LOCAL_EXCLUDE_PORTS).ports());
+                Set<Integer> ownPorts = new LinkedHashSet<>(List.of(ENVOY_ADMIN_PORT));
+                ownPorts.addAll(settings.ownPorts());
+                ownPorts.addAll(settings.localExcludePorts().ports());
                 host.sshPorts().forEach(ownPorts::remove);
                 for (int port : ownPorts) {
                     rules.add(RuleBuilder.in(table, INBOUND).destinationPort(port).jump("RETURN"));
@@ -163,9 +139,9 @@ public final class CapturePlanner {
         if (captureOutbound) {
             chains.add(new CaptureRules.OwnedChain(NAT, REDIRECT));
             chains.add(new CaptureRules.OwnedChain(NAT, OUTPUT));
-            rules.add(RuleBuilder.in(NAT, REDIRECT).tcp().jump("REDIRECT --to-ports " + config.get(ENVOY_PORT)));
+            rules.add(RuleBuilder.in(NAT, REDIRECT).tcp().jump("REDIRECT --to-ports " + settings.envoyPort()));
             rules.add(RuleBuilder.in(NAT, "OUTPUT").tcp().jump(OUTPUT));
-            for (int port : config.get(ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE).ports()) {
+            for (int port : settings.outboundPortsExclude().ports()) {
                 rules.add(RuleBuilder.in(NAT, OUTPUT).destinationPort(port).jump("RETURN"));
             }
             rules.add(RuleBuilder.in(NAT, OUTPUT).source(family.inboundPassthroughSource()).outInterface("lo")

@@ -46,6 +46,17 @@ public final class NetfilterCapture {
         }
     }
 
+    /**
+     * Replaces the rules of {@code previous} (installed) with those of {@code next}, one transaction per family as
+     * {@link #apply} does, and removes a TPROXY policy route that {@code next} no longer uses.
+     */
+    public void replace(CapturePlan previous, CapturePlan next) throws CaptureException {
+        apply(next);
+        if (previous.tproxyRoute().isPresent() && !previous.tproxyRoute().equals(next.tproxyRoute())) {
+            TproxyRouting.removeUnused(tools, previous.tproxyRoute().get(), next.tproxyRoute());
+        }
+    }
+
     /** Removes every chain and jump the agent owns; succeeds on a host where there is nothing to remove. */
     public void clean(Optional<CapturePlan.TproxyRoute> route) throws CaptureException {
         for (IpFamily family : IpFamily.values()) {
@@ -120,6 +131,10 @@ public final class NetfilterCapture {
         List<String> args = List.of("--noflush", "--wait=" + tools.lockWaitSeconds());
         List<String> testArgs = List.of("--noflush", "--test", "--wait=" + tools.lockWaitSeconds());
         CommandRunner.Result test = restore(restore, testArgs, script);
+        if (test.exitCode() == NetfilterTools.RESOURCE_PROBLEM) {
+            throw new CaptureException(family.label() + ": another program held the xtables lock for longer than "
+                    + tools.lockWaitSeconds() + " s; nothing changed: " + test.describe());
+        }
         if (!test.ok()) {
             throw new CaptureException(family.label() + " rules rejected by " + restore + " --test, nothing changed: "
                     + test.describe() + "\n" + numbered(script));
@@ -149,7 +164,7 @@ public final class NetfilterCapture {
 
     private CommandRunner.Result restore(String program, List<String> args, String script) throws CaptureException {
         try {
-            return tools.runWithLockRetries(program, args, script);
+            return tools.run(program, args, script);
         } catch (IOException e) {
             throw new CaptureException("cannot run " + program + ": " + e.getMessage(), e);
         }

@@ -59,18 +59,25 @@ final class TproxyRouting {
     }
 
     static void remove(NetfilterTools tools, Optional<CapturePlan.TproxyRoute> route) throws CaptureException {
-        if (route.isEmpty()) {
-            return;
+        if (route.isPresent()) {
+            removeUnused(tools, route.get(), Optional.empty());
         }
+    }
+
+    /** Removes the policy rule and route of {@code old} that {@code kept} (now installed) does not share. */
+    static void removeUnused(NetfilterTools tools, CapturePlan.TproxyRoute old, Optional<CapturePlan.TproxyRoute> kept)
+            throws CaptureException {
         for (IpFamily family : IpFamily.values()) {
             String flag = flag(family);
-            String mark = Long.toString(route.get().mark());
-            String table = Long.toString(route.get().table());
+            String mark = Long.toString(old.mark());
+            String table = Long.toString(old.table());
             // Each delete removes one matching rule; stop when none is left (or the family is unavailable).
             for (int i = 0; i < 16 && ip(tools, flag, "rule", "del", "fwmark", mark, "lookup", table).ok(); i++) {
                 continue;
             }
-            ip(tools, flag, "route", "del", "local", "default", "dev", "lo", "table", table);
+            if (kept.isEmpty() || kept.get().table() != old.table()) {
+                ip(tools, flag, "route", "del", "local", "default", "dev", "lo", "table", table);
+            }
         }
     }
 

@@ -50,6 +50,10 @@ class IptablesCommandTest {
         CliRun run = CliRun.run("run", "--config-dir", config.toString());
         assertThat(run.exitCode()).as(run.toString()).isEqualTo(ExitCodes.CONFIG);
         assertThat(run.err()).contains("ISTIO_INBOUND_PORTS='8080,22': port 22 is sshd's port");
+
+        CliRun dryRun = CliRun.run("run", "--dry-run", "--config-dir", config.toString());
+        assertThat(dryRun.exitCode()).as("dry run prepares the capture plan as run does").isEqualTo(ExitCodes.CONFIG);
+        assertThat(dryRun.err()).contains("ISTIO_INBOUND_PORTS='8080,22': port 22 is sshd's port");
     }
 
     @Test

@@ -1,22 +1,24 @@
 package io.istiovm.agent.netfilter;
 
-import static io.istiovm.agent.netfilter.TestConfigs.AGENT_GID;
-import static io.istiovm.agent.netfilter.TestConfigs.APP_ID;
-import static io.istiovm.agent.netfilter.TestConfigs.PROXY_ID;
+import static io.istiovm.agent.netfilter.CaptureFixtures.AGENT_GID;
+import static io.istiovm.agent.netfilter.CaptureFixtures.APP_ID;
+import static io.istiovm.agent.netfilter.CaptureFixtures.PROXY_ID;
 import static io.istiovm.agent.testing.VmPeerNetwork.VM_IPV4;
 import static io.istiovm.agent.testing.VmPeerNetwork.VM_IPV6;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.VmPeerNetwork;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Clock;
+import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -65,7 +67,7 @@ class CapturePacketTest {
     @Test
     void outboundFromAnApplicationUidToTheServiceCidrArrivesAtTheOutboundPortWithItsOriginalDestination()
             throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, SEED));
+        netfilter.apply(CaptureFixtures.plan(SEED));
         assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80))
                 .isEqualTo("envoy-outbound " + SERVICE + ":80");
         assertThat(network.connect(network.vm(), 0, 0, SERVICE, 80))
@@ -76,7 +78,7 @@ class CapturePacketTest {
     // 2
     @Test
     void outboundFromTheProxyUidGoesDirect() throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, SEED));
+        netfilter.apply(CaptureFixtures.plan(SEED));
         assertThat(network.connect(network.vm(), PROXY_ID, PROXY_ID, SERVICE, 80))
                 .isEqualTo("direct " + SERVICE + ":80");
         assertThat(network.connect(network.vm(), APP_ID, PROXY_ID, SERVICE, 80)).as("the proxy's gid alone")
@@ -85,7 +87,7 @@ class CapturePacketTest {
 
     @Test
     void outboundFromTheAgentsOwnGroupGoesDirect() throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, SEED));
+        netfilter.apply(CaptureFixtures.plan(SEED));
         assertThat(network.connect(network.vm(), 0, AGENT_GID, SERVICE, 80))
                 .isEqualTo("direct " + SERVICE + ":80");
     }
@@ -93,14 +95,14 @@ class CapturePacketTest {
     // 3
     @Test
     void inboundFromThePeerToACapturedPortArrivesAtTheInboundPort() throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, SEED));
+        netfilter.apply(CaptureFixtures.plan(SEED));
         assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888))
                 .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
     }
 
     @Test
     void inboundInTproxyModeArrivesAtTheInboundPortWithItsDestination() throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\nISTIO_INBOUND_PORTS=8888\n"));
+        netfilter.apply(CaptureFixtures.plan("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\nISTIO_INBOUND_PORTS=8888\n"));
         assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888))
                 .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
     }
@@ -113,8 +115,8 @@ class CapturePacketTest {
         List<Integer> sshPorts = SshdPorts.read(sshd);
         network.listen(network.vm(), "sshd", false, 2222);
         network.listen(network.vm(), "app", false, 8080);
-        CapturePlan plan = CapturePlanner.plan(TestConfigs.load(temp, "ISTIO_INBOUND_PORTS=*\n"),
-                TestConfigs.host(sshPorts));
+        CapturePlan plan = CapturePlanner.plan(CaptureFixtures.settings("ISTIO_INBOUND_PORTS=*\n"),
+                CaptureFixtures.host(sshPorts));
         netfilter.apply(plan);
 
         assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 2222)).startsWith("sshd ");
@@ -126,7 +128,7 @@ class CapturePacketTest {
     @Test
     void excludedPortsAndCidrsGoDirect() throws Exception {
         network.listen(network.vm(), "app", false, 9000);
-        netfilter.apply(TestConfigs.plan(temp, "ISTIO_SERVICE_CIDR=10.55.0.0/16\n"
+        netfilter.apply(CaptureFixtures.plan("ISTIO_SERVICE_CIDR=10.55.0.0/16\n"
                 + "ISTIO_SERVICE_EXCLUDE_CIDR=10.55.1.0/24\nISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE=81\n"
                 + "ISTIO_INBOUND_PORTS=*\nISTIO_LOCAL_EXCLUDE_PORTS=9000\n"));
 
@@ -141,7 +143,7 @@ class CapturePacketTest {
     // 6
     @Test
     void aGlobalVipOnLoopbackIsCapturedToTheOutboundPort() throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, SEED));
+        netfilter.apply(CaptureFixtures.plan(SEED));
         assertThat(network.connect(network.vm(), APP_ID, APP_ID, "127.255.0.3", 8000))
                 .isEqualTo("envoy-outbound 127.255.0.3:8000");
     }
@@ -149,7 +151,7 @@ class CapturePacketTest {
     // 7
     @Test
     void applyingOneHundredTimesLeavesAnIdenticalRuleSet() throws Exception {
-        CapturePlan plan = TestConfigs.plan(temp, SEED);
+        CapturePlan plan = CaptureFixtures.plan(SEED);
         netfilter.apply(plan);
         String first = network.vmSave(false);
         for (int i = 0; i < 99; i++) {
@@ -163,7 +165,7 @@ class CapturePacketTest {
     void cleanLeavesNoTraceAndWorksTwice() throws Exception {
         String before = withoutEmptyTables(network.vmSave(false));
         String before6 = withoutEmptyTables(network.vmSave(true));
-        netfilter.apply(TestConfigs.plan(temp, DUAL_STACK));
+        netfilter.apply(CaptureFixtures.plan(DUAL_STACK));
         assertThat(network.vmSave(true)).contains("ISTIO_OUTPUT");
 
         netfilter.clean(java.util.Optional.empty());
@@ -177,48 +179,44 @@ class CapturePacketTest {
     // 9
     @Test
     void anExternalFlushOrADeletedRuleIsDetectedAndRepaired() throws Exception {
-        ScheduledExecutorService neverRuns = Executors.newSingleThreadScheduledExecutor();
-        try {
-            CaptureComponent component = new CaptureComponent(
-                    TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=24h\n"),
-                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, neverRuns, Clock.systemUTC(),
-                    CaptureComponent.ChangeEvents.NONE);
-            component.start();
-            String applied = network.vmSave(false);
-            assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();
+        SteppingClock clock = new SteppingClock(Instant.parse("2026-01-01T00:00:00Z"));
+        ManualLoops loops = new ManualLoops(clock);
+        CaptureComponent.Capturing component = CaptureFixtures.component(SEED, temp, tools,
+                CaptureComponent.ChangeEvents.NONE).prepare()
+                .start(ComponentContext.of(CaptureComponent.NAME, loops, new AgentState(clock)));
+        loops.runDue();
+        String applied = network.vmSave(false);
+        assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();
 
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F");
-            assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("direct");
-            CaptureComponent.Check flushed = component.verifyAndRepair();
-            assertThat(flushed.drift().isEmpty()).isFalse();
-            assertThat(flushed.repaired()).isTrue();
-            assertThat(network.vmSave(false)).isEqualTo(applied);
-            assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("envoy-outbound");
+        network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F");
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("direct");
+        CaptureComponent.Check flushed = component.verifyAndRepair();
+        assertThat(flushed.drift().isEmpty()).isFalse();
+        assertThat(flushed.repaired()).isTrue();
+        assertThat(network.vmSave(false)).isEqualTo(applied);
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80)).startsWith("envoy-outbound");
 
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-D", "ISTIO_INBOUND", "2");
-            CaptureComponent.Check deleted = component.verifyAndRepair();
-            assertThat(deleted.drift().lines()).singleElement()
-                    .satisfies(line -> assertThat(line.text()).contains("--dport 8888"));
-            assertThat(network.vmSave(false)).isEqualTo(applied);
-            assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();
+        network.inNamespace(network.vm(), "iptables", "-t", "nat", "-D", "ISTIO_INBOUND", "2");
+        CaptureComponent.Check deleted = component.verifyAndRepair();
+        assertThat(deleted.drift().lines()).singleElement()
+                .satisfies(line -> assertThat(line.text()).contains("--dport 8888"));
+        assertThat(network.vmSave(false)).isEqualTo(applied);
+        assertThat(component.verifyAndRepair().drift().isEmpty()).isTrue();
 
-            component.stop();
-            assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
-        } finally {
-            neverRuns.shutdownNow();
-        }
+        component.stop();
+        assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
     }
 
     // 10
     @Test
     void aFailedRestoreLeavesThePreviousRulesExactlyInPlace() throws Exception {
-        CapturePlan previous = TestConfigs.plan(temp.resolve("previous"), SEED);
+        CapturePlan previous = CaptureFixtures.plan(SEED);
         netfilter.apply(previous);
         String before = withoutEmptyTables(network.vmSave(false));
 
         NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingRestoreDir().toString()),
                 netfilter.backend());
-        CapturePlan next = TestConfigs.plan(temp.resolve("next"), "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
+        CapturePlan next = CaptureFixtures.plan("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
                 + "ISTIO_SERVICE_CIDR=10.0.0.0/8\nISTIO_INBOUND_PORTS=9999\n");
         assertThatThrownBy(() -> failing.apply(next)).isInstanceOf(CaptureException.class)
                 .hasMessageContaining("not applied");
@@ -231,7 +229,7 @@ class CapturePacketTest {
     // 11
     @Test
     void ipv6OutboundAndInboundAreCapturedLikeIpv4() throws Exception {
-        netfilter.apply(TestConfigs.plan(temp, DUAL_STACK));
+        netfilter.apply(CaptureFixtures.plan(DUAL_STACK));
         assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE_V6, 80))
                 .isEqualTo("envoy-outbound [" + SERVICE_V6 + "]:80");
         assertThat(network.connect(network.peer(), 0, 0, VM_IPV6, 8888))

@@ -43,7 +43,8 @@ class CapturePlanGoldenTest {
         Path dir = GOLDEN.resolve(name);
         AgentConfig config = new ConfigLoader(HostFacts.fixed("vm", List.of()))
                 .load(ConfigFiles.inDirectory(dir), Map.of(), true).config();
-        String plan = CapturePlanner.plan(config, host(dir.resolve("host.properties"))).render();
+        String plan = CapturePlanner.plan(CaptureFixtures.settings(config), host(dir.resolve("host.properties")))
+                .render();
         Path golden = dir.resolve("plan.txt");
         if (UPDATE) {
             Files.writeString(golden, plan, StandardCharsets.UTF_8);

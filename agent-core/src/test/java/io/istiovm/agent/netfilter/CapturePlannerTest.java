@@ -20,13 +20,13 @@ class CapturePlannerTest {
 
     @Test
     void listingTheSshPortAsAnInboundPortIsAConfigurationErrorNamingFileLineAndKey() throws Exception {
-        Path dir = temp.resolve("config");
+        // The in-memory cluster.env starts with a comment line, so the second key is on line 3.
         assertThatThrownBy(() -> CapturePlanner.plan(
-                TestConfigs.load(dir, "ISTIO_SERVICE_CIDR=10.0.0.0/8\nISTIO_INBOUND_PORTS=8080,2222\n"),
-                TestConfigs.host(List.of(2222))))
+                CaptureFixtures.settings("ISTIO_SERVICE_CIDR=10.0.0.0/8\nISTIO_INBOUND_PORTS=8080,2222\n"),
+                CaptureFixtures.host(List.of(2222))))
                 .isInstanceOf(ConfigException.class)
-                .hasMessageContaining(dir.resolve("cluster.env") + ":2: ISTIO_INBOUND_PORTS='8080,2222': port 2222 is "
-                        + "sshd's port");
+                .hasMessageContaining(CaptureFixtures.CONFIG_DIR.resolve("cluster.env")
+                        + ":3: ISTIO_INBOUND_PORTS='8080,2222': port 2222 is sshd's port");
     }
 
     @Test
@@ -49,13 +49,12 @@ class CapturePlannerTest {
         Files.writeString(etc.resolve("passwd"), "root:x:0:0:root:/root:/bin/sh\n"
                 + "istio-proxy:x:998:997::/var/lib/istio:/bin/false\n", StandardCharsets.UTF_8);
         Files.writeString(etc.resolve("group"), "root:x:0:\nistio-vm-agent:x:996:\n", StandardCharsets.UTF_8);
-        Path config = temp.resolve("config");
         String sshd = "VM_AGENT_SSHD_CONFIG=" + temp.resolve("no-sshd") + "\n";
-        CaptureHost host = CaptureHost.read(TestConfigs.load(config, sshd),
+        CaptureHost host = CaptureHost.read(CaptureFixtures.settings(sshd),
                 HostFacts.fixed("vm", List.of(InetAddress.getByName("2001:db8::5"))), etc);
         assertThat(host).isEqualTo(new CaptureHost(List.of(22), 998, 997, java.util.OptionalLong.of(996), true));
 
-        CaptureHost fallback = CaptureHost.read(TestConfigs.load(config, sshd + "ENVOY_USER=envoy\n"
+        CaptureHost fallback = CaptureHost.read(CaptureFixtures.settings(sshd + "ENVOY_USER=envoy\n"
                 + "VM_AGENT_GROUP=nogroup\n"), HostFacts.fixed("vm", List.of()), etc);
         assertThat(fallback).isEqualTo(new CaptureHost(List.of(22), 1337, 1337, java.util.OptionalLong.empty(),
                 false));
@@ -77,7 +76,7 @@ class CapturePlannerTest {
                 COMMIT
                 """;
         SavedRules current = SavedRules.parse(IpFamily.IPV4, save);
-        CapturePlan plan = TestConfigs.plan(temp, "ISTIO_SERVICE_CIDR=10.0.0.0/8\n");
+        CapturePlan plan = CaptureFixtures.plan("ISTIO_SERVICE_CIDR=10.0.0.0/8\n");
         String script = RestoreScript.replace(current, plan.ipv4());
         assertThat(script).startsWith("*nat\n:ISTIO_INBOUND - [0:0]\n:ISTIO_IN_REDIRECT - [0:0]\n")
                 .contains("-D PREROUTING -p tcp -m comment --comment istio-vm-agent -j ISTIO_INBOUND\n")

@@ -4,18 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.istiovm.agent.testing.VmPeerNetwork;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Clock;
-import java.time.Duration;
-import java.time.Instant;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -34,7 +25,7 @@ class NetfilterCaptureTest {
     @BeforeEach
     void createNamespace() throws Exception {
         network = VmPeerNetwork.create();
-        tools = NetfilterTools.system().inNetworkNamespace(network.vm()).withSleeper(duration -> { });
+        tools = NetfilterTools.system().inNetworkNamespace(network.vm());
     }
 
     @AfterEach
@@ -48,7 +39,7 @@ class NetfilterCaptureTest {
         NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
         assertThat(netfilter.backend()).isEqualTo(Backend.LEGACY);
 
-        CapturePlan plan = TestConfigs.plan(temp, SEED);
+        CapturePlan plan = CaptureFixtures.plan(SEED);
         netfilter.apply(plan);
         assertThat(network.inNamespace(network.vm(), "iptables-legacy-save", "-t", "nat")).contains("ISTIO_OUTPUT");
         assertThat(netfilter.verify(plan).isEmpty()).isTrue();
@@ -70,7 +61,7 @@ class NetfilterCaptureTest {
     @Test
     void tproxyModeInstallsMangleChainsAndPolicyRoutingAndRemovesThem() throws Exception {
         NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
-        CapturePlan plan = TestConfigs.plan(temp, "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
+        CapturePlan plan = CaptureFixtures.plan("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
                 + "ISTIO_SERVICE_CIDR=10.55.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
         netfilter.apply(plan);
         netfilter.apply(plan);
@@ -103,7 +94,7 @@ class NetfilterCaptureTest {
             network.inNamespace(network.vm(), command.toArray(String[]::new));
         }
         NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
-        CapturePlan plan = TestConfigs.plan(temp, SEED);
+        CapturePlan plan = CaptureFixtures.plan(SEED);
         netfilter.apply(plan);
         String save = network.vmSave(false);
         assertThat(save).doesNotContain("--uid-owner 0 ").contains("-A OUTPUT -p udp -m udp --dport 53 -j RETURN");
@@ -112,33 +103,9 @@ class NetfilterCaptureTest {
     }
 
     @Test
-    void retriesWhileTheXtablesLockIsHeld() throws Exception {
-        Path bin = Files.createDirectories(temp.resolve("locked-bin"));
-        Path marker = temp.resolve("attempts");
-        for (String family : List.of("iptables", "ip6tables")) {
-            Path save = bin.resolve(family + "-nft-save");
-            Files.writeString(save, "#!/bin/sh\nexec " + family + "-nft-save \"$@\"\n");
-            Path restore = bin.resolve(family + "-nft-restore");
-            // The first two real runs find "the lock" taken (exit 4), as when another tool holds it.
-            Files.writeString(restore, "#!/bin/sh\necho x >> " + marker + "\n"
-                    + "[ $(wc -l < " + marker + ") -le 2 ] && { echo 'Another app is currently holding the xtables "
-                    + "lock.' >&2; exit 4; }\nexec " + family + "-nft-restore \"$@\"\n");
-            for (Path p : List.of(save, restore)) {
-                Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
-            }
-        }
-        List<Duration> waits = new ArrayList<>();
-        NetfilterTools locked = tools.withBinDir(bin.toString()).withSleeper(waits::add);
-        CapturePlan plan = TestConfigs.plan(temp, SEED);
-        new NetfilterCapture(locked, Backend.NFT).apply(plan);
-        assertThat(waits).hasSize(2);
-        assertThat(new NetfilterCapture(tools, Backend.NFT).verify(plan).isEmpty()).isTrue();
-    }
-
-    @Test
     void refusesToReplaceChainsThatForeignRulesJumpInto() throws Exception {
         NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
-        CapturePlan plan = TestConfigs.plan(temp, SEED);
+        CapturePlan plan = CaptureFixtures.plan(SEED);
         netfilter.apply(plan);
         network.inNamespace(network.vm(), "iptables", "-t", "nat", "-N", "DOCKER");
         network.inNamespace(network.vm(), "iptables", "-t", "nat", "-A", "DOCKER", "-j", "ISTIO_INBOUND");
@@ -148,84 +115,5 @@ class NetfilterCaptureTest {
         assertThat(network.vmSave(false)).isEqualTo(before);
         netfilter.apply(plan);
         assertThat(network.vmSave(false)).as("a kept chain may be referenced").isEqualTo(before);
-    }
-
-    @Test
-    void theComponentVerifiesOnItsScheduleRepairsAndReportsReadiness() throws Exception {
-        List<Runnable> scheduled = new ArrayList<>();
-        List<Long> delays = new ArrayList<>();
-        ScheduledThreadPoolExecutor recording = new ScheduledThreadPoolExecutor(1) {
-            @Override
-            public ScheduledFuture<?> scheduleWithFixedDelay(Runnable task, long initialDelay,
-                    long delay, TimeUnit unit) {
-                scheduled.add(task);
-                delays.add(unit.toMillis(delay));
-                return super.schedule(() -> { }, 1, TimeUnit.DAYS);
-            }
-        };
-        Instant now = Instant.parse("2026-01-01T00:00:00Z");
-        try {
-            CaptureComponent component = new CaptureComponent(
-                    TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=45s\n"),
-                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, recording,
-                    Clock.fixed(now, ZoneOffset.UTC), CaptureComponent.ChangeEvents.NONE);
-            assertThat(component.ready()).isFalse();
-            component.start();
-            assertThat(component.ready()).isTrue();
-            assertThat(delays).containsExactly(45_000L);
-
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT");
-            scheduled.get(0).run();
-            assertThat(component.lastCheck().repaired()).isTrue();
-            assertThat(component.lastCheck().at()).isEqualTo(now);
-            assertThat(new NetfilterCapture(tools, Backend.NFT).verify(TestConfigs.plan(temp.resolve("p2"), SEED))
-                    .isEmpty()).isTrue();
-            assertThat(component.ready()).isTrue();
-
-            // A foreign rule jumping into an agent chain the plan does not have makes repair impossible (the
-            // chain cannot be deleted): not ready, nothing broken. One jumping into a kept chain is fine.
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-N", "OTHER");
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-A", "OTHER", "-j", "ISTIO_OUTPUT");
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_INBOUND");
-            scheduled.get(0).run();
-            assertThat(component.ready()).isTrue();
-            assertThat(network.vmSave(false)).contains("-A OTHER -j ISTIO_OUTPUT");
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-N", "ISTIO_DIVERT");
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-A", "OTHER", "-j", "ISTIO_DIVERT");
-            scheduled.get(0).run();
-            assertThat(component.ready()).isFalse();
-            assertThat(network.vmSave(false)).contains("-A OTHER -j ISTIO_DIVERT");
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "OTHER");
-            scheduled.get(0).run();
-            assertThat(component.ready()).isTrue();
-            component.stop();
-            assertThat(component.ready()).isFalse();
-            assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
-        } finally {
-            recording.shutdownNow();
-        }
-    }
-
-    @Test
-    void anNftablesChangeEventTriggersTheRepairWithoutWaitingForTheInterval() throws Exception {
-        java.util.concurrent.ScheduledExecutorService scheduler =
-                java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
-        try {
-            CaptureComponent component = new CaptureComponent(
-                    TestConfigs.load(temp, SEED + "VM_AGENT_CAPTURE_VERIFY_INTERVAL=24h\n"),
-                    () -> TestConfigs.plan(temp.resolve("plan"), SEED), tools, scheduler, Clock.systemUTC(),
-                    onChange -> NftablesEvents.subscribe(java.util.Optional.of(network.vm()), onChange));
-            component.start();
-            long before = component.checksDone();
-
-            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F");
-            assertThat(component.awaitChecks(before + 1, Duration.ofSeconds(10))).as("a check after the flush")
-                    .isTrue();
-            assertThat(new NetfilterCapture(tools, Backend.NFT).verify(TestConfigs.plan(temp.resolve("p2"), SEED))
-                    .isEmpty()).isTrue();
-            component.stop();
-        } finally {
-            scheduler.shutdownNow();
-        }
     }
 }

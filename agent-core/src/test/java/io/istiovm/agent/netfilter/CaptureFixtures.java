@@ -1,0 +1,74 @@
+package io.istiovm.agent.netfilter;
+
+import io.istiovm.agent.assembly.AgentRuntime;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.HostPaths;
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.lifecycle.FileEvents;
+import io.istiovm.agent.testing.CliRun;
+import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.SteppingClock;
+import io.istiovm.agent.testing.TestConfigs;
+import java.nio.file.FileSystems;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+
+/**
+ * Capture settings and host facts for the netfilter tests: a cluster.env text held in memory (nothing written),
+ * mapped to {@link CaptureSettings} through the assembly as the agent maps it.
+ */
+final class CaptureFixtures {
+    /** Uid and gid of the proxy in the namespace tests (no such user needs to exist). */
+    static final long PROXY_ID = 1337;
+    /** Gid of the agent's own group in the namespace tests. */
+    static final long AGENT_GID = 1338;
+    /** An ordinary application user. */
+    static final long APP_ID = 1000;
+    /** Where the in-memory cluster.env claims to be; problems name it. */
+    static final Path CONFIG_DIR = Path.of("/nonexistent/capture-test");
+
+    private CaptureFixtures() {
+    }
+
+    /** {@code clusterEnv} ({@code KEY=value} lines) as capture settings. */
+    static CaptureSettings settings(String clusterEnv) {
+        Map<String, String> values = new LinkedHashMap<>();
+        clusterEnv.lines().filter(line -> !line.isBlank()).forEach(line -> {
+            int equals = line.indexOf('=');
+            values.put(line.substring(0, equals), line.substring(equals + 1));
+        });
+        return settings(TestConfigs.inMemory(CONFIG_DIR, values));
+    }
+
+    /** A loaded configuration as capture settings, through the assembly. */
+    static CaptureSettings settings(AgentConfig config) {
+        SteppingClock clock = new SteppingClock(Instant.parse("2026-01-01T00:00:00Z"));
+        AgentRuntime runtime = new AgentRuntime(clock, new ManualLoops(clock),
+                new FileEvents(FileSystems.getDefault()), new HostPaths(CONFIG_DIR.resolve("etc"),
+                        Path.of("/proc")), CliRun.TEST_HOST);
+        return new Assembly(runtime).capture(config).settings();
+    }
+
+    /**
+     * A capture component for {@code clusterEnv} on the test host: no sshd configuration (port 22), no passwd or
+     * group under {@code scratch} (Istio's fallback uid and gid 1337), waiting for a component named "envoy".
+     */
+    static CaptureComponent component(String clusterEnv, Path scratch, NetfilterTools tools,
+                                      CaptureComponent.ChangeEvents events) {
+        CaptureSettings settings = settings(clusterEnv + "VM_AGENT_SSHD_CONFIG=" + scratch.resolve("no-sshd_config")
+                + "\n");
+        return new CaptureComponent(settings, CliRun.TEST_HOST, scratch.resolve("no-etc"), tools, events, "envoy");
+    }
+
+    static CaptureHost host(List<Integer> sshPorts) {
+        return new CaptureHost(sshPorts, PROXY_ID, PROXY_ID, OptionalLong.of(AGENT_GID), false);
+    }
+
+    static CapturePlan plan(String clusterEnv) throws Exception {
+        return CapturePlanner.plan(settings(clusterEnv), host(List.of(22)));
+    }
+}
