@@ -14,7 +14,8 @@ import java.util.Objects;
  * {@link AgentRuntime}.
  *
  * <p>Start order: the control-plane names in /etc/hosts first (the CA is reached through them), then the identity
- * (SDS serves it to Envoy), SDS, Envoy, and the capture rules last, so that they come out first on stop.
+ * (SDS serves it to Envoy), SDS, Envoy, and the capture rules last, so that they come out first on stop; with
+ * VM_AGENT_CAPTURE_FAIL_CLOSED the capture rules come before Envoy instead.
  */
 public final class Assembly {
     private final AgentRuntime runtime;
@@ -50,8 +51,16 @@ public final class Assembly {
         List<Component> components = new ArrayList<>();
         components.addAll(hosts(config).components());
         components.addAll(identity(config).components());
-        components.addAll(envoy(config).components());
-        components.addAll(capture(config).components());
+        CaptureArea capture = capture(config);
+        if (capture.failClosed()) {
+            // Fail-closed: nothing may bypass Envoy, so the rules go in before it starts and come out after it.
+            components.addAll(capture.components());
+            components.addAll(envoy(config).components());
+        } else {
+            // Hold traffic: Envoy first; the capture component applies its rules once Envoy is LIVE.
+            components.addAll(envoy(config).components());
+            components.addAll(capture.components());
+        }
         return List.copyOf(components);
     }
 
