@@ -12,42 +12,18 @@ import java.util.Optional;
 
 /**
  * What the Envoy component would run, everything resolved: the settings, the validated bootstrap, the binary and
- * the user ({@code runAs} empty: the agent already is Envoy's user; otherwise {@code setpriv} switches to it).
+ * the user ({@code runAs} empty: the agent already is Envoy's user; otherwise {@code setpriv} switches to it), and
+ * the host the supervision reads processes from.
  */
-public final class EnvoyPlan implements Prepared {
-    private final EnvoySettings settings;
-    private final EnvoyBootstrap bootstrap;
-    private final Path binary;
-    private final Optional<ProcessUser> runAs;
-    private final HostProcesses host;
+public record EnvoyPlan(EnvoySettings settings, EnvoyBootstrap bootstrap, Path binary, Optional<ProcessUser> runAs,
+                        HostProcesses host) implements Prepared {
 
-    EnvoyPlan(EnvoySettings settings, EnvoyBootstrap bootstrap, Path binary, Optional<ProcessUser> runAs,
-              HostProcesses host) {
-        this.settings = Objects.requireNonNull(settings, "settings");
-        this.bootstrap = Objects.requireNonNull(bootstrap, "bootstrap");
-        this.binary = Objects.requireNonNull(binary, "binary");
-        this.runAs = Objects.requireNonNull(runAs, "runAs");
-        this.host = Objects.requireNonNull(host, "host");
-    }
-
-    public EnvoySettings settings() {
-        return settings;
-    }
-
-    public EnvoyBootstrap bootstrap() {
-        return bootstrap;
-    }
-
-    public Path binary() {
-        return binary;
-    }
-
-    public Optional<ProcessUser> runAs() {
-        return runAs;
-    }
-
-    HostProcesses host() {
-        return host;
+    public EnvoyPlan {
+        Objects.requireNonNull(settings, "settings");
+        Objects.requireNonNull(bootstrap, "bootstrap");
+        Objects.requireNonNull(binary, "binary");
+        Objects.requireNonNull(runAs, "runAs");
+        Objects.requireNonNull(host, "host");
     }
 
     /** The command line of {@code epoch}, reading its bootstrap from {@code bootstrapFile}. */

@@ -208,8 +208,10 @@ public final class EnvoySupervision implements Running {
         }
         List<String> applied = new ArrayList<>();
         if (!nextPlan.bootstrap().digest().equals(before.bootstrap().digest())) {
-            applied.add("hot restart to epoch " + (published.epoch().orElse(-1) + 1) + " (bootstrap sha256 "
-                    + nextPlan.bootstrap().digest().substring(0, 12) + ")");
+            String digest = "bootstrap sha256 " + nextPlan.bootstrap().digest().substring(0, 12);
+            OptionalInt epoch = published.epoch();
+            applied.add(epoch.isPresent() ? "hot restart to epoch " + (epoch.getAsInt() + 1) + " (" + digest + ")"
+                    : digest + " used when Envoy starts again");
         }
         List<String> timings = changed(LIVE, before, nextPlan);
         if (!timings.isEmpty()) {
@@ -322,7 +324,7 @@ public final class EnvoySupervision implements Running {
 
     // ---- the loop ----------------------------------------------------------------------------------------
 
-    private Instant step(Instant now) throws IOException {
+    private Instant step(Instant now) {
         for (Event event = events.poll(); event != null; event = events.poll()) {
             if (event instanceof Exited e) {
                 exited(e.process(), now);
@@ -659,7 +661,8 @@ public final class EnvoySupervision implements Running {
         }
         long pid = holder.get();
         String commandLine = host.commandLine(pid).orElse("?");
-        if (!commandLine.contains("--restart-epoch") && !commandLine.contains(plan.binary().getFileName().toString())) {
+        String binaryName = plan.binary().getFileName().toString();
+        if (!commandLine.contains("--restart-epoch") && !commandLine.contains(binaryName)) {
             throw new IllegalStateException("admin port 127.0.0.1:" + s.adminPort() + " is held by pid " + pid
                     + " (" + commandLine + "), which is not an Envoy; refusing to start Envoy");
         }

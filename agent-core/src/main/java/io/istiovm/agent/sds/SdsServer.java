@@ -341,7 +341,8 @@ public final class SdsServer implements Component {
             }
 
             synchronized SdsStreamState state() {
-                return new SdsStreamState(id, names, Optional.ofNullable(ackedVersion), Optional.ofNullable(lastRejection));
+                return new SdsStreamState(id, names, Optional.ofNullable(ackedVersion),
+                        Optional.ofNullable(lastRejection));
             }
 
             @Override

@@ -25,7 +25,8 @@ class EnvoyBinaryTest {
         assertThatThrownBy(() -> EnvoySupervisor.resolveBinary(defaults, p -> false))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems())
                         .containsExactly(ConfigProblem.error(Source.DEFAULT, "VM_AGENT_ENVOY_BINARY",
-                                "/usr/local/bin/envoy", "Envoy binary not found or not executable (nor /usr/bin/envoy)")));
+                                "/usr/local/bin/envoy",
+                                "Envoy binary not found or not executable (nor /usr/bin/envoy)")));
     }
 
     @Test

@@ -7,9 +7,12 @@ import java.net.ServerSocket;
 import org.junit.jupiter.api.Test;
 
 class HostProcessesTest {
+    private static final HostProcesses HOST = HostProcesses.on(java.nio.file.Path.of("/proc"),
+            java.nio.file.Path.of("/etc/passwd"));
+
     @Test
     void findsTheProcessListeningOnALoopbackPort() throws Exception {
-        HostProcesses host = HostProcesses.on(java.nio.file.Path.of("/proc"), java.nio.file.Path.of("/etc/passwd"));
+        HostProcesses host = HOST;
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             assertThat(host.listenerOf(socket.getLocalPort())).contains(ProcessHandle.current().pid());
             assertThat(host.commandLine(ProcessHandle.current().pid())).hasValueSatisfying(c -> assertThat(c)
@@ -23,7 +26,7 @@ class HostProcessesTest {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = socket.getLocalPort();
         }
-        assertThat(HostProcesses.on(java.nio.file.Path.of("/proc"), java.nio.file.Path.of("/etc/passwd")).listenerOf(port)).isEmpty();
+        assertThat(HOST.listenerOf(port)).isEmpty();
     }
 
     @Test
