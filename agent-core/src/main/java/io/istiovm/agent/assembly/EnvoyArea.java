@@ -1,31 +1,123 @@
 package io.istiovm.agent.assembly;
 
 import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.envoy.EnvoyComponents;
+import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.ConfigKey;
+import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.config.ConfigProblem;
+import io.istiovm.agent.envoy.EnvoyBootstrap;
+import io.istiovm.agent.envoy.EnvoySettings;
+import io.istiovm.agent.envoy.EnvoySupervisor;
+import io.istiovm.agent.envoy.HostProcesses;
+import io.istiovm.agent.envoy.InvalidBootstrapException;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.sds.IdentitySource;
-import java.util.ArrayList;
+import io.istiovm.agent.sds.SdsServer;
+import io.istiovm.agent.sds.SdsSettings;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
+import java.util.OptionalInt;
 
-/** SDS and Envoy, wired from the configuration: settings, components, the CLI's one-shot operations. */
+/**
+ * SDS and Envoy, wired from the configuration: their settings, their components, and the bootstrap that
+ * {@code envoy bootstrap} prints. The host's users and process table come from the runtime's host paths.
+ */
 public final class EnvoyArea {
     private final AgentConfig config;
     private final AgentRuntime runtime;
     private final IdentitySource identities;
 
-    EnvoyArea(AgentConfig config, AgentRuntime runtime, IdentitySource identities) {
-        this.config = config;
-        this.runtime = runtime;
-        this.identities = identities;
+    /** {@code identities}: what SDS serves (the assembly's identity; a test's own holder). */
+    public EnvoyArea(AgentConfig config, AgentRuntime runtime, IdentitySource identities) {
+        this.config = Objects.requireNonNull(config, "config");
+        this.runtime = Objects.requireNonNull(runtime, "runtime");
+        this.identities = Objects.requireNonNull(identities, "identities");
     }
 
-    /** The SDS server, then the Envoy supervisor. */
+    /** The SDS server, then the Envoy supervisor (Envoy connects to SDS as it starts). */
     public List<Component> components() {
-        List<Component> components = new ArrayList<>();
-        for (io.istiovm.agent.daemon.Component legacy : EnvoyComponents.forConfig(config, identities,
-                runtime.clock())) {
-            components.add(new LegacyComponent(legacy));
+        return List.of(sds(), supervisor());
+    }
+
+    public SdsServer sds() {
+        return new SdsServer(identities, this::sdsSettings);
+    }
+
+    public EnvoySupervisor supervisor() {
+        return new EnvoySupervisor(this::settings, host());
+    }
+
+    /** The bootstrap Envoy would be started with, validated against Envoy's schema. */
+    public EnvoyBootstrap bootstrap() throws ConfigException, InvalidBootstrapException {
+        return EnvoyBootstrap.plan(settings());
+    }
+
+    /**
+     * The Envoy settings; a value without a default that could not be derived (no host address, no host name)
+     * or a backoff cap below its start is a configuration error naming the key.
+     */
+    public EnvoySettings settings() throws ConfigException {
+        InetAddress ip = config.find(ConfigKeys.ISTIO_SVC_IP).orElseThrow(() -> invalid(ConfigKeys.ISTIO_SVC_IP,
+                "not set, and the host has no global address to default to"));
+        String pod = config.find(ConfigKeys.POD_NAME).orElseThrow(() -> invalid(ConfigKeys.POD_NAME,
+                "not set, and the host name is unknown"));
+        Duration backoff = config.get(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF);
+        Duration backoffMax = config.get(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX);
+        if (backoffMax.compareTo(backoff) < 0) {
+            throw invalid(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX, "shorter than "
+                    + ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF.name() + " (" + config.source(
+                    ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF).location() + ")");
         }
-        return components;
+        return new EnvoySettings(
+                config.get(ConfigKeys.VM_AGENT_ENVOY_BINARY),
+                config.source(ConfigKeys.VM_AGENT_ENVOY_BINARY),
+                config.get(ConfigKeys.ENVOY_USER),
+                config.source(ConfigKeys.ENVOY_USER),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_ADMIN_PORT),
+                config.get(ConfigKeys.ENVOY_PORT),
+                config.get(ConfigKeys.INBOUND_CAPTURE_PORT),
+                config.get(ConfigKeys.ENVOY_STATUS_PORT),
+                config.get(ConfigKeys.ENVOY_PROMETHEUS_PORT),
+                config.get(ConfigKeys.VM_AGENT_STATUS_PORT),
+                config.get(ConfigKeys.PILOT_ADDRESS),
+                config.get(ConfigKeys.ISTIO_CP_AUTH).equals("MUTUAL_TLS"),
+                config.get(ConfigKeys.ISTIOD_SAN),
+                ip, pod,
+                config.get(ConfigKeys.ISTIO_NAMESPACE),
+                config.get(ConfigKeys.ISTIO_SERVICE),
+                config.nodeMetadata(),
+                config.get(ConfigKeys.VM_AGENT_SDS_SOCKET),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_CONFIG_DIR),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_SHM_DIR),
+                config.find(ConfigKeys.ISTIO_BOOTSTRAP_OVERRIDE),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_CONCURRENCY),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_LOG_LEVEL),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_DRAIN_TIME),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME),
+                config.get(ConfigKeys.MINIMUM_DRAIN_DURATION),
+                config.get(ConfigKeys.TERMINATION_DRAIN_DURATION),
+                backoff,
+                backoffMax,
+                config.get(ConfigKeys.VM_AGENT_ENVOY_STABLE_PERIOD),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_LIVE_TIMEOUT),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_STOP_TIMEOUT),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL));
+    }
+
+    /** The SDS socket, connectable by the group of ENVOY_USER (from the host's passwd). */
+    public SdsSettings sdsSettings() throws IOException {
+        long gid = host().user(config.get(ConfigKeys.ENVOY_USER)).gid();
+        return new SdsSettings(config.get(ConfigKeys.VM_AGENT_SDS_SOCKET), OptionalInt.of(Math.toIntExact(gid)));
+    }
+
+    private HostProcesses host() {
+        return HostProcesses.on(runtime.paths().proc(), runtime.paths().passwd());
+    }
+
+    private ConfigException invalid(ConfigKey<?> key, String reason) {
+        return new ConfigException(List.of(ConfigProblem.error(config.source(key), key.name(), null, reason)));
     }
 }

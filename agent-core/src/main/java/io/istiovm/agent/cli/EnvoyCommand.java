@@ -1,8 +1,8 @@
 package io.istiovm.agent.cli;
 
+import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.envoy.EnvoyBootstrap;
-import io.istiovm.agent.envoy.EnvoySettings;
 import io.istiovm.agent.envoy.InvalidBootstrapException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -28,19 +28,13 @@ final class EnvoyCommand extends CommandGroup {
         ConfigOptions config;
 
         @Override
-        public Integer call() throws ExitException {
+        public Integer call() throws ExitException, ConfigException, InvalidBootstrapException {
             CliEnvironment env = parent.env;
             ConfigLoader.Result loaded = config.load(env);
-            try {
-                EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(EnvoySettings.from(loaded.config()));
-                env.out().print(bootstrap.json());
-                env.out().flush();
-                return ExitCodes.OK;
-            } catch (InvalidBootstrapException | IllegalArgumentException e) {
-                env.err().println("error: " + e.getMessage());
-                env.err().flush();
-                return ExitCodes.CONFIG;
-            }
+            EnvoyBootstrap bootstrap = env.assembly().envoy(loaded.config()).bootstrap();
+            env.out().print(bootstrap.json());
+            env.out().flush();
+            return ExitCodes.OK;
         }
     }
 }

@@ -8,7 +8,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -73,10 +72,6 @@ final class EnvoyProcess {
 
     void kill() {
         process.destroyForcibly();
-    }
-
-    boolean awaitExit(java.time.Duration timeout) throws InterruptedException {
-        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     static Level level(String line, String stream) {

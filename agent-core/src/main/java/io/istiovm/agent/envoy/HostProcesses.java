@@ -12,20 +12,37 @@ import java.util.OptionalLong;
 import java.util.Set;
 
 /**
- * What the kernel says about processes and sockets, read from /proc: who listens on a loopback TCP port (to find
+ * What the host says about processes, users and sockets, read from its files (the assembly's host paths; tests
+ * give a scratch tree): the agent's own uid, Envoy's user from passwd, who listens on a loopback TCP port (to find
  * an Envoy left by a previous agent), and the cgroup's OOM-kill counter.
  */
-final class HostProcesses {
+public final class HostProcesses {
+    /** Where the cgroup file systems are mounted; only the OOM counter reads it, and it has no other place. */
+    private static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
+
     private final Path proc;
+    private final Path passwd;
     private final Path cgroupRoot;
 
-    HostProcesses(Path proc, Path cgroupRoot) {
+    HostProcesses(Path proc, Path passwd, Path cgroupRoot) {
         this.proc = proc;
+        this.passwd = passwd;
         this.cgroupRoot = cgroupRoot;
     }
 
-    static HostProcesses system() {
-        return new HostProcesses(Path.of("/proc"), Path.of("/sys/fs/cgroup"));
+    /** The host whose process table is {@code proc} and whose users are in {@code passwd}. */
+    public static HostProcesses on(Path proc, Path passwd) {
+        return new HostProcesses(proc, passwd, CGROUP_ROOT);
+    }
+
+    /** The uid the agent runs as (the owner of {@code /proc/self}). */
+    public long currentUid() throws IOException {
+        return ((Number) Files.getAttribute(proc.resolve("self"), "unix:uid")).longValue();
+    }
+
+    /** {@code user}'s uid and gid, from passwd (see {@link ProcessUser#resolve}). */
+    public ProcessUser user(io.istiovm.agent.config.UserRef user) throws IOException {
+        return ProcessUser.resolve(user, passwd);
     }
 
     /** The pid of a process with a socket listening on TCP {@code port} (IPv4 or IPv6), if any. */

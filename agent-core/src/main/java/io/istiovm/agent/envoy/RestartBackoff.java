@@ -38,6 +38,13 @@ public final class RestartBackoff {
         return delay.compareTo(max) > 0 ? max : delay;
     }
 
+    /** The same crashes in a row under new timings: a reload changed them, the crash history stays. */
+    public synchronized RestartBackoff retimed(Duration initial, Duration max, Duration stablePeriod) {
+        RestartBackoff next = new RestartBackoff(initial, max, stablePeriod);
+        next.consecutiveCrashes = consecutiveCrashes;
+        return next;
+    }
+
     public synchronized int consecutiveCrashes() {
         return consecutiveCrashes;
     }

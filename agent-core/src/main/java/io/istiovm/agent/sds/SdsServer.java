@@ -8,7 +8,11 @@ import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import io.istiovm.agent.daemon.Component;
+import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Prepared;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.lifecycle.Running;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -23,8 +27,10 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -39,25 +45,25 @@ import org.slf4j.LoggerFactory;
  * <p>Only the agent and Envoy's group can connect: the socket is 0660 with Envoy's group, and a directory the
  * agent creates for it is 0750 with that group. Between bind and chmod the socket has the umask's mode, which
  * (with the daemon's umask 022 or tighter) denies connecting to anyone else, since connecting needs write access.
+ *
+ * <p>As a component: {@link #prepare()} reads the settings and refuses a socket path taken by something that is
+ * not a socket; {@link Plan#start} binds and is READY once listening. A reload may change the socket's group
+ * (applied at once); a new socket path needs a restart, since Envoy's running bootstrap names the old one.
  */
 public final class SdsServer implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(SdsServer.class);
+    private static final String SOCKET_KEY = "VM_AGENT_SDS_SOCKET";
 
     private final IdentitySource identities;
-    private final Path socket;
-    private final OptionalInt socketGroup;
-    private final AtomicLong nonces = new AtomicLong();
-    private final AtomicLong streamIds = new AtomicLong();
-    private final Map<Long, SdsStream> streams = new ConcurrentHashMap<>();
-    private EventLoopGroup loop;
-    private Server server;
-    private IdentitySource.Subscription subscription;
+    private final Callable<SdsSettings> settings;
 
-    /** {@code socketGroup}: gid allowed to connect besides the agent's own user (Envoy's group). */
-    public SdsServer(IdentitySource identities, Path socket, OptionalInt socketGroup) {
-        this.identities = identities;
-        this.socket = socket.toAbsolutePath();
-        this.socketGroup = socketGroup;
+    /**
+     * {@code settings} is read in {@link #prepare()}, so that what it needs from the host (Envoy's group) is a
+     * refusal to prepare when it cannot be had.
+     */
+    public SdsServer(IdentitySource identities, Callable<SdsSettings> settings) {
+        this.identities = Objects.requireNonNull(identities, "identities");
+        this.settings = Objects.requireNonNull(settings, "settings");
     }
 
     @Override
@@ -65,231 +71,303 @@ public final class SdsServer implements Component {
         return "sds";
     }
 
-    public Path socket() {
-        return socket;
-    }
-
     @Override
-    public synchronized void start() throws IOException {
-        prepareDirectory();
-        loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        subscription = identities.subscribe(this::pushToAll);
-        server = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
-                .channelType(EpollServerDomainSocketChannel.class)
-                .bossEventLoopGroup(loop)
-                .workerEventLoopGroup(loop)
-                .addService(new Service())
-                .build()
-                .start();
-        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw----"));
-        if (socketGroup.isPresent()) {
-            Files.setAttribute(socket, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
-        }
-        LOG.info("SDS listening on {}", socket);
+    public Plan prepare() throws Exception {
+        SdsSettings s = settings.call();
+        refuseNonSocket(s.socket());
+        return new Plan(s);
     }
 
-    private void prepareDirectory() throws IOException {
-        Path dir = socket.getParent();
-        // Only a directory the agent creates is made 0750 for Envoy's group; an existing one (a systemd
-        // RuntimeDirectory, or something shared like /run) keeps the mode its owner gave it.
-        if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir);
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
-            if (socketGroup.isPresent()) {
-                Files.setAttribute(dir, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
-            }
-        }
-        // A socket left by an agent that was killed; binding would fail with "address in use".
-        if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) {
-            if (!"socket".equals(fileType(socket))) {
-                throw new IOException(socket + " exists and is not a socket; refusing to replace it");
-            }
-            Files.delete(socket);
+    /** A file in the socket's place that is not a socket is someone else's; it is never replaced. */
+    private static void refuseNonSocket(Path socket) throws IOException {
+        if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS) && !isSocket(socket)) {
+            throw new IOException(socket + " exists and is not a socket; refusing to replace it (" + SOCKET_KEY
+                    + ")");
         }
     }
 
-    private static String fileType(Path path) throws IOException {
+    private static boolean isSocket(Path path) throws IOException {
         int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        return (mode & 0170000) == 0140000 ? "socket" : "other";
+        return (mode & 0170000) == 0140000;
     }
 
-    @Override
-    public boolean ready() {
-        Server current;
-        synchronized (this) {
-            current = server;
-        }
-        return current != null && !current.isShutdown();
-    }
+    /** The server to start: where it listens and for whom. */
+    public final class Plan implements Prepared {
+        private final SdsSettings settings;
 
-    @Override
-    public void describe(PrintWriter out) {
-        out.println("sds socket " + socket + " mode 0660" + socketGroup.stream().mapToObj(g -> " group " + g)
-                .findFirst().orElse("") + ", resources " + SecretsPlan.KNOWN);
-    }
+        private Plan(SdsSettings settings) {
+            this.settings = settings;
+        }
 
-    @Override
-    public synchronized void stop() throws InterruptedException, IOException {
-        if (subscription != null) {
-            subscription.close();
-            subscription = null;
-        }
-        if (server != null) {
-            server.shutdownNow();
-            server.awaitTermination(5, TimeUnit.SECONDS);
-            server = null;
-        }
-        if (loop != null) {
-            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
-            loop = null;
-        }
-        Files.deleteIfExists(socket);
-    }
-
-    /** Every open stream, for status output and tests. */
-    public List<SdsStreamState> streams() {
-        List<SdsStreamState> states = new ArrayList<>();
-        for (SdsStream stream : streams.values()) {
-            states.add(stream.state());
-        }
-        states.sort((a, b) -> Long.compare(a.id(), b.id()));
-        return states;
-    }
-
-    private void pushToAll(ServedIdentity identity) {
-        LOG.info("identity version {}: pushing to {} SDS stream(s)", identity.version(), streams.size());
-        for (SdsStream stream : streams.values()) {
-            stream.push(identity);
-        }
-    }
-
-    private final class Service extends SecretDiscoveryServiceGrpc.SecretDiscoveryServiceImplBase {
-        @Override
-        public StreamObserver<DiscoveryRequest> streamSecrets(StreamObserver<DiscoveryResponse> responses) {
-            SdsStream stream = new SdsStream(streamIds.incrementAndGet(),
-                    (ServerCallStreamObserver<DiscoveryResponse>) responses);
-            streams.put(stream.id, stream);
-            return stream;
+        public SdsSettings settings() {
+            return settings;
         }
 
         @Override
-        public void fetchSecrets(DiscoveryRequest request, StreamObserver<DiscoveryResponse> responses) {
-            Optional<ServedIdentity> identity = identities.current();
-            if (identity.isEmpty()) {
-                responses.onError(Status.UNAVAILABLE.withDescription("no workload identity yet").asException());
-                return;
-            }
-            responses.onNext(response(request.getResourceNamesList(), identity.get()));
-            responses.onCompleted();
-        }
-    }
-
-    private DiscoveryResponse response(List<String> names, ServedIdentity identity) {
-        return DiscoveryResponse.newBuilder()
-                .setVersionInfo(identity.version())
-                .setTypeUrl(SecretsPlan.TYPE_URL)
-                .setNonce(Long.toString(nonces.incrementAndGet()))
-                .addAllResources(SecretsPlan.resources(names, identity))
-                .build();
-    }
-
-    /**
-     * One {@code StreamSecrets} call. xDS rules: the first request subscribes; a request carrying the nonce of
-     * our last response is an ACK (no error detail) or a NACK (error detail); a request with an older nonce is
-     * stale and ignored; a changed resource list is answered at once.
-     */
-    private final class SdsStream implements StreamObserver<DiscoveryRequest> {
-        private final long id;
-        private final ServerCallStreamObserver<DiscoveryResponse> responses;
-        private List<String> names = List.of();
-        private String sentNonce = "";
-        private String sentVersion;
-        private String ackedVersion;
-        private String lastRejection;
-        private boolean closed;
-
-        SdsStream(long id, ServerCallStreamObserver<DiscoveryResponse> responses) {
-            this.id = id;
-            this.responses = responses;
+        public void describe(PrintWriter out) {
+            out.println("sds socket " + settings.socket() + " mode 0660" + settings.socketGroup().stream()
+                    .mapToObj(g -> " group " + g).findFirst().orElse("") + ", resources " + SecretsPlan.KNOWN);
         }
 
         @Override
-        public synchronized void onNext(DiscoveryRequest request) {
-            String nonce = request.getResponseNonce();
-            if (!nonce.isEmpty() && !nonce.equals(sentNonce)) {
-                return;
-            }
-            if (!nonce.isEmpty()) {
-                if (request.hasErrorDetail()) {
-                    lastRejection = request.getErrorDetail().getMessage();
-                    LOG.warn("SDS stream {}: Envoy rejected version {} of {}: {}", id, sentVersion, names,
-                            lastRejection);
-                } else {
-                    ackedVersion = request.getVersionInfo();
-                    lastRejection = null;
-                    LOG.debug("SDS stream {}: Envoy accepted version {} of {}", id, ackedVersion, names);
-                }
-            }
-            List<String> requested = List.copyOf(request.getResourceNamesList());
-            boolean subscribing = nonce.isEmpty() || !requested.equals(names);
-            names = requested;
-            for (String name : names) {
-                if (!SecretsPlan.KNOWN.contains(name)) {
-                    LOG.warn("SDS stream {}: unknown resource '{}' requested; this agent serves {}", id, name,
-                            SecretsPlan.KNOWN);
-                }
-            }
-            if (subscribing) {
-                identities.current().ifPresent(this::sendLocked);
-            }
+        public Serving start(ComponentContext context) throws IOException, InterruptedException {
+            Serving serving = new Serving(settings);
+            serving.listen();
+            context.status().ready("listening on " + settings.socket());
+            return serving;
+        }
+    }
+
+    /** The server while it listens. */
+    public final class Serving implements Running {
+        private final Path socket;
+        private OptionalInt socketGroup;
+        private boolean createdDirectory;
+        private final AtomicLong nonces = new AtomicLong();
+        private final AtomicLong streamIds = new AtomicLong();
+        private final Map<Long, SdsStream> streams = new ConcurrentHashMap<>();
+        private EventLoopGroup loop;
+        private Server server;
+        private IdentitySource.Subscription subscription;
+
+        private Serving(SdsSettings settings) {
+            this.socket = settings.socket();
+            this.socketGroup = settings.socketGroup();
         }
 
-        synchronized void push(ServedIdentity identity) {
-            if (!names.isEmpty() && !identity.version().equals(sentVersion)) {
-                sendLocked(identity);
-            }
+        public Path socket() {
+            return socket;
         }
 
-        private void sendLocked(ServedIdentity identity) {
-            if (closed) {
-                return;
-            }
-            DiscoveryResponse response = response(names, identity);
-            sentNonce = response.getNonce();
-            sentVersion = identity.version();
+        private synchronized void listen() throws IOException, InterruptedException {
+            prepareDirectory();
+            // One thread accepts and serves: a handful of streams from one Envoy (two per epoch).
+            loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+            subscription = identities.subscribe(this::pushToAll);
             try {
-                responses.onNext(response);
-            } catch (RuntimeException e) {
-                LOG.debug("SDS stream {}: send failed: {}", id, e.toString());
+                server = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+                        .channelType(EpollServerDomainSocketChannel.class)
+                        .bossEventLoopGroup(loop)
+                        .workerEventLoopGroup(loop)
+                        .addService(new Service())
+                        .build()
+                        .start();
+                Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw----"));
+                chgrp(socket);
+            } catch (IOException | RuntimeException e) {
+                stop();
+                throw e;
+            }
+            LOG.info("SDS listening on {}", socket);
+        }
+
+        private void prepareDirectory() throws IOException {
+            Path dir = socket.getParent();
+            // Only a directory the agent creates is made 0750 for Envoy's group; an existing one (a systemd
+            // RuntimeDirectory, or something shared like /run) keeps the mode its owner gave it.
+            if (!Files.isDirectory(dir)) {
+                Files.createDirectories(dir);
+                Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
+                createdDirectory = true;
+                chgrp(dir);
+            }
+            // A socket left by an agent that was killed; binding would fail with "address in use".
+            refuseNonSocket(socket);
+            Files.deleteIfExists(socket);
+        }
+
+        private void chgrp(Path path) throws IOException {
+            if (socketGroup.isPresent()) {
+                Files.setAttribute(path, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
             }
         }
 
-        synchronized SdsStreamState state() {
-            return new SdsStreamState(id, names, Optional.ofNullable(ackedVersion), Optional.ofNullable(lastRejection));
+        /** Same socket: nothing, or a new group given to the socket (and to the directory the agent made). */
+        @Override
+        public synchronized Reconciled reload(Prepared next) throws IOException {
+            if (!(next instanceof Plan plan)) {
+                throw new IllegalArgumentException("not an SDS plan: " + next);
+            }
+            if (!plan.settings().socket().equals(socket)) {
+                return Reconciled.unchanged().withRestartNeeded(SOCKET_KEY + " changed: restart the agent "
+                        + "(systemctl restart istio-vm-agent); SDS keeps serving on " + socket);
+            }
+            if (plan.settings().socketGroup().equals(socketGroup)) {
+                return Reconciled.unchanged();
+            }
+            socketGroup = plan.settings().socketGroup();
+            chgrp(socket);
+            if (createdDirectory) {
+                chgrp(socket.getParent());
+            }
+            return Reconciled.changed("socket group " + socketGroup.stream().mapToObj(Integer::toString)
+                    .findFirst().orElse("unchanged"));
         }
 
         @Override
-        public void onError(Throwable t) {
-            close();
+        public synchronized void stop() throws InterruptedException, IOException {
+            if (subscription != null) {
+                subscription.close();
+                subscription = null;
+            }
+            if (server != null) {
+                server.shutdownNow();
+                server.awaitTermination(5, TimeUnit.SECONDS);
+                server = null;
+            }
+            if (loop != null) {
+                loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
+                loop = null;
+            }
+            Files.deleteIfExists(socket);
         }
 
-        @Override
-        public void onCompleted() {
-            close();
-            synchronized (this) {
-                try {
-                    responses.onCompleted();
-                } catch (RuntimeException e) {
-                    LOG.debug("SDS stream {}: completing failed: {}", id, e.toString());
+        /** Every open stream, for status output and tests. */
+        public List<SdsStreamState> streams() {
+            List<SdsStreamState> states = new ArrayList<>();
+            for (SdsStream stream : streams.values()) {
+                states.add(stream.state());
+            }
+            states.sort((a, b) -> Long.compare(a.id(), b.id()));
+            return states;
+        }
+
+        private void pushToAll(ServedIdentity identity) {
+            LOG.info("identity version {}: pushing to {} SDS stream(s)", identity.version(), streams.size());
+            for (SdsStream stream : streams.values()) {
+                stream.push(identity);
+            }
+        }
+
+        private final class Service extends SecretDiscoveryServiceGrpc.SecretDiscoveryServiceImplBase {
+            @Override
+            public StreamObserver<DiscoveryRequest> streamSecrets(StreamObserver<DiscoveryResponse> responses) {
+                SdsStream stream = new SdsStream(streamIds.incrementAndGet(),
+                        (ServerCallStreamObserver<DiscoveryResponse>) responses);
+                streams.put(stream.id, stream);
+                return stream;
+            }
+
+            @Override
+            public void fetchSecrets(DiscoveryRequest request, StreamObserver<DiscoveryResponse> responses) {
+                Optional<ServedIdentity> identity = identities.current();
+                if (identity.isEmpty()) {
+                    responses.onError(Status.UNAVAILABLE.withDescription("no workload identity yet").asException());
+                    return;
+                }
+                responses.onNext(response(request.getResourceNamesList(), identity.get()));
+                responses.onCompleted();
+            }
+        }
+
+        private DiscoveryResponse response(List<String> names, ServedIdentity identity) {
+            return DiscoveryResponse.newBuilder()
+                    .setVersionInfo(identity.version())
+                    .setTypeUrl(SecretsPlan.TYPE_URL)
+                    .setNonce(Long.toString(nonces.incrementAndGet()))
+                    .addAllResources(SecretsPlan.resources(names, identity))
+                    .build();
+        }
+
+        /**
+         * One {@code StreamSecrets} call. xDS rules: the first request subscribes; a request carrying the nonce of
+         * our last response is an ACK (no error detail) or a NACK (error detail); a request with an older nonce is
+         * stale and ignored; a changed resource list is answered at once.
+         */
+        private final class SdsStream implements StreamObserver<DiscoveryRequest> {
+            private final long id;
+            private final ServerCallStreamObserver<DiscoveryResponse> responses;
+            private List<String> names = List.of();
+            private String sentNonce = "";
+            private String sentVersion;
+            private String ackedVersion;
+            private String lastRejection;
+            private boolean closed;
+
+            SdsStream(long id, ServerCallStreamObserver<DiscoveryResponse> responses) {
+                this.id = id;
+                this.responses = responses;
+            }
+
+            @Override
+            public synchronized void onNext(DiscoveryRequest request) {
+                String nonce = request.getResponseNonce();
+                if (!nonce.isEmpty() && !nonce.equals(sentNonce)) {
+                    return;
+                }
+                if (!nonce.isEmpty()) {
+                    if (request.hasErrorDetail()) {
+                        lastRejection = request.getErrorDetail().getMessage();
+                        LOG.warn("SDS stream {}: Envoy rejected version {} of {}: {}", id, sentVersion, names,
+                                lastRejection);
+                    } else {
+                        ackedVersion = request.getVersionInfo();
+                        lastRejection = null;
+                        LOG.debug("SDS stream {}: Envoy accepted version {} of {}", id, ackedVersion, names);
+                    }
+                }
+                List<String> requested = List.copyOf(request.getResourceNamesList());
+                boolean subscribing = nonce.isEmpty() || !requested.equals(names);
+                names = requested;
+                for (String name : names) {
+                    if (!SecretsPlan.KNOWN.contains(name)) {
+                        LOG.warn("SDS stream {}: unknown resource '{}' requested; this agent serves {}", id, name,
+                                SecretsPlan.KNOWN);
+                    }
+                }
+                if (subscribing) {
+                    identities.current().ifPresent(this::sendLocked);
                 }
             }
-        }
 
-        private void close() {
-            synchronized (this) {
-                closed = true;
+            synchronized void push(ServedIdentity identity) {
+                if (!names.isEmpty() && !identity.version().equals(sentVersion)) {
+                    sendLocked(identity);
+                }
             }
-            streams.remove(id);
+
+            private void sendLocked(ServedIdentity identity) {
+                if (closed) {
+                    return;
+                }
+                DiscoveryResponse response = response(names, identity);
+                sentNonce = response.getNonce();
+                sentVersion = identity.version();
+                try {
+                    responses.onNext(response);
+                } catch (RuntimeException e) {
+                    LOG.debug("SDS stream {}: send failed: {}", id, e.toString());
+                }
+            }
+
+            synchronized SdsStreamState state() {
+                return new SdsStreamState(id, names, Optional.ofNullable(ackedVersion),
+                        Optional.ofNullable(lastRejection));
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                close();
+            }
+
+            @Override
+            public void onCompleted() {
+                close();
+                synchronized (this) {
+                    try {
+                        responses.onCompleted();
+                    } catch (RuntimeException e) {
+                        LOG.debug("SDS stream {}: completing failed: {}", id, e.toString());
+                    }
+                }
+            }
+
+            private void close() {
+                synchronized (this) {
+                    closed = true;
+                }
+                streams.remove(id);
+            }
         }
     }
 }

@@ -107,8 +107,9 @@ class CliTest {
 
     @Test
     void runDryRunPreparesAsRunDoesAndExitsWithItsCode() throws Exception {
+        // An executable in Envoy's place: without one, the missing binary (78) would outrank the identity (65).
         Files.writeString(dir.resolve("cluster.env"), "ISTIO_INBOUND_PORTS=8888\nPROV_CERT=" + dir.resolve("certs")
-                + "\nOUTPUT_CERTS=" + dir.resolve("certs") + "\n");
+                + "\nOUTPUT_CERTS=" + dir.resolve("certs") + "\nVM_AGENT_ENVOY_BINARY=/bin/sh\n");
         CliRun run = CliRun.run("run", "--dry-run", "--config-dir", dir.toString());
         assertThat(run.exitCode()).as(run.err()).isEqualTo(ExitCodes.DATA);
         assertThat(run.err()).contains("error: identity: " + dir.resolve("certs"));

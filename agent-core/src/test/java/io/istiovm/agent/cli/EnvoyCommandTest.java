@@ -35,6 +35,18 @@ class EnvoyCommandTest {
     }
 
     @Test
+    void aMissingEnvoyBinaryStopsRunAndItsDryRunAlikeAsAConfigurationErrorNamingTheLine() throws Exception {
+        Path missing = dir.resolve("no-such-envoy");
+        Files.writeString(dir.resolve("cluster.env"), "VM_AGENT_ENVOY_BINARY=" + missing + "\n");
+        CliRun run = CliRun.run("run", "--dry-run", "--config-dir", dir.toString());
+        assertThat(run.exitCode()).as(run.err()).isEqualTo(ExitCodes.CONFIG);
+        assertThat(run.err()).contains("error: " + dir.resolve("cluster.env") + ":1: VM_AGENT_ENVOY_BINARY='"
+                + missing + "': Envoy binary not found or not executable\n",
+                "envoy: configuration is invalid: 1 error");
+        assertThat(run.out()).isEmpty();
+    }
+
+    @Test
     void missingConfigurationAndMissingSubcommandHaveTheirOwnCodes() {
         assertThat(CliRun.run("envoy", "bootstrap", "--config-dir", dir.toString()).exitCode())
                 .isEqualTo(ExitCodes.NO_INPUT);

@@ -7,9 +7,12 @@ import java.net.ServerSocket;
 import org.junit.jupiter.api.Test;
 
 class HostProcessesTest {
+    private static final HostProcesses HOST = HostProcesses.on(java.nio.file.Path.of("/proc"),
+            java.nio.file.Path.of("/etc/passwd"));
+
     @Test
     void findsTheProcessListeningOnALoopbackPort() throws Exception {
-        HostProcesses host = HostProcesses.system();
+        HostProcesses host = HOST;
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             assertThat(host.listenerOf(socket.getLocalPort())).contains(ProcessHandle.current().pid());
             assertThat(host.commandLine(ProcessHandle.current().pid())).hasValueSatisfying(c -> assertThat(c)
@@ -23,7 +26,7 @@ class HostProcessesTest {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = socket.getLocalPort();
         }
-        assertThat(HostProcesses.system().listenerOf(port)).isEmpty();
+        assertThat(HOST.listenerOf(port)).isEmpty();
     }
 
     @Test
@@ -35,13 +38,13 @@ class HostProcessesTest {
         java.nio.file.Files.createDirectories(sys.resolve("memory/system.slice/agent.service"));
         java.nio.file.Files.writeString(sys.resolve("memory/system.slice/agent.service/memory.oom_control"),
                 "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
-        assertThat(new HostProcesses(dir.resolve("proc"), sys).oomKills()).hasValue(3);
+        assertThat(new HostProcesses(dir.resolve("proc"), dir.resolve("passwd"), sys).oomKills()).hasValue(3);
 
         java.nio.file.Files.writeString(proc.resolve("cgroup"), "0::/system.slice/agent.service\n");
         java.nio.file.Files.writeString(sys.resolve("cgroup.controllers"), "memory pids\n");
         java.nio.file.Files.createDirectories(sys.resolve("system.slice/agent.service"));
         java.nio.file.Files.writeString(sys.resolve("system.slice/agent.service/memory.events"),
                 "low 0\nhigh 0\nmax 2\noom 2\noom_kill 2\n");
-        assertThat(new HostProcesses(dir.resolve("proc"), sys).oomKills()).hasValue(2);
+        assertThat(new HostProcesses(dir.resolve("proc"), dir.resolve("passwd"), sys).oomKills()).hasValue(2);
     }
 }

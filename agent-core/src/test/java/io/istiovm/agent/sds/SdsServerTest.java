@@ -7,8 +7,14 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.testing.Await;
+import io.istiovm.agent.testing.ManualLoops;
 import io.istiovm.agent.testing.SdsTestClient;
+import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.TestIdentities;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +22,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -35,14 +42,23 @@ class SdsServerTest {
 
     private final TestIdentities ca = new TestIdentities();
     private final IdentityHolder identities = new IdentityHolder();
-    private SdsServer server;
+    private final SteppingClock clock = new SteppingClock(Instant.parse("2026-11-26T10:00:00Z"));
+    private final AgentState state = new AgentState(clock);
+    private SdsServer.Serving server;
     private SdsTestClient client;
 
     @BeforeEach
     void start() throws Exception {
-        server = new SdsServer(identities, dir.resolve("sds/socket"), OptionalInt.of(NOBODY_GROUP));
-        server.start();
+        server = start(dir.resolve("sds/socket"), OptionalInt.of(NOBODY_GROUP));
         client = new SdsTestClient(server.socket());
+    }
+
+    private SdsServer component(Path socket, OptionalInt group) {
+        return new SdsServer(identities, () -> new SdsSettings(socket, group));
+    }
+
+    private SdsServer.Serving start(Path socket, OptionalInt group) throws Exception {
+        return component(socket, group).prepare().start(ComponentContext.of("sds", new ManualLoops(clock), state));
     }
 
     @AfterEach
@@ -59,7 +75,28 @@ class SdsServerTest {
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket.getParent())))
                 .isEqualTo("rwxr-x---");
         assertThat(Files.getAttribute(socket.getParent(), "unix:gid")).isEqualTo(NOBODY_GROUP);
-        assertThat(server.ready()).isTrue();
+        assertThat(state.snapshot().component("sds").orElseThrow().phase()).isEqualTo(Phase.READY);
+    }
+
+    @Test
+    void aReloadTakesANewGroupAtOnceButANewSocketPathNeedsARestart() throws Exception {
+        Path socket = server.socket();
+        assertThat(server.reload(component(socket, OptionalInt.of(NOBODY_GROUP)).prepare()))
+                .isEqualTo(Reconciled.unchanged());
+
+        Reconciled regrouped = server.reload(component(socket, OptionalInt.of(0)).prepare());
+        assertThat(regrouped.changed()).isTrue();
+        assertThat(regrouped.needsRestart()).isEmpty();
+        assertThat(Files.getAttribute(socket, "unix:gid", LinkOption.NOFOLLOW_LINKS)).isEqualTo(0);
+        assertThat(Files.getAttribute(socket.getParent(), "unix:gid")).isEqualTo(0);
+
+        Reconciled moved = server.reload(component(dir.resolve("elsewhere/socket"), OptionalInt.of(0)).prepare());
+        assertThat(moved.changed()).isFalse();
+        assertThat(moved.needsRestart()).hasValueSatisfying(what -> assertThat(what)
+                .startsWith("VM_AGENT_SDS_SOCKET changed: restart the agent"));
+        assertThat(Files.exists(dir.resolve("elsewhere"))).isFalse();
+        identities.set(ca.issue());
+        assertThat(client.fetch(List.of("ROOTCA")).getResourcesCount()).as("still serving").isEqualTo(1);
     }
 
     @Test
@@ -155,16 +192,15 @@ class SdsServerTest {
     }
 
     @Test
-    void aStaleSocketFromAKilledAgentIsReplacedButOtherFilesAreNot() throws Exception {
+    void aStaleSocketFromAKilledAgentIsReplacedButOtherFilesAreRefusedBeforeStart() throws Exception {
         server.stop();
         Path other = dir.resolve("sds/socket");
         Files.writeString(other, "not a socket");
-        SdsServer second = new SdsServer(identities, other, OptionalInt.empty());
-        assertThatThrownBy(second::start).hasMessageContaining("is not a socket");
+        assertThatThrownBy(() -> component(other, OptionalInt.empty()).prepare())
+                .hasMessageContaining("is not a socket");
         assertThat(Files.readString(other)).isEqualTo("not a socket");
         Files.delete(other);
-        server = new SdsServer(identities, other, OptionalInt.empty());
-        server.start();
+        server = start(other, OptionalInt.empty());
         client.close();
         client = new SdsTestClient(server.socket());
         identities.set(ca.issue());
@@ -175,8 +211,7 @@ class SdsServerTest {
     void anExistingDirectoryKeepsItsModeOnlyTheSocketIsTightened() throws Exception {
         Path shared = Files.createDirectories(dir.resolve("shared"));
         Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxr-xr-x"));
-        SdsServer other = new SdsServer(identities, shared.resolve("sds.sock"), OptionalInt.of(NOBODY_GROUP));
-        other.start();
+        SdsServer.Serving other = start(shared.resolve("sds.sock"), OptionalInt.of(NOBODY_GROUP));
         try {
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(shared))).isEqualTo("rwxr-xr-x");
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(other.socket())))

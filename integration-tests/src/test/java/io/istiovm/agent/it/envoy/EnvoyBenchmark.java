@@ -1,6 +1,6 @@
 package io.istiovm.agent.it.envoy;
 
-import io.istiovm.agent.envoy.EnvoySupervisor;
+import io.istiovm.agent.envoy.EnvoySupervision;
 import io.istiovm.agent.sds.ServedIdentity;
 import io.istiovm.agent.testing.Await;
 import java.time.Duration;
@@ -31,8 +31,8 @@ public final class EnvoyBenchmark {
         try (EnvoyStandInFixture standIn = new EnvoyStandInFixture();
              SupervisedEnvoy envoy = new SupervisedEnvoy(standIn, "VM_AGENT_ENVOY_POLL_INTERVAL=10ms",
                      "VM_AGENT_ENVOY_STABLE_PERIOD=1ms").start()) {
-            EnvoySupervisor supervisor = envoy.supervisor();
-            Await.until("LIVE", WAIT, supervisor::ready);
+            EnvoySupervision supervisor = envoy.supervisor();
+            Await.until("LIVE", WAIT, envoy::ready);
 
             List<Long> rotation = new ArrayList<>();
             for (int i = 0; i < rotations; i++) {
@@ -53,7 +53,7 @@ public final class EnvoyBenchmark {
                 Await.until("new Envoy started", WAIT, () -> supervisor.status().pid().isPresent()
                         && supervisor.status().pid().getAsLong() != pid);
                 started.add(System.nanoTime() - begin);
-                Await.until("new Envoy LIVE", WAIT, supervisor::ready);
+                Await.until("new Envoy LIVE", WAIT, envoy::ready);
                 live.add(System.nanoTime() - begin);
             }
             report("Envoy SIGKILL -> new Envoy process started", started);

@@ -2,8 +2,10 @@ package io.istiovm.agent.it.envoy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.istiovm.agent.envoy.EnvoyBootstrap;
-import io.istiovm.agent.envoy.EnvoySettings;
+import io.istiovm.agent.assembly.AgentRuntime;
+import io.istiovm.agent.assembly.EnvoyArea;
+import io.istiovm.agent.sds.IdentityHolder;
+import io.istiovm.agent.testing.CliRun;
 import io.istiovm.agent.testing.TestConfigs;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,9 +26,10 @@ class EnvoyStandInIT {
     void create() throws Exception {
         standIn = new EnvoyStandInFixture();
         Path configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
-        EnvoySettings settings = EnvoySettings.from(TestConfigs.load(configDir, standIn.clusterEnv()));
+        EnvoyArea area = new EnvoyArea(TestConfigs.load(configDir, standIn.clusterEnv()),
+                AgentRuntime.system(CliRun.TEST_HOST), new IdentityHolder());
         bootstrap = standIn.dir().resolve("proxy/envoy-rev0.json");
-        Files.writeString(bootstrap, EnvoyBootstrap.plan(settings).json());
+        Files.writeString(bootstrap, area.bootstrap().json());
     }
 
     @AfterEach

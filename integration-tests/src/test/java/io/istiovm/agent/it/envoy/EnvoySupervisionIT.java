@@ -3,8 +3,8 @@ package io.istiovm.agent.it.envoy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.envoy.EnvoyBootstrap;
-import io.istiovm.agent.envoy.EnvoySettings;
-import io.istiovm.agent.envoy.EnvoySupervisor;
+import io.istiovm.agent.envoy.EnvoySupervision;
+import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.sds.SdsStreamState;
 import io.istiovm.agent.sds.ServedIdentity;
 import io.istiovm.agent.testing.Await;
@@ -46,8 +46,8 @@ class EnvoySupervisionIT {
     @Test
     void startsAsEnvoysUserWithIstiosCommandLineAndIsReadyWhenLive() throws Exception {
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
-            EnvoySupervisor supervisor = envoy.supervisor();
-            Await.until("supervisor ready", WAIT, supervisor::ready);
+            EnvoySupervision supervisor = envoy.supervisor();
+            Await.until("supervisor ready", WAIT, envoy::ready);
             String info = standIn.admin("/server_info").orElseThrow();
             assertThat(info).startsWith("200 ").contains("\"state\":\"LIVE\"", "\"epoch\":0",
                     "\"uid\":" + EnvoyStandInFixture.ENVOY_UID,
@@ -64,8 +64,8 @@ class EnvoySupervisionIT {
     void fiftyKillsInARowAreSurvivedWithGrowingCappedBackoffThenEnvoyRecovers() throws Exception {
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn, "VM_AGENT_ENVOY_RESTART_BACKOFF=2ms",
                 "VM_AGENT_ENVOY_RESTART_BACKOFF_MAX=32ms", "VM_AGENT_ENVOY_STABLE_PERIOD=1h").start()) {
-            EnvoySupervisor supervisor = envoy.supervisor();
-            Await.until("first LIVE", WAIT, supervisor::ready);
+            EnvoySupervision supervisor = envoy.supervisor();
+            Await.until("first LIVE", WAIT, envoy::ready);
             long previous = -1;
             for (int i = 1; i <= 50; i++) {
                 long before = previous;
@@ -76,14 +76,14 @@ class EnvoySupervisionIT {
                 int crashes = i;
                 Await.until("crash #" + i + " noticed", WAIT,
                         () -> supervisor.status().restartDelays().size() >= crashes);
-                EnvoySupervisor.Status status = supervisor.status();
+                EnvoySupervision.Status status = supervisor.status();
                 // Ready never speaks for the process that died: either not ready, or a new Envoy is LIVE.
-                assertThat(!status.ready() || status.pid().orElse(pid) != pid).isTrue();
+                assertThat(!status.live() || status.pid().orElse(pid) != pid).isTrue();
                 previous = pid;
             }
-            Await.until("recovered: LIVE after the last kill", WAIT, supervisor::ready);
+            Await.until("recovered: LIVE after the last kill", WAIT, envoy::ready);
 
-            EnvoySupervisor.Status status = supervisor.status();
+            EnvoySupervision.Status status = supervisor.status();
             assertThat(status.restartDelays()).hasSize(50);
             assertThat(status.restartDelays().subList(0, 7)).extracting(Duration::toMillis)
                     .containsExactly(0L, 2L, 4L, 8L, 16L, 32L, 32L);
@@ -97,8 +97,8 @@ class EnvoySupervisionIT {
     @Test
     void aNewIdentityReachesEnvoyOverSdsWithoutARestartWhileAConnectionStaysOpen() throws Exception {
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
-            EnvoySupervisor supervisor = envoy.supervisor();
-            Await.until("ready", WAIT, supervisor::ready);
+            EnvoySupervision supervisor = envoy.supervisor();
+            Await.until("ready", WAIT, envoy::ready);
             long pid = supervisor.status().pid().getAsLong();
             ServedIdentity rotated;
             try (Socket socket = new Socket("127.0.0.1", standIn.outboundPort())) {
@@ -128,8 +128,8 @@ class EnvoySupervisionIT {
     @Test
     void aChangedBootstrapHotRestartsIntoTheNextEpochNeverWithThreeAlive() throws Exception {
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
-            EnvoySupervisor supervisor = envoy.supervisor();
-            Await.until("epoch 0 ready", WAIT, supervisor::ready);
+            EnvoySupervision supervisor = envoy.supervisor();
+            Await.until("epoch 0 ready", WAIT, envoy::ready);
             AtomicInteger mostAlive = new AtomicInteger();
             AtomicBoolean sampling = new AtomicBoolean(true);
             Thread sampler = new Thread(() -> {
@@ -140,17 +140,17 @@ class EnvoySupervisionIT {
             }, "epoch-sampler");
             sampler.start();
             try {
-                supervisor.reload(EnvoyBootstrap.plan(envoy.settings()));
-                supervisor.reload(bootstrapWith(envoy, "ISTIO_META_MESH_ID=mesh-1"));
-                Await.until("epoch 1 LIVE", WAIT, () -> supervisor.ready() && supervisor.status().epoch().orElse(-1) == 1
+                assertThat(envoy.reload()).isEqualTo(Reconciled.unchanged());
+                assertThat(envoy.reload("ISTIO_META_MESH_ID=mesh-1").summary()).startsWith("hot restart to epoch 1 ");
+                Await.until("epoch 1 LIVE", WAIT, () -> envoy.ready() && supervisor.status().epoch().orElse(-1) == 1
                         && standIn.admin("/server_info").orElse("").contains("\"epoch\":1"));
                 assertThat(supervisor.status().starts()).as("an unchanged bootstrap restarts nothing").isEqualTo(2);
 
                 // Two changes in a row: epoch 3 may only start once epoch 2 is LIVE.
-                supervisor.reload(bootstrapWith(envoy, "ISTIO_META_MESH_ID=mesh-2"));
+                envoy.reload("ISTIO_META_MESH_ID=mesh-2");
                 Await.until("epoch 2 started", WAIT, () -> supervisor.status().epoch().orElse(-1) == 2);
-                supervisor.reload(bootstrapWith(envoy, "ISTIO_META_MESH_ID=mesh-3"));
-                Await.until("epoch 3 LIVE", WAIT, () -> supervisor.ready() && supervisor.status().epoch().orElse(-1) == 3);
+                envoy.reload("ISTIO_META_MESH_ID=mesh-3");
+                Await.until("epoch 3 LIVE", WAIT, () -> envoy.ready() && supervisor.status().epoch().orElse(-1) == 3);
                 Await.until("parents retired", WAIT, () -> standIn.alivePids().size() == 1);
             } finally {
                 sampling.set(false);
@@ -173,8 +173,8 @@ class EnvoySupervisionIT {
     void stopDrainsInIstiosOrderWithReadinessOffFirstAndWaitsForOpenConnections() throws Exception {
         SupervisedEnvoy envoy = new SupervisedEnvoy(standIn, "MINIMUM_DRAIN_DURATION=200ms",
                 "TERMINATION_DRAIN_DURATION=60s").start();
-        EnvoySupervisor supervisor = envoy.supervisor();
-        Await.until("ready", WAIT, supervisor::ready);
+        EnvoySupervision supervisor = envoy.supervisor();
+        Await.until("ready", WAIT, envoy::ready);
         Thread stopper = new Thread(() -> {
             try {
                 envoy.close();
@@ -188,7 +188,7 @@ class EnvoySupervisionIT {
             stopper.start();
             Await.until("inbound listeners drained", WAIT, () -> standIn.records()
                     .contains("epoch=0 POST /drain_listeners?inboundonly&graceful"));
-            assertThat(supervisor.ready()).isFalse();
+            assertThat(envoy.ready()).isFalse();
             assertThat(client.getInputStream().read()).as("the open connection still works").isPositive();
         }
         stopper.join(WAIT.toMillis());
@@ -200,21 +200,21 @@ class EnvoySupervisionIT {
                 "epoch=0 CONNECTION_CLOSED " + standIn.inboundPort(),
                 "epoch=0 SIGTERM");
         assertThat(standIn.alivePids()).isEmpty();
-        assertThat(envoy.sds().ready()).isFalse();
+        assertThat(Files.exists(envoy.sds().socket())).as("SDS stopped after Envoy").isFalse();
     }
 
     @Test
     void aReplacedEnvoyBinaryIsHotRestartedInto() throws Exception {
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
-            EnvoySupervisor supervisor = envoy.supervisor();
-            Await.until("epoch 0 ready", WAIT, supervisor::ready);
+            EnvoySupervision supervisor = envoy.supervisor();
+            Await.until("epoch 0 ready", WAIT, envoy::ready);
             String script = Files.readString(standIn.binary());
             Path upgraded = standIn.binary().resolveSibling("envoy.new");
             Files.writeString(upgraded, script + "# upgraded\n");
             Files.setPosixFilePermissions(upgraded, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
             Files.move(upgraded, standIn.binary(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             Await.until("epoch 1 LIVE on the new binary", WAIT,
-                    () -> supervisor.ready() && supervisor.status().epoch().orElse(-1) == 1);
+                    () -> envoy.ready() && supervisor.status().epoch().orElse(-1) == 1);
             assertThat(supervisor.status().starts()).isEqualTo(2);
         }
     }
@@ -232,14 +232,14 @@ class EnvoySupervisionIT {
             envoy.start();
             assertThat(leftover.isAlive()).isFalse();
             assertThat(standIn.records()).contains("epoch=0 POST /quitquitquit", "epoch=0 QUITQUITQUIT");
-            Await.until("new Envoy LIVE", WAIT, envoy.supervisor()::ready);
+            Await.until("new Envoy LIVE", WAIT, envoy::ready);
             assertThat(envoy.supervisor().status().pid()).isNotEqualTo(java.util.OptionalLong.of(leftover.pid()));
         }
 
         // A crashed Envoy leaves its shared memory behind; Envoy (and the stand-in) then refuse to start.
         Files.writeString(standIn.dir().resolve("shm/envoy_shared_memory_0"), "left by a crash");
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
-            Await.until("LIVE despite the stale shared memory", WAIT, envoy.supervisor()::ready);
+            Await.until("LIVE despite the stale shared memory", WAIT, envoy::ready);
             assertThat(envoy.supervisor().status().starts()).isEqualTo(1);
         }
     }
@@ -253,7 +253,7 @@ class EnvoySupervisionIT {
             assertThat(envoy.sds().streams().get(0).lastRejection()).hasValueSatisfying(r ->
                     assertThat(r).startsWith("injected NACK"));
             assertThat(standIn.admin("/ready")).hasValue("503 INITIALIZING\n");
-            assertThat(envoy.supervisor().ready()).isFalse();
+            assertThat(envoy.ready()).isFalse();
         }
     }
 
@@ -264,12 +264,7 @@ class EnvoySupervisionIT {
             Await.until("two crashes", WAIT, () -> envoy.supervisor().status().restartDelays().size() >= 2);
             assertThat(envoy.supervisor().status().lastExit()).hasValue("killed by SIGABRT");
             standIn.faults("");
-            Await.until("stable again", WAIT, envoy.supervisor()::ready);
+            Await.until("stable again", WAIT, envoy::ready);
         }
-    }
-
-    private static EnvoyBootstrap bootstrapWith(SupervisedEnvoy envoy, String line) throws Exception {
-        EnvoySettings settings = envoy.settingsFor(envoy.standIn().clusterEnv(line));
-        return EnvoyBootstrap.plan(settings);
     }
 }

@@ -1,50 +1,48 @@
 package io.istiovm.agent.it.envoy;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.envoy.EnvoyBootstrap;
+import io.istiovm.agent.assembly.AgentRuntime;
+import io.istiovm.agent.assembly.EnvoyArea;
 import io.istiovm.agent.envoy.EnvoySettings;
-import io.istiovm.agent.envoy.EnvoySupervisor;
-import io.istiovm.agent.envoy.ProcessUser;
+import io.istiovm.agent.envoy.EnvoySupervision;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.sds.IdentityHolder;
 import io.istiovm.agent.sds.SdsServer;
 import io.istiovm.agent.sds.ServedIdentity;
-import io.istiovm.agent.testing.TestIdentities;
+import io.istiovm.agent.testing.CliRun;
 import io.istiovm.agent.testing.TestConfigs;
+import io.istiovm.agent.testing.TestIdentities;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
-import java.util.Optional;
-import java.util.OptionalInt;
 
 /**
- * The agent's Envoy area as the daemon wires it (identity, SDS server, supervisor), in this JVM, supervising the
- * {@link EnvoyStandIn} as uid {@value EnvoyStandInFixture#ENVOY_UID}. The identity comes from a {@link TestIdentities}.
+ * The agent's Envoy area as the daemon wires it (the assembly's {@link EnvoyArea} on the system clock and thread
+ * loops: SDS server, then supervisor), in this JVM, supervising the {@link EnvoyStandIn} as uid
+ * {@value EnvoyStandInFixture#ENVOY_UID}. The identity comes from a {@link TestIdentities}.
  */
 public final class SupervisedEnvoy implements AutoCloseable {
     private final EnvoyStandInFixture standIn;
     private final Path configDir;
     private final TestIdentities ca = new TestIdentities();
     private final IdentityHolder identities = new IdentityHolder();
-    private final EnvoySettings settings;
-    private final SdsServer sds;
-    private final EnvoySupervisor supervisor;
+    private final AgentRuntime runtime = AgentRuntime.system(CliRun.TEST_HOST);
+    private final AgentState state = new AgentState(runtime.clock());
+    private final EnvoyArea area;
+    private SdsServer.Serving sds;
+    private EnvoySupervision supervisor;
 
     /** {@code extraConfig}: cluster.env lines added to the stand-in's (timers, drain durations, ...). */
     public SupervisedEnvoy(EnvoyStandInFixture standIn, String... extraConfig) throws Exception {
         this.standIn = standIn;
         this.configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
-        this.settings = settingsFor(standIn.clusterEnv(extraConfig));
-        this.sds = new SdsServer(identities, settings.sdsSocket(), OptionalInt.of(EnvoyStandInFixture.ENVOY_UID));
-        ProcessUser envoyUser = new ProcessUser("nobody", EnvoyStandInFixture.ENVOY_UID,
-                EnvoyStandInFixture.ENVOY_UID);
-        this.supervisor = new EnvoySupervisor(settings, EnvoyBootstrap.plan(settings), standIn.binary(),
-                Optional.of(envoyUser), Clock.systemUTC(), EnvoySupervisor.Sleeper.REAL);
+        this.area = area(extraConfig);
     }
 
-    /** Settings from cluster.env text, loaded through the agent's own configuration loader. */
-    public EnvoySettings settingsFor(String clusterEnv) {
-        AgentConfig config = TestConfigs.load(configDir, clusterEnv);
-        return EnvoySettings.from(config);
+    /** The area for the stand-in's configuration plus {@code extraConfig}, loaded by the agent's own loader. */
+    public EnvoyArea area(String... extraConfig) {
+        return new EnvoyArea(TestConfigs.load(configDir, standIn.clusterEnv(extraConfig)), runtime, identities);
     }
 
     /** Issues a new workload certificate and publishes it to SDS; returns it. */
@@ -54,23 +52,35 @@ public final class SupervisedEnvoy implements AutoCloseable {
         return identity;
     }
 
-    /** Publishes an identity, starts SDS and then the supervisor, as the daemon orders them. */
+    /** Publishes an identity, prepares both components and starts SDS and then the supervisor, as the daemon does. */
     public SupervisedEnvoy start() throws Exception {
         rotate();
-        sds.start();
-        supervisor.start();
+        SdsServer.Plan sdsPlan = area.sds().prepare();
+        var envoyPlan = area.supervisor().prepare();
+        sds = sdsPlan.start(ComponentContext.of("sds", runtime.loops(), state));
+        supervisor = envoyPlan.start(ComponentContext.of("envoy", runtime.loops(), state));
         return this;
     }
 
-    public EnvoySettings settings() {
-        return settings;
+    /** What a SIGHUP does to Envoy: the supervisor reconciles to the configuration with {@code extraConfig}. */
+    public Reconciled reload(String... extraConfig) throws Exception {
+        return supervisor.reload(area(extraConfig).supervisor().prepare());
     }
 
-    public EnvoySupervisor supervisor() {
+    /** The component reports READY: the current epoch is LIVE. */
+    public boolean ready() {
+        return state.snapshot().component("envoy").map(c -> c.phase() == Phase.READY).orElse(false);
+    }
+
+    public EnvoySettings settings() throws Exception {
+        return area.settings();
+    }
+
+    public EnvoySupervision supervisor() {
         return supervisor;
     }
 
-    public SdsServer sds() {
+    public SdsServer.Serving sds() {
         return sds;
     }
 
@@ -81,9 +91,14 @@ public final class SupervisedEnvoy implements AutoCloseable {
     @Override
     public void close() throws Exception {
         try {
-            supervisor.stop();
+            if (supervisor != null) {
+                supervisor.stop();
+            }
         } finally {
-            sds.stop();
+            if (sds != null) {
+                sds.stop();
+            }
+            runtime.close();
         }
     }
 }

@@ -1,0 +1,370 @@
+package io.istiovm.agent.envoy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.istiovm.agent.assembly.HostPaths;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.ComponentState;
+import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.testing.Await;
+import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.SteppingClock;
+import io.istiovm.agent.testing.TestConfigs;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The supervision on stepped loops: the clock moves only when the test moves it, so every wait of the stop
+ * sequence and of the restart backoff is shown to follow the injected clock, not real time. Envoy is a shell
+ * script that records the signals it gets (its processes are real, as are their exits), and its admin API a
+ * small HTTP server on loopback whose answers the test sets.
+ */
+class EnvoySupervisionTest {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private static final Duration MINIMUM_DRAIN = Duration.ofSeconds(5);
+    private static final Duration TERMINATION_DRAIN = Duration.ofSeconds(30);
+    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
+
+    @TempDir
+    Path dir;
+
+    private final SteppingClock clock = new SteppingClock(EnvoyAreas.T0);
+    private final ManualLoops loops = new ManualLoops(clock);
+    private final AgentState state = new AgentState(clock);
+    private final FakeAdmin admin = new FakeAdmin();
+    private EnvoySupervision envoy;
+
+    @BeforeEach
+    void installEnvoy() throws IOException {
+        Path bin = Files.createDirectories(dir.resolve("bin"));
+        // Traps TERM (and records it); exits on it unless told to ignore it, as a stuck Envoy would.
+        Files.writeString(bin.resolve("envoy"), """
+                #!/bin/sh
+                if [ -e DIR/ignore-term ]; then
+                  trap 'echo TERM >> DIR/signals' TERM
+                else
+                  trap 'echo TERM >> DIR/signals; exit 143' TERM
+                fi
+                echo $$ >> DIR/started
+                while :; do sleep 1 & wait $!; done
+                """.replace("DIR", dir.toString()));
+        Files.setPosixFilePermissions(bin.resolve("envoy"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.createDirectories(dir.resolve("host/proc/self"));
+        Files.createDirectories(dir.resolve("host/etc"));
+    }
+
+    @AfterEach
+    void stopEverything() throws Exception {
+        if (envoy != null) {
+            CompletableFuture<Void> stopped = envoy.requestStop();
+            Files.deleteIfExists(dir.resolve("ignore-term"));
+            Await.until("stopped", WAIT, () -> {
+                loops.advance(Duration.ofSeconds(1));
+                return stopped.isDone();
+            });
+            envoy.stop();
+        }
+        for (long pid : started()) {
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        }
+        admin.close();
+    }
+
+    @Test
+    void readyExactlyWhileTheCurrentEpochIsLive() throws Exception {
+        start(Map.of());
+        assertThat(envoyState().phase()).isEqualTo(Phase.STARTING);
+        assertThat(envoyState().reason()).startsWith("epoch 0 starting (pid ");
+
+        loops.runDue();
+        assertThat(envoyState().phase()).as("admin not LIVE yet").isEqualTo(Phase.STARTING);
+        admin.liveEpoch = 0;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        assertThat(envoyState().reason()).isEqualTo("epoch 0 LIVE (pid " + envoy.status().pid().getAsLong() + ")");
+        assertThat(envoy.status().live()).isTrue();
+
+        admin.liveEpoch = -1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.STARTING);
+    }
+
+    @Test
+    void stopDrainsForTheMinimumThenUntilNoConnectionIsLeftThenSigterm() throws Exception {
+        start(Map.of());
+        live();
+        admin.connections = 2;
+        Instant began = clock.instant();
+
+        CompletableFuture<Void> stopped = envoy.requestStop();
+        assertThat(admin.posts).containsExactly("/healthcheck/fail", "/drain_listeners?inboundonly&graceful");
+        assertThat(envoyState().phase()).isEqualTo(Phase.STOPPED);
+        assertThat(envoyState().reason()).isEqualTo("stopping: draining epoch 0");
+
+        loops.advance(MINIMUM_DRAIN.minusMillis(1));
+        admin.connections = 0;
+        loops.runDue();
+        assertThat(envoyState().reason()).as("the minimum drain holds even without connections")
+                .isEqualTo("stopping: draining epoch 0");
+        admin.connections = 1;
+        loops.advance(Duration.ofSeconds(10));
+        assertThat(envoyState().reason()).as("a connection is still open").isEqualTo("stopping: draining epoch 0");
+        assertThat(signals()).isEmpty();
+
+        admin.connections = 0;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().reason()).isEqualTo("stopping: SIGTERM to every epoch");
+        Await.until("Envoy exited on SIGTERM and the stop completed", WAIT, () -> {
+            loops.runDue();
+            return stopped.isDone();
+        });
+        assertThat(signals()).containsExactly("TERM");
+        assertThat(Duration.between(began, clock.instant())).isEqualTo(MINIMUM_DRAIN.plusSeconds(11).minusMillis(1));
+        assertThat(envoy.status().pid()).isEmpty();
+        assertThat(started()).allSatisfy(pid -> assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive))
+                .isNotEqualTo(java.util.Optional.of(true)));
+    }
+
+    @Test
+    void drainEndsAtTheTerminationDrainDurationAndSigkillFollowsTheStopTimeout() throws Exception {
+        Files.writeString(dir.resolve("ignore-term"), "");
+        start(Map.of());
+        live();
+        admin.connections = 5;
+        long pid = envoy.status().pid().getAsLong();
+
+        CompletableFuture<Void> stopped = envoy.requestStop();
+        loops.advance(TERMINATION_DRAIN.minusMillis(1));
+        assertThat(envoyState().reason()).isEqualTo("stopping: draining epoch 0");
+        loops.advance(Duration.ofMillis(1));
+        assertThat(envoyState().reason()).isEqualTo("stopping: SIGTERM to every epoch");
+        Await.until("SIGTERM received", WAIT, () -> signals().contains("TERM"));
+
+        loops.advance(STOP_TIMEOUT.minusMillis(1));
+        assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive)).as("ignores SIGTERM").hasValue(true);
+        assertThat(stopped).isNotDone();
+        loops.advance(Duration.ofMillis(1));
+        Await.until("SIGKILL ended it and the stop completed", WAIT, () -> {
+            loops.runDue();
+            return stopped.isDone();
+        });
+        assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
+    }
+
+    @Test
+    void aCrashedEnvoyRestartsAtOnceThenAfterTheDoublingBackoffOfTheSteppedClock() throws Exception {
+        start(Map.of("VM_AGENT_ENVOY_RESTART_BACKOFF", "2s", "VM_AGENT_ENVOY_RESTART_BACKOFF_MAX", "3s",
+                "VM_AGENT_ENVOY_STABLE_PERIOD", "1h"));
+        live();
+
+        crash(1);
+        assertThat(envoy.status().starts()).as("the first restart is immediate").isEqualTo(2);
+        assertThat(envoyState().phase()).isEqualTo(Phase.STARTING);
+        assertThat(envoyState().reason()).contains("restarted after: Envoy epoch 0 (pid ", "killed by SIGKILL",
+                "(crash 1 in a row)");
+        live();
+
+        Instant crashed = crash(2);
+        assertThat(envoy.status().starts()).isEqualTo(2);
+        assertThat(envoyState().phase()).isEqualTo(Phase.FAILED);
+        assertThat(envoyState().reason()).endsWith("(crash 2 in a row); restarting at " + crashed.plusSeconds(2));
+        loops.advance(Duration.ofSeconds(2).minusMillis(1));
+        assertThat(envoy.status().starts()).isEqualTo(2);
+        loops.advance(Duration.ofMillis(1));
+        assertThat(envoy.status().starts()).isEqualTo(3);
+        live();
+
+        crash(3);
+        loops.advance(Duration.ofSeconds(3).minusMillis(1));
+        assertThat(envoy.status().starts()).as("capped at 3s, not 4s").isEqualTo(3);
+        loops.advance(Duration.ofMillis(1));
+        assertThat(envoy.status().starts()).isEqualTo(4);
+        assertThat(envoy.status().restartDelays()).containsExactly(Duration.ZERO, Duration.ofSeconds(2),
+                Duration.ofSeconds(3));
+        assertThat(envoy.status().lastExit()).hasValueSatisfying(e -> assertThat(e).startsWith("killed by SIGKILL"));
+    }
+
+    @Test
+    void aReloadHotRestartsOnlyWhenTheBootstrapChanged() throws Exception {
+        start(Map.of());
+        live();
+
+        assertThat(envoy.reload(prepare(Map.of()))).isEqualTo(Reconciled.unchanged());
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoy.status().starts()).isEqualTo(1);
+
+        Reconciled drain = envoy.reload(prepare(Map.of("MINIMUM_DRAIN_DURATION", "1s")));
+        assertThat(drain).isEqualTo(Reconciled.changed("MINIMUM_DRAIN_DURATION applied"));
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoy.status().starts()).as("a timing is no reason to restart Envoy").isEqualTo(1);
+
+        EnvoyPlan meshed = prepare(Map.of("MINIMUM_DRAIN_DURATION", "1s", "ISTIO_META_MESH_ID", "mesh-1"));
+        Reconciled hot = envoy.reload(meshed);
+        assertThat(hot).isEqualTo(Reconciled.changed("hot restart to epoch 1 (bootstrap sha256 "
+                + meshed.bootstrap().digest().substring(0, 12) + ")"));
+        loops.runDue();
+        assertThat(envoy.status().epoch()).hasValue(1);
+        assertThat(envoy.status().alivePids()).hasSize(2);
+        assertThat(envoyState().phase()).as("epoch 1 starts while epoch 0 serves").isEqualTo(Phase.DEGRADED);
+        assertThat(Files.readString(dir.resolve("proxy/envoy-rev1.json"))).contains("mesh-1");
+
+        admin.liveEpoch = 1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        assertThat(envoyState().reason()).startsWith("epoch 1 LIVE");
+
+        Reconciled moved = envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-2",
+                "VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("other").toString())));
+        assertThat(moved.changed()).isFalse();
+        assertThat(moved.needsRestart()).hasValueSatisfying(what -> assertThat(what)
+                .startsWith("VM_AGENT_ENVOY_CONFIG_DIR changed: restart the agent"));
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoy.status().starts()).isEqualTo(2);
+    }
+
+    // ---- fixture -----------------------------------------------------------------------------------------
+
+    private Map<String, String> config(Map<String, String> extra) {
+        Map<String, String> values = new LinkedHashMap<>();
+        values.put("VM_AGENT_ENVOY_BINARY", dir.resolve("bin/envoy").toString());
+        values.put("ENVOY_USER", Long.toString(uid()));
+        values.put("VM_AGENT_ENVOY_ADMIN_PORT", Integer.toString(admin.port()));
+        values.put("VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("proxy").toString());
+        values.put("VM_AGENT_ENVOY_SHM_DIR", dir.resolve("shm").toString());
+        values.put("VM_AGENT_SDS_SOCKET", dir.resolve("sds/socket").toString());
+        values.put("MINIMUM_DRAIN_DURATION", MINIMUM_DRAIN.toSeconds() + "s");
+        values.put("TERMINATION_DRAIN_DURATION", TERMINATION_DRAIN.toSeconds() + "s");
+        values.put("VM_AGENT_ENVOY_STOP_TIMEOUT", STOP_TIMEOUT.toSeconds() + "s");
+        values.put("VM_AGENT_ENVOY_POLL_INTERVAL", "1s");
+        values.putAll(extra);
+        return values;
+    }
+
+    private static long uid() {
+        try {
+            return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private EnvoyPlan prepare(Map<String, String> extra) throws Exception {
+        HostPaths host = new HostPaths(dir.resolve("host/etc"), dir.resolve("host/proc"));
+        return EnvoyAreas.area(TestConfigs.inMemory(dir.resolve("config"), config(extra)), loops, host)
+                .supervisor().prepare();
+    }
+
+    private void start(Map<String, String> extra) throws Exception {
+        envoy = prepare(extra).start(ComponentContext.of("envoy", loops, state));
+        awaitStarted(1);
+    }
+
+    /** Waits until the script of the {@code n}th start has set its trap. */
+    private void awaitStarted(int n) throws Exception {
+        Await.until("Envoy #" + n + " running", WAIT, () -> started().size() >= n);
+    }
+
+    private void live() throws Exception {
+        admin.liveEpoch = envoy.status().epoch().orElseThrow();
+        loops.runDue();
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+    }
+
+    /** Kills the current Envoy and waits until the supervision saw the exit; returns the instant it did. */
+    private Instant crash(int crashes) throws Exception {
+        awaitStarted(envoy.status().starts());
+        // Its admin API goes with it.
+        admin.liveEpoch = -1;
+        ProcessHandle.of(envoy.status().pid().getAsLong()).orElseThrow().destroyForcibly();
+        Await.until("crash " + crashes + " noticed", WAIT, () -> {
+            loops.runDue();
+            return envoy.status().restartDelays().size() == crashes;
+        });
+        return clock.instant();
+    }
+
+    private ComponentState envoyState() {
+        return state.snapshot().component("envoy").orElseThrow();
+    }
+
+    private List<Long> started() throws IOException {
+        Path file = dir.resolve("started");
+        return Files.exists(file) ? Files.readAllLines(file).stream().map(Long::parseLong).toList() : List.of();
+    }
+
+    private List<String> signals() throws IOException {
+        Path file = dir.resolve("signals");
+        return Files.exists(file) ? Files.readAllLines(file) : List.of();
+    }
+
+    /** Envoy's admin API as the supervisor uses it; {@code liveEpoch} -1 answers "not LIVE". */
+    private static final class FakeAdmin implements AutoCloseable {
+        private final HttpServer server;
+        final List<String> posts = new CopyOnWriteArrayList<>();
+        volatile int liveEpoch = -1;
+        volatile int connections;
+
+        FakeAdmin() {
+            try {
+                server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            server.createContext("/", this::answer);
+            server.start();
+        }
+
+        int port() {
+            return server.getAddress().getPort();
+        }
+
+        private void answer(HttpExchange exchange) throws IOException {
+            String path = exchange.getRequestURI().toString();
+            String body;
+            if (exchange.getRequestMethod().equals("POST")) {
+                posts.add(path);
+                body = "OK\n";
+            } else if (path.equals("/server_info")) {
+                int epoch = liveEpoch;
+                body = "{\"state\":\"" + (epoch < 0 ? "INITIALIZING" : "LIVE")
+                        + "\",\"command_line_options\":{\"restart_epoch\":" + Math.max(epoch, 0) + "}}";
+            } else if (path.equals("/stats/prometheus")) {
+                body = "envoy_server_total_connections " + connections + "\n";
+            } else {
+                body = "";
+            }
+            byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, bytes.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+
+        @Override
+        public void close() {
+            server.stop(0);
+        }
+    }
+}
