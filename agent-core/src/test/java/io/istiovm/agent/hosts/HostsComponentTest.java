@@ -31,6 +31,8 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -38,7 +40,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The running block against real files, built through the assembly from a cluster.env, on stepped loops: time
  * moves only when a test advances the clock. Changes reach the component through the real inotify watch; a test
- * waits (with a deadline) only for the loop to be woken by one, then steps the debounce itself.
+ * that waits for one steps the clock while it waits, with a deadline, and never waits for time itself.
  */
 class HostsComponentTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
@@ -97,24 +99,38 @@ class HostsComponentTest {
     }
 
     /**
-     * Waits until a file event has woken the loop (the step it runs notes the change), then moves the clock past
-     * the quiet period, when the loop plans and writes.
+     * Steps the clock a quiet period at a time until {@code condition} holds, with a deadline on real time. Only a
+     * file event can get the loop there: in the time allowed the clock moves by under a minute, far from the check
+     * interval. An event that arrives late (such as the echo of the agent's own last write) just defers the write
+     * by another quiet period.
      */
-    private void settleAfterAFileEvent() throws Exception {
-        Await.until("the hosts loop woken by a file event", WAIT, () -> loops.runDue() > 0);
-        loops.advance(HostsComponent.QUIET);
+    private void settleUntil(String what, Callable<Boolean> condition) throws Exception {
+        Await.until(what, WAIT, () -> {
+            loops.advance(HostsComponent.QUIET);
+            return condition.call();
+        }, () -> state() + "\n" + scratch.targetText());
     }
 
     /**
      * Lets every pending file event reach the loop, then closes the watch, so that only the clock moves the loop.
-     * A renamed-in hosts source (empty: the block stays) is the last relevant event: once it has woken the loop,
-     * every earlier one (the start's own write) has been dispatched too, since one thread dispatches them in order.
+     * A renamed-in hosts source (empty: the block stays) is the last event; the test's own listener on the
+     * configuration directory, called after the component's, sees it once every earlier event (the start's own
+     * write) has been dispatched too, since one thread dispatches them in order.
      */
     private void noMoreFileEvents() throws Exception {
+        Path sentinel = scratch.config().resolve("hosts");
+        AtomicBoolean dispatched = new AtomicBoolean();
+        FileEvents.Registration listener = events.watch(scratch.config(), paths -> {
+            if (paths.contains(sentinel)) {
+                dispatched.set(true);
+            }
+        });
         Path temporary = Files.writeString(scratch.config().resolve(".hosts.tmp"), "");
-        Files.move(temporary, scratch.config().resolve("hosts"), StandardCopyOption.ATOMIC_MOVE);
-        settleAfterAFileEvent();
+        Files.move(temporary, sentinel, StandardCopyOption.ATOMIC_MOVE);
+        Await.until("the last file event dispatched", WAIT, dispatched::get);
+        listener.close();
         events.close();
+        loops.advance(HostsComponent.QUIET);
     }
 
     @Test
@@ -133,14 +149,12 @@ class HostsComponentTest {
     void aChangedSourceIsPickedUp() throws Exception {
         start();
         scratch.dropIn("20-more.hosts", "127.255.0.7 more.bar.global\n");
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).contains("127.255.0.7 more.bar.global ");
+        settleUntil("new name written", () -> scratch.targetText().contains("127.255.0.7 more.bar.global "));
         Files.delete(scratch.dropIns().resolve("20-more.hosts"));
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).doesNotContain("more.bar.global");
+        settleUntil("removed name gone", () -> !scratch.targetText().contains("more.bar.global"));
         scratch.hostsSource("192.168.99.1 istiod.istio-system.svc\n");
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).contains("VM_AGENT_GATEWAY_ADDRESS (cluster.env:2), hosts:1");
+        settleUntil("hosts file read", () -> scratch.targetText()
+                .contains("VM_AGENT_GATEWAY_ADDRESS (cluster.env:2), hosts:1"));
     }
 
     @Test
@@ -160,8 +174,7 @@ class HostsComponentTest {
         start();
         String good = scratch.targetText();
         Files.writeString(scratch.target(), good.replace("127.255.0.3 httpbin", "10.6.6.6 httpbin"));
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).isEqualTo(good);
+        settleUntil("block repaired", () -> scratch.targetText().equals(good));
     }
 
     @Test
@@ -184,16 +197,14 @@ class HostsComponentTest {
         start();
         byte[] good = scratch.targetBytes();
         scratch.dropIn("20-bad.hosts", "127.255.0.300 broken.global\n127.255.0.8 next.global\n");
-        settleAfterAFileEvent();
-        assertThat(state().phase()).isEqualTo(Phase.FAILED);
+        settleUntil("failed", () -> state().phase() == Phase.FAILED);
         assertThat(state().reason()).isEqualTo("hosts sources are invalid, the block is kept as it was: error: "
                 + scratch.dropIns().resolve("20-bad.hosts") + ":1: bad address: '127.255.0.300': octet 300 is "
                 + "larger than 255");
         assertThat(scratch.targetBytes()).isEqualTo(good);
 
         scratch.dropIn("20-bad.hosts", "127.255.0.8 next.global\n");
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).contains("127.255.0.8 next.global ");
+        settleUntil("fixed source applied", () -> scratch.targetText().contains("127.255.0.8 next.global "));
         assertThat(state().phase()).isEqualTo(Phase.READY);
     }
 
@@ -207,12 +218,10 @@ class HostsComponentTest {
         Files.delete(scratch.dropIns());
         start();
         Files.createDirectory(scratch.dropIns());
-        settleAfterAFileEvent();
-        assertThat(events.watching(scratch.dropIns())).isTrue();
+        settleUntil("hosts.d watched", () -> events.watching(scratch.dropIns()));
 
         scratch.dropIn("late.hosts", "127.255.0.9 late.global\n");
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).contains("127.255.0.9 late.global ");
+        settleUntil("late drop-in applied", () -> scratch.targetText().contains("127.255.0.9 late.global "));
     }
 
     @Test
@@ -244,8 +253,8 @@ class HostsComponentTest {
 
         // The running loop plans with the reloaded settings from now on.
         Files.writeString(scratch.target(), scratch.targetText().replace("192.168.99.2", "10.6.6.6"));
-        settleAfterAFileEvent();
-        assertThat(scratch.targetText()).contains("192.168.99.2 extra.example.com").doesNotContain("10.6.6.6");
+        settleUntil("drift repaired with the reloaded gateway", () -> !scratch.targetText().contains("10.6.6.6"));
+        assertThat(scratch.targetText()).contains("192.168.99.2 extra.example.com");
     }
 
     @Test
