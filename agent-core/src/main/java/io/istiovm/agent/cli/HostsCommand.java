@@ -1,19 +1,16 @@
 package io.istiovm.agent.cli;
 
-import io.istiovm.agent.config.AgentConfig;
-import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.ConfigKeys;
-import io.istiovm.agent.config.ConfigProblem;
+import io.istiovm.agent.assembly.AgentRuntime;
 import io.istiovm.agent.assembly.Assembly;
 import io.istiovm.agent.assembly.Daemon;
+import io.istiovm.agent.assembly.HostsArea;
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.hosts.HostsFileWriter;
-import io.istiovm.agent.hosts.HostsInputs;
 import io.istiovm.agent.hosts.HostsLatencyBenchmark;
 import io.istiovm.agent.hosts.HostsPlan;
-import io.istiovm.agent.hosts.HostsPlanner;
 import java.io.IOException;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -26,8 +23,6 @@ import picocli.CommandLine.Option;
                 + "drop-ins (hosts-format files, ServiceEntry YAML/JSON) of the configuration directory.",
             "Lines outside the block are never changed."})
 final class HostsCommand extends CommandGroup {
-    private static final int STALE_ATTEMPTS = 5;
-
     /** The command with its subcommands; registered in {@link Cli}. */
     static CommandLine commandLine(CliEnvironment env) {
         CommandLine hosts = new CommandLine(new HostsCommand());
@@ -39,7 +34,7 @@ final class HostsCommand extends CommandGroup {
         return hosts;
     }
 
-    /** What every subcommand shares: loading configuration and turning failures into exit codes. */
+    /** What every subcommand shares: the configuration, and the hosts area the assembly makes from it. */
     abstract static class Base implements Callable<Integer> {
         final CliEnvironment env;
 
@@ -53,28 +48,10 @@ final class HostsCommand extends CommandGroup {
         @Override
         public Integer call() throws Exception {
             AgentConfig loaded = config.load(env).config();
-            Path target = loaded.get(ConfigKeys.VM_AGENT_HOSTS_FILE);
-            try {
-                return run(loaded, target);
-            } catch (ConfigException e) {
-                ConfigOptions.print(env.err(), e.problems());
-                int errors = e.errors().size();
-                env.err().println("hosts block not written: " + errors + (errors == 1 ? " error" : " errors")
-                        + "; " + target + " is unchanged");
-                env.err().flush();
-                throw new ExitException(ExitCodes.CONFIG);
-            } catch (AccessDeniedException e) {
-                env.err().println("error: " + e.getFile() + ": permission denied; " + target + " is unchanged");
-                env.err().flush();
-                throw new ExitException(ExitCodes.OS_ERROR);
-            } catch (IOException e) {
-                env.err().println("error: " + target + ": " + e);
-                env.err().flush();
-                throw new ExitException(ExitCodes.IO_ERROR);
-            }
+            return run(loaded, env.assembly());
         }
 
-        abstract int run(AgentConfig config, Path target) throws Exception;
+        abstract int run(AgentConfig config, Assembly assembly) throws Exception;
 
         void printWarnings(HostsPlan plan) {
             for (ConfigProblem warning : plan.warnings()) {
@@ -83,28 +60,33 @@ final class HostsCommand extends CommandGroup {
             env.err().flush();
         }
 
-        /** Computes a plan again, for when the file changed between reading and writing. */
-        interface Planner {
-            HostsPlan plan() throws ConfigException, IOException;
-        }
-
-        int writeReplanningWhenStale(HostsPlan first, Planner planner) throws ConfigException, IOException {
-            HostsFileWriter writer = new HostsFileWriter();
-            HostsPlan plan = first;
-            HostsFileWriter.Method method = writer.write(plan.target(), plan.current().bytes(), plan.desired());
-            for (int attempt = 1; method == HostsFileWriter.Method.STALE && attempt < STALE_ATTEMPTS; attempt++) {
-                plan = planner.plan();
-                method = writer.write(plan.target(), plan.current().bytes(), plan.desired());
+        /** A one-shot write of {@code hosts}' file; says that the file is as it was when the write fails. */
+        int write(HostsArea hosts, String what, HostsWrite write) throws ConfigException, IOException {
+            HostsFileWriter.Written written;
+            try {
+                written = write.run(hosts);
+            } catch (ConfigException | IOException e) {
+                // Failures prints why below this line. Nothing was renamed into place; an in-place copy cut short
+                // is finished from its journal by the next write.
+                env.err().println("hosts block not " + what + "; " + hosts.settings().target() + " is unchanged:");
+                env.err().flush();
+                throw e;
             }
-            String outcome = switch (method) {
+            printWarnings(written.plan());
+            String outcome = switch (written.method()) {
                 case UNCHANGED -> "already up to date";
                 case RENAMED -> "written";
                 case IN_PLACE -> "written in place (it is a mount point and cannot be replaced by rename)";
-                case STALE -> "changed by someone else on every attempt; nothing written, run it again";
+                case STALE -> throw new IllegalStateException("a planned write never ends stale");
             };
-            env.out().println(plan.target() + ": " + outcome);
+            env.out().println(written.plan().target() + ": " + outcome);
             env.out().flush();
-            return method == HostsFileWriter.Method.STALE ? ExitCodes.IO_ERROR : ExitCodes.OK;
+            return ExitCodes.OK;
+        }
+
+        /** One of the hosts area's one-shot writes. */
+        interface HostsWrite {
+            HostsFileWriter.Written run(HostsArea hosts) throws ConfigException, IOException;
         }
     }
 
@@ -120,8 +102,8 @@ final class HostsCommand extends CommandGroup {
         }
 
         @Override
-        int run(AgentConfig config, Path target) throws ConfigException, IOException {
-            HostsPlan plan = HostsPlanner.apply(HostsInputs.from(config), target);
+        int run(AgentConfig config, Assembly assembly) throws ConfigException, IOException {
+            HostsPlan plan = assembly.hosts(config).plan();
             printWarnings(plan);
             plan.describe(env.out());
             env.out().flush();
@@ -137,11 +119,8 @@ final class HostsCommand extends CommandGroup {
         }
 
         @Override
-        int run(AgentConfig config, Path target) throws ConfigException, IOException {
-            new HostsFileWriter().recover(target);
-            HostsPlan plan = HostsPlanner.apply(HostsInputs.from(config), target);
-            printWarnings(plan);
-            return writeReplanningWhenStale(plan, () -> HostsPlanner.apply(HostsInputs.from(config), target));
+        int run(AgentConfig config, Assembly assembly) throws ConfigException, IOException {
+            return write(assembly.hosts(config), "written", HostsArea::applyOnce);
         }
     }
 
@@ -153,9 +132,8 @@ final class HostsCommand extends CommandGroup {
         }
 
         @Override
-        int run(AgentConfig config, Path target) throws ConfigException, IOException {
-            new HostsFileWriter().recover(target);
-            return writeReplanningWhenStale(HostsPlanner.clean(target), () -> HostsPlanner.clean(target));
+        int run(AgentConfig config, Assembly assembly) throws ConfigException, IOException {
+            return write(assembly.hosts(config), "removed", HostsArea::clean);
         }
     }
 
@@ -168,11 +146,10 @@ final class HostsCommand extends CommandGroup {
         }
 
         @Override
-        int run(AgentConfig config, Path target) throws Exception {
-            Assembly assembly = env.assembly();
+        int run(AgentConfig config, Assembly assembly) throws Exception {
             Daemon daemon = new Daemon(assembly.runtime(), () -> this.config.reload(env), assembly::hostsOnly);
             io.istiovm.agent.lifecycle.Plan plan = daemon.prepare(config);
-            env.out().println("watching; " + target + " is kept up to date");
+            env.out().println("watching; " + assembly.hosts(config).settings().target() + " is kept up to date");
             env.out().flush();
             Foreground.run(daemon, plan);
             return ExitCodes.OK;
@@ -194,7 +171,9 @@ final class HostsCommand extends CommandGroup {
 
         @Override
         public Integer call() throws Exception {
-            HostsLatencyBenchmark.run(changes, env.out());
+            try (AgentRuntime runtime = env.assembly().runtime()) {
+                HostsLatencyBenchmark.run(changes, runtime.loops(), runtime.fileEvents(), env.out());
+            }
             env.out().flush();
             return ExitCodes.OK;
         }

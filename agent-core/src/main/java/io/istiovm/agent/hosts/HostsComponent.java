@@ -1,65 +1,47 @@
 package io.istiovm.agent.hosts;
 
-import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.config.ConfigProblem;
-import io.istiovm.agent.daemon.Component;
+import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.FileEvents;
+import io.istiovm.agent.lifecycle.Loop;
+import io.istiovm.agent.lifecycle.Prepared;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.lifecycle.Running;
+import io.istiovm.agent.lifecycle.StatusReporter;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.ClosedWatchServiceException;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardWatchEventKinds;
-import java.nio.file.WatchEvent;
-import java.nio.file.WatchKey;
-import java.nio.file.WatchService;
-import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps the hosts block right while the agent runs: renders it at start, then watches the sources and the hosts
- * file's directory (inotify) and re-renders shortly after any change, and at least every check interval, so that
- * an edit of the block by someone else is repaired. Invalid sources keep the previous block in place.
+ * Keeps the hosts block right while the agent runs: writes it at start, then re-plans shortly after any change of
+ * the sources or of the hosts file (seen through {@link FileEvents}), and at least every check interval, so that an
+ * edit of the block by someone else is repaired. Invalid sources keep the previous block in place. A reload writes
+ * the block of the new settings if it differs; stop removes the block (its names mean nothing without the agent).
  */
 public final class HostsComponent implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(HostsComponent.class);
     /** Long enough to fold an editor's save (write, rename, chmod) into one render, short enough to go unnoticed. */
     static final Duration QUIET = Duration.ofMillis(50);
     static final Duration MAX_DELAY = Duration.ofSeconds(1);
-    static final int STALE_ATTEMPTS = 5;
 
-    private final HostsInputs inputs;
-    private final Path target;
-    private final Clock clock;
-    private final Duration checkInterval;
-    private final HostsFileWriter writer;
+    private final HostsSettings settings;
+    private final FileEvents fileEvents;
 
-    private volatile boolean ready;
-    private volatile boolean running;
-    private WatchService watcher;
-    private WatchKey dropInKey;
-    private Thread thread;
-    private List<String> lastReport = List.of();
-
-    public HostsComponent(HostsInputs inputs, Path target, Clock clock, Duration checkInterval,
-                          HostsFileWriter writer) {
-        this.inputs = Objects.requireNonNull(inputs, "inputs");
-        this.target = Objects.requireNonNull(target, "target");
-        this.clock = Objects.requireNonNull(clock, "clock");
-        this.checkInterval = Objects.requireNonNull(checkInterval, "checkInterval");
-        this.writer = Objects.requireNonNull(writer, "writer");
-    }
-
-    public static HostsComponent forConfig(AgentConfig config) {
-        return new HostsComponent(HostsInputs.from(config), config.get(ConfigKeys.VM_AGENT_HOSTS_FILE),
-                Clock.systemUTC(), config.get(ConfigKeys.VM_AGENT_HOSTS_VERIFY_INTERVAL), new HostsFileWriter());
+    public HostsComponent(HostsSettings settings, FileEvents fileEvents) {
+        this.settings = Objects.requireNonNull(settings, "settings");
+        this.fileEvents = Objects.requireNonNull(fileEvents, "fileEvents");
     }
 
     @Override
@@ -69,184 +51,236 @@ public final class HostsComponent implements Component {
 
     /** Reads and validates every source against the current file; invalid sources are refused here. */
     @Override
-    public void prepare() throws IOException, ConfigException {
-        HostsPlanner.apply(inputs, target);
+    public Prepared prepare() throws IOException, ConfigException {
+        return new Block(settings, HostsPlanner.apply(settings), fileEvents);
     }
 
-    @Override
-    public synchronized void start() throws IOException, ConfigException {
-        writer.recover(target);
-        watcher = FileSystems.getDefault().newWatchService();
-        try {
-            register(inputs.configDirectory());
-            register(target.toAbsolutePath().getParent());
-            registerDropIns();
-            // A file edited between reading and writing is planned again (the edit is kept, not overwritten).
-            for (int attempt = 0; attempt < STALE_ATTEMPTS; attempt++) {
-                HostsPlan plan = HostsPlanner.apply(inputs, target);
-                report(plan.warnings(), false);
-                if (apply(plan)) {
-                    break;
-                }
-            }
-        } catch (IOException | ConfigException | RuntimeException e) {
-            watcher.close();
-            throw e;
-        }
-        running = true;
-        thread = new Thread(this::loop, "hosts-watcher");
-        thread.setDaemon(true);
-        thread.start();
-    }
+    /** The block the sources asked for when prepared, and how it differs from the file then. */
+    private record Block(HostsSettings settings, HostsPlan plan, FileEvents fileEvents) implements Prepared {
 
-    @Override
-    public boolean ready() {
-        return ready;
-    }
-
-    @Override
-    public void describe(PrintWriter out) {
-        try {
-            HostsPlan plan = HostsPlanner.apply(inputs, target);
+        @Override
+        public void describe(PrintWriter out) {
             plan.describe(out);
             plan.warnings().forEach(w -> out.println("# " + w.render()));
-        } catch (ConfigException e) {
-            e.problems().forEach(p -> out.println("# " + p.render()));
-        } catch (IOException e) {
-            out.println("# " + target + ": cannot be read: " + e.getMessage());
+        }
+
+        @Override
+        public Running start(ComponentContext context) throws IOException, ConfigException {
+            Watcher watcher = new Watcher(settings, fileEvents, context);
+            watcher.start(plan);
+            return watcher;
         }
     }
 
-    /** Stops watching, then removes the block (the names are meaningless without the rest of the agent). */
-    @Override
-    public void stop() throws IOException, InterruptedException, ConfigException {
-        Thread running;
-        synchronized (this) {
-            this.running = false;
-            running = thread;
-            if (watcher != null) {
-                watcher.close();
+    /**
+     * The running block. Its state belongs to the loop's thread: file-event callbacks only note a change and wake
+     * the loop, and a reload runs on the loop as a task.
+     */
+    private static final class Watcher implements Running {
+        private final FileEvents fileEvents;
+        private final ComponentContext context;
+        private final StatusReporter status;
+        private final HostsFileWriter writer = new HostsFileWriter();
+        private final AtomicBoolean changed = new AtomicBoolean();
+        private final List<FileEvents.Registration> registrations = new ArrayList<>();
+        private volatile HostsSettings settings;
+        private volatile Loop loop;
+        private FileEvents.Registration dropIns;
+        private boolean dropInsUnwatchable;
+        private Debouncer debouncer;
+        private List<String> lastReport = List.of();
+
+        Watcher(HostsSettings settings, FileEvents fileEvents, ComponentContext context) {
+            this.settings = settings;
+            this.fileEvents = fileEvents;
+            this.context = context;
+            this.status = context.status();
+        }
+
+        /** Watches first, so that no change after the write goes unseen; then writes {@code plan}. */
+        void start(HostsPlan plan) throws IOException, ConfigException {
+            try {
+                registrations.add(fileEvents.watch(settings.configDirectory(), this::onEvents));
+                registrations.add(fileEvents.watch(settings.target().getParent(), this::onEvents));
+                watchDropIns();
+                writer.recover(settings.target());
+                wrote(writer.write(plan, () -> HostsPlanner.apply(settings)));
+            } catch (IOException | ConfigException | RuntimeException e) {
+                unwatch();
+                throw e;
+            }
+            debouncer = new Debouncer(QUIET, MAX_DELAY, settings.checkInterval(), context.clock().instant());
+            loop = context.startLoop(this::step);
+        }
+
+        /** On the file-events thread: note and wake, nothing more. */
+        private void onEvents(List<Path> paths) {
+            if (paths.stream().anyMatch(this::relevant)) {
+                changed.set(true);
+                Loop running = loop;
+                if (running != null) {
+                    running.wake();
+                }
             }
         }
-        if (running != null) {
-            running.join();
-        }
-        ready = false;
-        writer.write(target, HostsPlanner.clean(target).desired());
-    }
 
-    private void loop() {
-        Debouncer debouncer = new Debouncer(QUIET, MAX_DELAY, checkInterval, clock.instant());
-        try {
-            while (running) {
-                if (registerDropIns()) {
-                    debouncer.changed(clock.instant());
-                }
-                long wait = Duration.between(clock.instant(), debouncer.deadline()).toMillis();
-                WatchKey key = wait <= 0 ? watcher.poll() : watcher.poll(wait, TimeUnit.MILLISECONDS);
-                while (key != null) {
-                    if (relevant(key)) {
-                        debouncer.changed(clock.instant());
-                    }
-                    key.reset();
-                    key = watcher.poll();
-                }
-                if (running && debouncer.due(clock.instant())) {
-                    if (!reconcile()) {
-                        debouncer.changed(clock.instant());
-                    }
-                }
+        private boolean relevant(Path changedPath) {
+            HostsSettings current = settings;
+            Path dropInDirectory = current.dropInDirectory();
+            if (dropInDirectory.equals(changedPath.getParent())) {
+                return HostsSources.isSource(changedPath.getFileName().toString());
             }
-        } catch (ClosedWatchServiceException | InterruptedException e) {
-            // stop() closed the watcher.
+            // A watched directory itself stands for an overflow or its removal.
+            return changedPath.equals(dropInDirectory) || changedPath.equals(current.hostsFile())
+                    || changedPath.equals(current.target()) || changedPath.equals(current.configDirectory())
+                    || changedPath.equals(current.target().getParent());
         }
-    }
 
-    /** Plans and writes once; false when the file changed under the plan and another round is needed. */
-    private boolean reconcile() {
-        try {
-            HostsPlan plan = HostsPlanner.apply(inputs, target);
-            report(plan.warnings(), false);
-            return apply(plan);
-        } catch (ConfigException e) {
-            report(e.problems(), true);
-            ready = false;
-        } catch (IOException | RuntimeException e) {
-            LOG.error("{}: cannot update the istio-vm-agent block: {}", target, e.toString());
-            ready = false;
-        }
-        return true;
-    }
-
-    private boolean apply(HostsPlan plan) throws IOException {
-        HostsFileWriter.Method method = writer.write(target, plan.current().bytes(), plan.desired());
-        if (method == HostsFileWriter.Method.STALE) {
-            return false;
-        }
-        if (method != HostsFileWriter.Method.UNCHANGED) {
-            LOG.info("{}: istio-vm-agent block written ({} line(s), {})", target, plan.block().lines().size(),
-                    method == HostsFileWriter.Method.RENAMED ? "replaced atomically" : "rewritten in place");
-        }
-        ready = true;
-        return true;
-    }
-
-    /** Logs problems when they differ from the last ones logged, so a broken source is reported once, not forever. */
-    private void report(List<ConfigProblem> problems, boolean failed) {
-        List<String> rendered = problems.stream().map(ConfigProblem::render).toList();
-        if (rendered.equals(lastReport)) {
-            return;
-        }
-        lastReport = rendered;
-        for (ConfigProblem problem : problems) {
-            if (problem.isError()) {
-                LOG.error("{}", problem.render());
-            } else {
-                LOG.warn("{}", problem.render());
+        private Instant step(Instant now) {
+            if (watchDropIns()) {
+                // Files may have arrived before the watch did.
+                debouncer.changed(now);
             }
+            if (changed.getAndSet(false)) {
+                debouncer.changed(now);
+            }
+            if (debouncer.due(now) && !reconcile()) {
+                debouncer.changed(now);
+            }
+            return debouncer.deadline();
         }
-        if (failed) {
-            LOG.error("hosts sources are invalid; the istio-vm-agent block in {} is kept as it was", target);
-        }
-    }
 
-    private void register(Path directory) throws IOException {
-        directory.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_DELETE,
-                StandardWatchEventKinds.ENTRY_MODIFY);
-    }
-
-    /** Watches hosts.d once it exists (it may be created after start); true when it was newly registered. */
-    private synchronized boolean registerDropIns() {
-        if ((dropInKey != null && dropInKey.isValid()) || !Files.isDirectory(inputs.dropInDirectory())) {
-            return false;
-        }
-        try {
-            dropInKey = inputs.dropInDirectory().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
-                    StandardWatchEventKinds.ENTRY_DELETE, StandardWatchEventKinds.ENTRY_MODIFY);
+        /** Plans and writes once; false when the file kept changing under the plan and another round is needed. */
+        private boolean reconcile() {
+            try {
+                wrote(writer.apply(settings));
+            } catch (HostsFileWriter.StaleException e) {
+                LOG.warn("{}; trying again", e.getMessage());
+                return false;
+            } catch (ConfigException e) {
+                report(e.problems(), true);
+                ConfigProblem first = e.errors().isEmpty() ? e.problems().get(0) : e.errors().get(0);
+                status.failed("hosts sources are invalid, the block is kept as it was: " + first.render());
+            } catch (IOException | RuntimeException e) {
+                LOG.error("{}: cannot update the istio-vm-agent block: {}", settings.target(), e.toString());
+                status.failed("cannot update " + settings.target() + ": " + e.getMessage());
+            }
             return true;
-        } catch (IOException e) {
-            LOG.warn("{}: cannot watch: {}; changes are picked up every {}", inputs.dropInDirectory(), e.getMessage(),
-                    checkInterval);
-            return false;
         }
-    }
 
-    private boolean relevant(WatchKey key) {
-        Path directory = (Path) key.watchable();
-        for (WatchEvent<?> event : key.pollEvents()) {
-            if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
-                return true;
+        private void wrote(HostsFileWriter.Written written) {
+            HostsPlan plan = written.plan();
+            report(plan.warnings(), false);
+            if (written.method() != HostsFileWriter.Method.UNCHANGED) {
+                LOG.info("{}: istio-vm-agent block written ({} line(s), {})", plan.target(),
+                        plan.block().lines().size(), how(written.method()));
             }
-            Path changed = directory.resolve((Path) event.context());
-            if (directory.equals(inputs.dropInDirectory())) {
-                if (HostsSources.isSource(changed.getFileName().toString())) {
-                    return true;
-                }
-            } else if (changed.equals(inputs.hostsFile()) || changed.equals(inputs.dropInDirectory())
-                    || changed.equals(target.toAbsolutePath())) {
-                return true;
+            status.ready(plan.block().isEmpty() ? "no names to map; " + plan.target() + " has no block"
+                    : "block of " + plan.block().lines().size() + " line(s) in " + plan.target());
+        }
+
+        private static String how(HostsFileWriter.Method method) {
+            return method == HostsFileWriter.Method.RENAMED ? "replaced atomically" : "rewritten in place";
+        }
+
+        /**
+         * Reconciles on the loop's thread, so that a reload and the loop never write over each other's plans. The
+         * files cannot move on reload: the new sources are applied where the block is, and the move is reported.
+         */
+        @Override
+        public Reconciled reload(Prepared next) throws Exception {
+            if (!(next instanceof Block block)) {
+                throw new IllegalArgumentException("not a hosts plan: " + next);
+            }
+            try {
+                return loop.submit(() -> reconcileTo(block)).get();
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof Exception cause ? cause : e;
             }
         }
-        return false;
+
+        private Reconciled reconcileTo(Block next) throws ConfigException, IOException {
+            HostsSettings running = settings;
+            HostsSettings wanted = next.settings().at(running);
+            boolean moved = next.settings().movedFrom(running);
+            HostsFileWriter.Written written = moved ? writer.apply(wanted)
+                    : writer.write(next.plan(), () -> HostsPlanner.apply(wanted));
+            settings = wanted;
+            if (!wanted.checkInterval().equals(running.checkInterval())) {
+                debouncer = new Debouncer(QUIET, MAX_DELAY, wanted.checkInterval(), context.clock().instant());
+                loop.wake();
+            }
+            wrote(written);
+            Reconciled outcome = written.method() == HostsFileWriter.Method.UNCHANGED ? Reconciled.unchanged()
+                    : Reconciled.changed("block rewritten (" + written.plan().block().lines().size() + " line(s), "
+                            + how(written.method()) + ")");
+            return moved ? outcome.withRestartNeeded("the block stays in " + running.target() + " with sources from "
+                    + running.configDirectory() + "; restart the agent to move it to " + next.settings().target()
+                    + " with sources from " + next.settings().configDirectory()) : outcome;
+        }
+
+        /** Stops the loop and the watches, then removes the block. */
+        @Override
+        public void stop() throws IOException, ConfigException {
+            loop.close();
+            unwatch();
+            writer.clean(settings.target());
+        }
+
+        /** Watches hosts.d once it exists (it may be created after start, or again); true when newly watched. */
+        private boolean watchDropIns() {
+            Path directory = settings.dropInDirectory();
+            if (dropIns != null && fileEvents.watching(directory)) {
+                return false;
+            }
+            if (dropIns != null) {
+                dropIns.close();
+                dropIns = null;
+            }
+            if (!Files.isDirectory(directory)) {
+                return false;
+            }
+            try {
+                dropIns = fileEvents.watch(directory, this::onEvents);
+                dropInsUnwatchable = false;
+                return true;
+            } catch (IOException | IllegalStateException e) {
+                if (!dropInsUnwatchable) {
+                    LOG.warn("{}: cannot watch: {}; changes are picked up every {}", directory, e.getMessage(),
+                            settings.checkInterval());
+                    dropInsUnwatchable = true;
+                }
+                return false;
+            }
+        }
+
+        private void unwatch() {
+            registrations.forEach(FileEvents.Registration::close);
+            registrations.clear();
+            if (dropIns != null) {
+                dropIns.close();
+                dropIns = null;
+            }
+        }
+
+        /** Logs problems when they differ from the last ones logged, so a broken source is reported once. */
+        private void report(List<ConfigProblem> problems, boolean failed) {
+            List<String> rendered = problems.stream().map(ConfigProblem::render).toList();
+            if (rendered.equals(lastReport)) {
+                return;
+            }
+            lastReport = rendered;
+            for (ConfigProblem problem : problems) {
+                if (problem.isError()) {
+                    LOG.error("{}", problem.render());
+                } else {
+                    LOG.warn("{}", problem.render());
+                }
+            }
+            if (failed) {
+                LOG.error("hosts sources are invalid; the istio-vm-agent block in {} is kept as it was",
+                        settings.target());
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 package io.istiovm.agent.hosts;
 
+import io.istiovm.agent.config.ConfigException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -15,6 +16,7 @@ import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
@@ -31,6 +33,8 @@ import org.slf4j.LoggerFactory;
 public final class HostsFileWriter {
     private static final Logger LOG = LoggerFactory.getLogger(HostsFileWriter.class);
     private static final String TAG = ".istio-vm-agent.";
+    /** Writes of one plan before giving up on a file that keeps changing under the agent. */
+    static final int STALE_ATTEMPTS = 5;
 
     private final Set<Path> warnedInPlace = ConcurrentHashMap.newKeySet();
 
@@ -44,6 +48,66 @@ public final class HostsFileWriter {
         IN_PLACE,
         /** Not written: the file changed since the plan was made; plan again. */
         STALE
+    }
+
+    /** Makes a plan from the sources and the file as it is now; called again when the file changed under a plan. */
+    @FunctionalInterface
+    public interface Planner {
+        HostsPlan plan() throws ConfigException, IOException;
+    }
+
+    /** What a planned write did: the plan it wrote (the last one made) and how; never {@link Method#STALE}. */
+    public record Written(HostsPlan plan, Method method) {
+        public Written {
+            Objects.requireNonNull(plan, "plan");
+            Objects.requireNonNull(method, "method");
+        }
+    }
+
+    /** The hosts file changed between reading and writing on every attempt; nothing was written. */
+    public static final class StaleException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        StaleException(Path target) {
+            super(target + ": changed by someone else during each of " + STALE_ATTEMPTS
+                    + " attempts to write it; nothing written");
+        }
+    }
+
+    /** Writes the block {@code settings} ask for into their hosts file: {@code hosts apply}, the daemon's loop. */
+    public Written apply(HostsSettings settings) throws ConfigException, IOException {
+        return write(() -> HostsPlanner.apply(settings));
+    }
+
+    /** Removes the block from {@code target}, every other byte kept: {@code hosts clean}, the daemon's stop. */
+    public Written clean(Path target) throws ConfigException, IOException {
+        return write(() -> HostsPlanner.clean(target));
+    }
+
+    /** {@link #write(HostsPlan, Planner)} of a plan {@code planner} makes now. */
+    public Written write(Planner planner) throws ConfigException, IOException {
+        return write(planner.plan(), planner);
+    }
+
+    /**
+     * Writes {@code first}; when the file changed since that plan read it (an edit by someone else, which is then
+     * kept rather than overwritten unseen), asks {@code planner} for a plan of the file as it is now and writes that,
+     * up to {@link #STALE_ATTEMPTS} writes in all. The one retry of every caller: the daemon, a reload, the CLI.
+     *
+     * @throws StaleException when the file changed under every attempt
+     */
+    public Written write(HostsPlan first, Planner planner) throws ConfigException, IOException {
+        HostsPlan plan = first;
+        for (int attempt = 1; ; attempt++) {
+            Method method = write(plan.target(), plan.current().bytes(), plan.desired());
+            if (method != Method.STALE) {
+                return new Written(plan, method);
+            }
+            if (attempt == STALE_ATTEMPTS) {
+                throw new StaleException(plan.target());
+            }
+            plan = planner.plan();
+        }
     }
 
     /** Writes {@code content} to {@code target} unless it already holds exactly that. */

@@ -1,18 +1,19 @@
 package io.istiovm.agent.hosts;
 
-import io.istiovm.agent.config.Source;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.FileEvents;
+import io.istiovm.agent.lifecycle.Loops;
+import io.istiovm.agent.lifecycle.Running;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
@@ -20,23 +21,24 @@ import java.util.stream.Stream;
 /**
  * Latency from a change of a hosts.d source to the rewritten hosts file, with the real watcher, writer and file
  * system, in a scratch directory. Each change is timed from just before the source is replaced to the first read
- * of the hosts file that shows it (the file is read every 0.2 ms). Includes the watcher's quiet period.
+ * of the hosts file that shows it (the file is read every 0.2 ms). Includes the watcher's quiet period. Runs the
+ * component on the agent's own loops and file events, as the daemon does.
  */
 public final class HostsLatencyBenchmark {
     private HostsLatencyBenchmark() {
     }
 
-    public static void run(int changes, PrintWriter out) throws Exception {
+    public static void run(int changes, Loops loops, FileEvents fileEvents, PrintWriter out) throws Exception {
         Path scratch = Files.createTempDirectory("istio-vm-agent-hosts-bench");
         try {
             Path configDirectory = Files.createDirectories(scratch.resolve("config"));
             Path dropIns = Files.createDirectories(configDirectory.resolve("hosts.d"));
             Path target = Files.createDirectories(scratch.resolve("etc")).resolve("hosts");
             Files.writeString(target, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n");
-            HostsInputs inputs = new HostsInputs(configDirectory, Optional.empty(), Source.DEFAULT, List.of());
-            HostsComponent component = new HostsComponent(inputs, target, Clock.systemUTC(), Duration.ofHours(1),
-                    new HostsFileWriter());
-            component.start();
+            HostsComponent component = new HostsComponent(HostsSettings.sourcesOnly(configDirectory, target,
+                    Duration.ofHours(1)), fileEvents);
+            Running running = component.prepare().start(ComponentContext.of(component.name(), loops,
+                    new AgentState(loops.clock())));
             long[] nanos = new long[changes];
             try {
                 for (int i = 0; i < changes; i++) {
@@ -58,7 +60,7 @@ public final class HostsLatencyBenchmark {
                     nanos[i] = System.nanoTime() - start;
                 }
             } finally {
-                component.stop();
+                running.stop();
             }
             Arrays.sort(nanos);
             out.printf(Locale.ROOT, "hosts latency, source change -> new hosts file, %d changes "

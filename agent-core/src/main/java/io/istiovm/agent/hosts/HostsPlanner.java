@@ -19,9 +19,10 @@ public final class HostsPlanner {
     private HostsPlanner() {
     }
 
-    /** The plan that puts the block the sources ask for into {@code target}. */
-    public static HostsPlan apply(HostsInputs inputs, Path target) throws ConfigException, IOException {
-        HostsSources.Desired desired = HostsSources.read(inputs);
+    /** The plan that puts the block the sources ask for into the hosts file of {@code settings}. */
+    public static HostsPlan apply(HostsSettings settings) throws ConfigException, IOException {
+        Path target = settings.target();
+        HostsSources.Desired desired = HostsSources.read(settings);
         HostsBlock block = HostsBlock.of(desired.entries());
         HostsFileContent current = HostsFileContent.parse(target, readTarget(target));
         List<ConfigProblem> warnings = new ArrayList<>(desired.warnings());

@@ -28,19 +28,19 @@ public final class HostsSources {
     }
 
     /** @throws ConfigException when any source is unreadable or invalid; carries every problem, warnings too */
-    public static Desired read(HostsInputs inputs) throws ConfigException {
+    public static Desired read(HostsSettings settings) throws ConfigException {
         List<HostsEntry> entries = new ArrayList<>();
         List<ConfigProblem> problems = new ArrayList<>();
-        inputs.gatewayAddress().ifPresent(address -> {
-            String origin = "VM_AGENT_GATEWAY_ADDRESS (" + inputs.gatewaySource().label() + ")";
-            for (String name : inputs.gatewayNames()) {
-                entries.add(new HostsEntry(name, address, inputs.gatewaySource(), origin));
+        settings.gatewayAddress().ifPresent(address -> {
+            String origin = "VM_AGENT_GATEWAY_ADDRESS (" + settings.gatewaySource().label() + ")";
+            for (String name : settings.gatewayNames()) {
+                entries.add(new HostsEntry(name, address, settings.gatewaySource(), origin));
             }
         });
-        if (Files.exists(inputs.hostsFile(), LinkOption.NOFOLLOW_LINKS)) {
-            readFile(inputs.hostsFile(), false, entries, problems);
+        if (Files.exists(settings.hostsFile(), LinkOption.NOFOLLOW_LINKS)) {
+            readFile(settings.hostsFile(), false, entries, problems);
         }
-        Path dropIns = inputs.dropInDirectory();
+        Path dropIns = settings.dropInDirectory();
         if (Files.exists(dropIns, LinkOption.NOFOLLOW_LINKS)) {
             for (Path file : dropIns(dropIns, problems)) {
                 readFile(file, ServiceEntries.isManifest(file.getFileName().toString()), entries, problems);

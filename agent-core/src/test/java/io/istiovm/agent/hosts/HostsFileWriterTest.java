@@ -1,6 +1,7 @@
 package io.istiovm.agent.hosts;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -11,6 +12,10 @@ import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.nio.file.attribute.UserPrincipalLookupService;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -89,6 +94,43 @@ class HostsFileWriterTest {
         assertThat(writer.write(scratch.target(), "what the plan saw".getBytes(StandardCharsets.UTF_8),
                 "new\n".getBytes(StandardCharsets.UTF_8))).isEqualTo(HostsFileWriter.Method.STALE);
         assertThat(scratch.targetBytes()).isEqualTo(before);
+    }
+
+    @Test
+    void aFileEditedUnderThePlanIsPlannedAgainAndTheEditKept() throws Exception {
+        HostsSettings settings = HostsSettings.sourcesOnly(scratch.config(), scratch.target(), Duration.ofMinutes(1));
+        scratch.hostsSource("127.255.0.9 planned.global\n");
+        HostsPlan first = HostsPlanner.apply(settings);
+        Files.writeString(scratch.target(), "10.1.1.1 edited-meanwhile\n");
+        List<HostsPlan> replans = new ArrayList<>();
+
+        HostsFileWriter.Written written = writer.write(first, () -> {
+            replans.add(HostsPlanner.apply(settings));
+            return replans.get(replans.size() - 1);
+        });
+
+        assertThat(replans).hasSize(1);
+        assertThat(written).isEqualTo(new HostsFileWriter.Written(replans.get(0), HostsFileWriter.Method.RENAMED));
+        assertThat(scratch.targetText()).contains("127.255.0.9 planned.global ").endsWith("10.1.1.1 edited-meanwhile\n");
+    }
+
+    @Test
+    void aFileThatChangesUnderEveryPlanIsLeftAsTheOtherWriterMadeIt() throws Exception {
+        HostsSettings settings = HostsSettings.sourcesOnly(scratch.config(), scratch.target(), Duration.ofMinutes(1));
+        scratch.hostsSource("127.255.0.9 planned.global\n");
+        AtomicInteger plans = new AtomicInteger();
+        HostsFileWriter.Planner racing = () -> {
+            HostsPlan plan = HostsPlanner.apply(settings);
+            Files.writeString(scratch.target(), "10.1.1.1 other-writer-" + plans.incrementAndGet() + "\n");
+            return plan;
+        };
+
+        assertThatThrownBy(() -> writer.write(racing)).isInstanceOf(HostsFileWriter.StaleException.class)
+                .hasMessage(scratch.target() + ": changed by someone else during each of 5 attempts to write it; "
+                        + "nothing written");
+
+        assertThat(plans).hasValue(HostsFileWriter.STALE_ATTEMPTS);
+        assertThat(scratch.targetText()).isEqualTo("10.1.1.1 other-writer-5\n");
     }
 
     @Test

@@ -1,5 +1,9 @@
 package io.istiovm.agent.hosts;
 
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.ConfigFiles;
+import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.testing.CliRun;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -56,9 +60,17 @@ public final class HostsScratch implements AutoCloseable {
         return target;
     }
 
-    /** Appends lines to cluster.env (rewritten whole each time). */
+    /** Sets {@code KEY=value} lines in cluster.env: a key already there keeps its line, a new one is appended. */
     public HostsScratch clusterEnv(String... lines) throws IOException {
-        clusterEnv.addAll(List.of(lines));
+        for (String line : lines) {
+            String key = line.substring(0, line.indexOf('=') + 1);
+            int existing = clusterEnv.stream().map(l -> l.startsWith(key)).toList().indexOf(true);
+            if (existing < 0) {
+                clusterEnv.add(line);
+            } else {
+                clusterEnv.set(existing, line);
+            }
+        }
         Files.write(config.resolve("cluster.env"), clusterEnv, StandardCharsets.UTF_8);
         return this;
     }
@@ -95,17 +107,12 @@ public final class HostsScratch implements AutoCloseable {
         return new String(targetBytes(), StandardCharsets.UTF_8);
     }
 
-    /** The inputs the agent would build from this directory's cluster.env. */
-    public HostsInputs inputs() {
-        CliRun run = cli("check");
-        if (run.exitCode() != 0) {
-            throw new IllegalStateException("cluster.env is invalid: " + run.err());
-        }
+    /** The configuration the agent would load from this directory now (cluster.env as written). */
+    public AgentConfig load() {
         try {
-            return HostsInputs.from(new io.istiovm.agent.config.ConfigLoader(CliRun.TEST_HOST)
-                    .load(io.istiovm.agent.config.ConfigFiles.inDirectory(config), Map.of(), true).config());
-        } catch (io.istiovm.agent.config.ConfigException e) {
-            throw new IllegalStateException(e);
+            return new ConfigLoader(CliRun.TEST_HOST).load(ConfigFiles.inDirectory(config), Map.of(), true).config();
+        } catch (ConfigException e) {
+            throw new IllegalStateException("cluster.env is invalid: " + e.problems(), e);
         }
     }
 

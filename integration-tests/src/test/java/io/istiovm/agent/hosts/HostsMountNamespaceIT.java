@@ -129,8 +129,8 @@ class HostsMountNamespaceIT {
                     .append(".global\n");
         }
         Files.writeString(config.resolve("hosts.d/many.hosts"), many);
-        byte[] large = HostsPlanner.apply(new HostsInputs(config, java.util.Optional.empty(),
-                io.istiovm.agent.config.Source.DEFAULT, List.of()), namespace.hostsFile()).desired();
+        byte[] large = HostsPlanner.apply(HostsSettings.sourcesOnly(config, namespace.hostsFile(),
+                Duration.ofSeconds(30))).desired();
         Path fileA = Files.write(config.resolve("a"), small);
         Path fileB = Files.write(config.resolve("b"), large);
         String loop = shell(JavaProcess.command(HostsWriterLoop.class, "/etc/hosts", fileA.toString(),
