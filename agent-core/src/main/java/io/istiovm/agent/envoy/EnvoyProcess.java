@@ -15,8 +15,8 @@ import org.slf4j.LoggerFactory;
 import org.slf4j.event.Level;
 
 /**
- * One running Envoy epoch: the process, when it started, and two threads that carry its stdout and stderr lines
- * into the agent's log (logger {@code envoy}) at the level Envoy gave each line, with an {@code epoch} key.
+ * One running Envoy epoch: the process, when it started, and one thread that carries its output (stdout and stderr
+ * on one pipe) into the agent's log (logger {@code envoy}) at the level Envoy gave each line, with an {@code epoch} key.
  */
 final class EnvoyProcess {
     private static final Logger ENVOY_LOG = LoggerFactory.getLogger("envoy");
@@ -33,12 +33,14 @@ final class EnvoyProcess {
     }
 
     static EnvoyProcess start(int epoch, List<String> command, Instant now) throws IOException {
+        // One pipe and one thread for both streams: Envoy logs to stderr and leaves stdout empty, so a second pipe
+        // would cost a thread per epoch for nothing. Lines without Envoy's level are treated as stderr's.
         ProcessBuilder builder = new ProcessBuilder(command)
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectErrorStream(true);
         Process process = builder.start();
         EnvoyProcess envoy = new EnvoyProcess(epoch, process, now);
-        envoy.pump(process.getInputStream(), "stdout");
-        envoy.pump(process.getErrorStream(), "stderr");
+        envoy.pump(process.getInputStream(), "stderr");
         return envoy;
     }
 
@@ -98,7 +100,7 @@ final class EnvoyProcess {
             } catch (IOException e) {
                 // The pipe closes when Envoy exits.
             }
-        }, "envoy-" + epoch + "-" + name);
+        }, "envoy-" + epoch + "-log");
         thread.setDaemon(true);
         thread.start();
     }

@@ -149,6 +149,9 @@ public final class SdsServer implements Component {
                         .channelType(EpollServerDomainSocketChannel.class)
                         .bossEventLoopGroup(loop)
                         .workerEventLoopGroup(loop)
+                        // Every handler only records a request or sends a response from memory: they run on the
+                        // event loop itself, so that gRPC keeps no executor threads of its own.
+                        .directExecutor()
                         .addService(new Service())
                         .build()
                         .start();

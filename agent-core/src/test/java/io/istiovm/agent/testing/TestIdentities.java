@@ -2,7 +2,11 @@ package io.istiovm.agent.testing;
 
 import io.istiovm.agent.certs.Pem;
 import io.istiovm.agent.sds.ServedIdentity;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.KeyPair;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
@@ -35,5 +39,19 @@ public final class TestIdentities {
 
     public ServedIdentity issue() {
         return issue("default", "default");
+    }
+
+    /**
+     * Writes {@code identity} as the three files an operator places in /etc/certs: the key first and 0600 (the
+     * agent refuses a key others can read), the chain last, so that a watching agent sees a complete set once the
+     * chain changes.
+     */
+    public static void writeFiles(ServedIdentity identity, Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Path key = dir.resolve("key.pem");
+        Files.writeString(key, identity.privateKeyPem());
+        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
+        Files.writeString(dir.resolve("root-cert.pem"), identity.rootCertificatePem());
+        Files.writeString(dir.resolve("cert-chain.pem"), identity.certificateChainPem());
     }
 }

@@ -124,11 +124,20 @@ public final class AgentProcess implements AutoCloseable {
         }
     }
 
-    /** The number of threads the agent has now (/proc/PID/status). */
-    public int threads() throws IOException {
-        return Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status")).stream()
-                .filter(line -> line.startsWith("Threads:")).map(line -> Integer.parseInt(line.substring(8).strip()))
-                .findFirst().orElseThrow();
+    /** The names of the agent's threads now (/proc/PID/task/N/comm, as top -H shows them), sorted. */
+    public List<String> threads() throws IOException {
+        List<String> names = new ArrayList<>();
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(process.pid()), "task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    names.add(Files.readString(task.resolve("comm")).strip());
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // the thread ended while we looked
+                }
+            }
+        }
+        names.sort(null);
+        return names;
     }
 
     public long pid() {

@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -108,12 +107,8 @@ class RunDryRunParityIT {
 
     /** A configuration that prepares cleanly on this machine, with every file the agent could touch in {@code dir}. */
     private static Map<String, String> base(Path dir) throws IOException {
-        Path certs = Files.createDirectories(dir.resolve("certs"));
-        Path key = certs.resolve("key.pem");
-        Files.writeString(key, identity.privateKeyPem());
-        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
-        Files.writeString(certs.resolve("cert-chain.pem"), identity.certificateChainPem());
-        Files.writeString(certs.resolve("root-cert.pem"), identity.rootCertificatePem());
+        Path certs = dir.resolve("certs");
+        TestIdentities.writeFiles(identity, certs);
         Files.writeString(dir.resolve("sshd_config"), "Port 22\n");
         Files.writeString(dir.resolve("hosts"), "127.0.0.1 localhost\n");
         Map<String, String> env = new LinkedHashMap<>();

@@ -3,7 +3,6 @@ package io.istiovm.agent.it.envoy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.it.AgentProcess;
-import io.istiovm.agent.sds.ServedIdentity;
 import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.TestIdentities;
 import io.istiovm.agent.testing.VmPeerNetwork;
@@ -50,12 +49,7 @@ class AgentReloadIT {
     void create() throws Exception {
         net = VmPeerNetwork.create();
         standIn = new EnvoyStandInFixture();
-        ServedIdentity identity = new TestIdentities().issue("bar", "httpbin");
-        Path key = standIn.certsDir().resolve("key.pem");
-        Files.writeString(key, identity.privateKeyPem());
-        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
-        Files.writeString(standIn.certsDir().resolve("root-cert.pem"), identity.rootCertificatePem());
-        Files.writeString(standIn.certsDir().resolve("cert-chain.pem"), identity.certificateChainPem());
+        TestIdentities.writeFiles(new TestIdentities().issue("bar", "httpbin"), standIn.certsDir());
         configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
         Files.writeString(standIn.dir().resolve("sshd_config"), "Port 22\n");
         // Envoy's user writes the gate's markers; the FIFO is the test's.
@@ -112,9 +106,15 @@ class AgentReloadIT {
         return net.vmSave(false).contains("istio-vm-agent");
     }
 
-    /** Connects from the peer to the VM and returns the first line the VM answered. */
+    /**
+     * Connects from the peer to the VM and returns the first line the VM answered (the stand-in's capture listener
+     * keeps the connection open to echo, so the line is read alone), or "no answer: ..." when nothing answered.
+     */
     private String connectFromPeer(int port) throws IOException {
-        return net.connect(net.peer(), 0, 0, VmPeerNetwork.VM_IPV4, port);
+        VmPeerNetwork.ProcessResult result = VmPeerNetwork.exec(List.of("ip", "netns", "exec", net.peer(), "timeout",
+                "5", "bash", "-c", "exec 3<>/dev/tcp/" + VmPeerNetwork.VM_IPV4 + "/" + port
+                        + " && IFS= read -r line <&3 && echo \"$line\""));
+        return result.exitCode() == 0 ? result.stdout().strip() : "no answer: " + result.stderr().strip();
     }
 
     /** {@code state epoch} from the stand-in's /server_info, asked from inside the VM's namespace. */
@@ -153,7 +153,8 @@ class AgentReloadIT {
         assertThat(connectFromPeer(8888)).startsWith("no answer");
         List<Long> envoy = standIn.alivePids();
         assertThat(envoy).hasSize(1);
-        System.out.println("AgentReloadIT: idle agent threads: " + agent.threads());
+        List<String> threads = agent.threads();
+        System.out.println("AgentReloadIT: agent threads once ready: " + threads.size() + " " + threads);
 
         // A new inbound port: the rules change, Envoy does not.
         writeConfig("ISTIO_INBOUND_PORTS=8080,8888");

@@ -74,13 +74,7 @@ class PackagedAgentEnvoyIT {
     }
 
     private void writeIdentity(ServedIdentity identity) throws Exception {
-        Path dir = standIn.certsDir();
-        // Key first, chain last: the agent reads all three and the digest changes once the set is complete.
-        Path key = dir.resolve("key.pem");
-        Files.writeString(key, identity.privateKeyPem());
-        // The agent refuses a private key other users can read.
-        Files.setPosixFilePermissions(key, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-        Files.writeString(dir.resolve("root-cert.pem"), identity.rootCertificatePem());
-        Files.writeString(dir.resolve("cert-chain.pem"), identity.certificateChainPem());
+        TestIdentities.writeFiles(identity, standIn.certsDir());
     }
+
 }
