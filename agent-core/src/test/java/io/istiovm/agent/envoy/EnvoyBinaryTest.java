@@ -31,7 +31,7 @@ class EnvoyBinaryTest {
 
     @Test
     void anExplicitBinaryHasNoFallbackAndTheErrorNamesWhereItWasSet() throws Exception {
-        EnvoySettings explicit = EnvoyAreas.settings(TestConfigs.load(dir,
+        EnvoySettings explicit = EnvoyAreas.settings(TestConfigs.inMemory(dir,
                 "# the operator's choice\nVM_AGENT_ENVOY_BINARY=/opt/envoy/bin/envoy\n"));
         assertThatThrownBy(() -> EnvoySupervisor.resolveBinary(explicit, p -> p.equals(Path.of("/usr/bin/envoy"))))
                 .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).singleElement()

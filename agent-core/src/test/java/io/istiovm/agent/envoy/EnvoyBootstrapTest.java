@@ -36,7 +36,7 @@ class EnvoyBootstrapTest {
     void matchesGoldenFile(String name) throws Exception {
         Path caseDir = CASES.resolve(name).toAbsolutePath();
         String env = Files.readString(caseDir.resolve("cluster.env")).replace("@CASE_DIR@", caseDir.toString());
-        EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(EnvoyAreas.settings(TestConfigs.load(dir, env)));
+        EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(EnvoyAreas.settings(TestConfigs.inMemory(dir, env)));
 
         Path golden = caseDir.resolve("expected.json");
         if (Boolean.getBoolean("update.goldens")) {
@@ -49,7 +49,7 @@ class EnvoyBootstrapTest {
 
     @Test
     void nodeIdFollowsIstiosKubernetesRegistryFormat() throws Exception {
-        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.load(dir, "ISTIO_NAMESPACE=bar\n"));
+        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.inMemory(dir, "ISTIO_NAMESPACE=bar\n"));
         assertThat(settings.nodeId()).isEqualTo("sidecar~10.0.0.5~vm1.bar~bar.svc.cluster.local");
         assertThat(settings.ipVersion()).isEqualTo("v4");
         assertThat(CliRun.TEST_HOST.shortHostName()).contains("vm1");
@@ -57,7 +57,7 @@ class EnvoyBootstrapTest {
 
     @Test
     void overrideWithAnUnknownFieldIsRejectedNamingTheFile() throws Exception {
-        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.load(dir, "# defaults\n"));
+        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.inMemory(dir, "# defaults\n"));
         assertThatThrownBy(() -> EnvoyBootstrap.plan(settings,
                 Optional.of(new EnvoyBootstrap.Override("/etc/istio/custom.json", "{\"admin\":{\"adress\":{}}}"))))
                 .isInstanceOf(InvalidBootstrapException.class)
@@ -94,8 +94,8 @@ class EnvoyBootstrapTest {
 
     @Test
     void digestChangesWithTheContentOnly() throws Exception {
-        EnvoySettings a = EnvoyAreas.settings(TestConfigs.load(dir, "ISTIO_SERVICE=a\n"));
-        EnvoySettings b = EnvoyAreas.settings(TestConfigs.load(dir, "ISTIO_SERVICE=b\n"));
+        EnvoySettings a = EnvoyAreas.settings(TestConfigs.inMemory(dir, "ISTIO_SERVICE=a\n"));
+        EnvoySettings b = EnvoyAreas.settings(TestConfigs.inMemory(dir, "ISTIO_SERVICE=b\n"));
         assertThat(EnvoyBootstrap.plan(a).digest()).isEqualTo(EnvoyBootstrap.plan(a).digest())
                 .isNotEqualTo(EnvoyBootstrap.plan(b).digest());
     }

@@ -14,7 +14,7 @@ class EnvoyCommandLineTest {
 
     @Test
     void istiosFlagsWithConcurrencyOnlyWhenSet() throws Exception {
-        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.load(dir, "ISTIO_SERVICE=httpbin.bar\n"
+        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.inMemory(dir, "ISTIO_SERVICE=httpbin.bar\n"
                 + "ISTIO_NAMESPACE=bar\nVM_AGENT_ENVOY_DRAIN_TIME=30s\n"));
         List<String> args = EnvoyCommandLine.envoy(settings, Path.of("/usr/local/bin/envoy"),
                 Path.of("/etc/istio/proxy/envoy-rev2.json"), 2);
@@ -23,7 +23,7 @@ class EnvoyCommandLineTest {
                 "--service-cluster", "httpbin.bar", "--service-node", "sidecar~10.0.0.5~vm1.bar~bar.svc.cluster.local",
                 "--local-address-ip-version", "v4", "--log-format", EnvoyCommandLine.LOG_FORMAT, "-l", "warning");
 
-        EnvoySettings four = EnvoyAreas.settings(TestConfigs.load(dir, "VM_AGENT_ENVOY_CONCURRENCY=4\n"
+        EnvoySettings four = EnvoyAreas.settings(TestConfigs.inMemory(dir, "VM_AGENT_ENVOY_CONCURRENCY=4\n"
                 + "VM_AGENT_ENVOY_LOG_LEVEL=debug\nISTIO_SVC_IP=fd00::5\n"));
         assertThat(String.join(" ", EnvoyCommandLine.envoy(four, Path.of("envoy"), Path.of("b.json"), 0)))
                 .endsWith("--local-address-ip-version v6 --log-format " + EnvoyCommandLine.LOG_FORMAT

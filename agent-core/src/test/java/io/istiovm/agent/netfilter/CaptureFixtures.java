@@ -12,9 +12,7 @@ import io.istiovm.agent.testing.TestConfigs;
 import java.nio.file.FileSystems;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.OptionalLong;
 
 /**
@@ -36,12 +34,7 @@ final class CaptureFixtures {
 
     /** {@code clusterEnv} ({@code KEY=value} lines) as capture settings. */
     static CaptureSettings settings(String clusterEnv) {
-        Map<String, String> values = new LinkedHashMap<>();
-        clusterEnv.lines().filter(line -> !line.isBlank()).forEach(line -> {
-            int equals = line.indexOf('=');
-            values.put(line.substring(0, equals), line.substring(equals + 1));
-        });
-        return settings(TestConfigs.inMemory(CONFIG_DIR, values));
+        return settings(TestConfigs.inMemory(CONFIG_DIR, clusterEnv.isBlank() ? "# defaults\n" : clusterEnv));
     }
 
     /** A loaded configuration as capture settings, through the assembly. */

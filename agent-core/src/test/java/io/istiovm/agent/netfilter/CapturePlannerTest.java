@@ -20,13 +20,12 @@ class CapturePlannerTest {
 
     @Test
     void listingTheSshPortAsAnInboundPortIsAConfigurationErrorNamingFileLineAndKey() throws Exception {
-        // The in-memory cluster.env starts with a comment line, so the second key is on line 3.
         assertThatThrownBy(() -> CapturePlanner.plan(
                 CaptureFixtures.settings("ISTIO_SERVICE_CIDR=10.0.0.0/8\nISTIO_INBOUND_PORTS=8080,2222\n"),
                 CaptureFixtures.host(List.of(2222))))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining(CaptureFixtures.CONFIG_DIR.resolve("cluster.env")
-                        + ":3: ISTIO_INBOUND_PORTS='8080,2222': port 2222 is sshd's port");
+                        + ":2: ISTIO_INBOUND_PORTS='8080,2222': port 2222 is sshd's port");
     }
 
     @Test

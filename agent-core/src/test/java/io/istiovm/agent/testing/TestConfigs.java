@@ -45,9 +45,14 @@ public final class TestConfigs {
      * fixed {@link CliRun#TEST_HOST}. The area tests map it to their settings through the assembly.
      */
     public static AgentConfig inMemory(Path configDir, Map<String, String> values) {
+        return inMemory(configDir, values.isEmpty() ? "# defaults\n" : clusterEnv(values));
+    }
+
+    /** {@code clusterEnv} as the text of cluster.env of {@code configDir}; nothing is written or read. */
+    public static AgentConfig inMemory(Path configDir, String clusterEnv) {
         try {
-            return new ConfigLoader(CliRun.TEST_HOST).loadInMemory(ConfigFiles.inDirectory(configDir),
-                    "# in memory\n" + clusterEnv(values)).config();
+            return new ConfigLoader(CliRun.TEST_HOST).loadInMemory(ConfigFiles.inDirectory(configDir), clusterEnv)
+                    .config();
         } catch (ConfigException e) {
             throw new IllegalArgumentException("test configuration is invalid: " + e.problems(), e);
         }

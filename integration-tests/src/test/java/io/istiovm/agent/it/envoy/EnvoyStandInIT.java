@@ -26,7 +26,7 @@ class EnvoyStandInIT {
     void create() throws Exception {
         standIn = new EnvoyStandInFixture();
         Path configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
-        EnvoyArea area = new EnvoyArea(TestConfigs.load(configDir, standIn.clusterEnv()),
+        EnvoyArea area = new EnvoyArea(TestConfigs.inMemory(configDir, standIn.clusterEnv()),
                 AgentRuntime.system(CliRun.TEST_HOST), new IdentityHolder());
         bootstrap = standIn.dir().resolve("proxy/envoy-rev0.json");
         Files.writeString(bootstrap, area.bootstrap().json());

@@ -42,7 +42,7 @@ public final class SupervisedEnvoy implements AutoCloseable {
 
     /** The area for the stand-in's configuration plus {@code extraConfig}, loaded by the agent's own loader. */
     public EnvoyArea area(String... extraConfig) {
-        return new EnvoyArea(TestConfigs.load(configDir, standIn.clusterEnv(extraConfig)), runtime, identities);
+        return new EnvoyArea(TestConfigs.inMemory(configDir, standIn.clusterEnv(extraConfig)), runtime, identities);
     }
 
     /** Issues a new workload certificate and publishes it to SDS; returns it. */
