@@ -12,10 +12,8 @@ import java.io.PrintWriter;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -36,13 +34,9 @@ final class CertsCommand extends CommandGroup {
     @Command(name = "show", mixinStandardHelpOptions = true,
             description = "Print the identity (SPIFFE id, serial, validity, chain length, next rotation); exit 65 "
                     + "naming every problem when the files are not a valid identity.")
-    static final class Show implements Callable<Integer> {
-        private final CliEnvironment env;
-        @Mixin
-        ConfigOptions config;
-
+    static final class Show extends ConfiguredCommand {
         Show(CliEnvironment env) {
-            this.env = env;
+            super(env);
         }
 
         @Override
@@ -58,17 +52,14 @@ final class CertsCommand extends CommandGroup {
     @Command(name = "rotate", mixinStandardHelpOptions = true,
             description = "Rotate the identity now against the configured CA (enrol with VM_AGENT_CA_TOKEN_FILE when "
                     + "there is no valid identity), then print it.")
-    static final class Rotate implements Callable<Integer> {
-        private final CliEnvironment env;
-        @Mixin
-        ConfigOptions config;
+    static final class Rotate extends ConfiguredCommand {
 
         @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
                 description = "Rotate N times back to back and print the rate (soak test and benchmark).")
         int repeat;
 
         Rotate(CliEnvironment env) {
-            this.env = env;
+            super(env);
         }
 
         @Override

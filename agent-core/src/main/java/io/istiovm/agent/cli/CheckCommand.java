@@ -18,7 +18,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "check", mixinStandardHelpOptions = true,
@@ -26,7 +25,7 @@ import picocli.CommandLine.Option;
                 + "(default, sidecar.env:LINE, cluster.env:LINE, environment).",
             "Problems go to standard error, each naming file, line, key and value.",
             "The configuration alone: " + CheckCommand.HOST_CHECKS})
-final class CheckCommand implements java.util.concurrent.Callable<Integer> {
+final class CheckCommand extends ConfiguredCommand {
     enum Format { text, json, properties }
 
     /** What check does not look at, and where it is looked at: said in the help and in every output format. */
@@ -34,10 +33,6 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
             + "the identity files, the Envoy binary and user, the bootstrap override, the hosts.d sources) are made "
             + "by `istio-vm-agent run --dry-run`, which exits as `run` would.";
 
-    private final CliEnvironment env;
-
-    @Mixin
-    ConfigOptions config;
 
     @Option(names = "--output", paramLabel = "FORMAT", defaultValue = "text",
             description = "text, json or properties (default: ${DEFAULT-VALUE}).")
@@ -47,7 +42,7 @@ final class CheckCommand implements java.util.concurrent.Callable<Integer> {
     boolean strict;
 
     CheckCommand(CliEnvironment env) {
-        this.env = env;
+        super(env);
     }
 
     @Override

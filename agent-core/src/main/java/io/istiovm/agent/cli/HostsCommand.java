@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "hosts", mixinStandardHelpOptions = true,
@@ -35,14 +34,9 @@ final class HostsCommand extends CommandGroup {
     }
 
     /** What every subcommand shares: the configuration, and the hosts area the assembly makes from it. */
-    abstract static class Base implements Callable<Integer> {
-        final CliEnvironment env;
-
-        @Mixin
-        ConfigOptions config;
-
+    abstract static class Base extends ConfiguredCommand {
         Base(CliEnvironment env) {
-            this.env = env;
+            super(env);
         }
 
         @Override

@@ -65,14 +65,9 @@ final class IptablesCommand extends CommandGroup {
     }
 
     /** Shared by the subcommands: the configuration's capture area, which plans as the running agent does. */
-    abstract static class Base implements Callable<Integer> {
-        final CliEnvironment env;
-
-        @Mixin
-        ConfigOptions config;
-
+    abstract static class Base extends ConfiguredCommand {
         Base(CliEnvironment env) {
-            this.env = env;
+            super(env);
         }
 
         CaptureArea area() throws ExitException {

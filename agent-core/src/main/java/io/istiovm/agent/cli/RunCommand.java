@@ -5,11 +5,9 @@ import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
-import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
@@ -17,19 +15,15 @@ import picocli.CommandLine.Option;
                 + "re-reads the configuration and applies what changed.",
             "With --dry-run: prepare exactly as run does, print the plan, change nothing, and exit with the code "
                 + "run would have exited with."})
-final class RunCommand implements Callable<Integer> {
+final class RunCommand extends ConfiguredCommand {
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
-    private final CliEnvironment env;
-
-    @Mixin
-    ConfigOptions config;
 
     @Option(names = "--dry-run", description = "Load and validate everything, print what would be done, change "
             + "nothing, and exit.")
     boolean dryRun;
 
     RunCommand(CliEnvironment env) {
-        this.env = env;
+        super(env);
     }
 
     @Override
