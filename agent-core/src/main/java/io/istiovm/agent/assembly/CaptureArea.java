@@ -4,6 +4,7 @@ import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.envoy.EnvoySupervisor;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.netfilter.Backend;
 import io.istiovm.agent.netfilter.CaptureComponent;
@@ -25,12 +26,6 @@ import java.util.Optional;
  * {@code iptables plan|apply|verify|clean}, which plan and clean exactly as the running agent does.
  */
 public final class CaptureArea {
-    /**
-     * The component whose READY means Envoy is LIVE on the capture ports: with fail-closed off, the rules wait for
-     * it.
-     */
-    static final String ENVOY_COMPONENT = "envoy";
-
     private final AgentRuntime runtime;
     private final CaptureSettings settings;
 
@@ -88,7 +83,8 @@ public final class CaptureArea {
         }
         return List.of(new CaptureComponent(settings, runtime.facts(), runtime.paths().etc(),
                 NetfilterTools.system(), onChange -> NftablesEvents.subscribe(Optional.empty(), onChange),
-                ENVOY_COMPONENT));
+                // Envoy's READY means LIVE on the capture ports: with fail-closed off, the rules wait for it.
+                EnvoySupervisor.NAME));
     }
 
     /** The plan for this host, as the running agent prepares it ({@code iptables plan}). */

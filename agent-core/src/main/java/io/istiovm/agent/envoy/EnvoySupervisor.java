@@ -32,9 +32,12 @@ public final class EnvoySupervisor implements Component {
         this.host = host;
     }
 
+    /** The name the capture component waits on: this component is READY exactly while Envoy's epoch is LIVE. */
+    public static final String NAME = "envoy";
+
     @Override
     public String name() {
-        return "envoy";
+        return NAME;
     }
 
     @Override
