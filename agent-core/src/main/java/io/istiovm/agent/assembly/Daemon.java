@@ -37,7 +37,6 @@ public final class Daemon {
         this.source = Objects.requireNonNull(source, "source");
         this.components = Objects.requireNonNull(components, "components");
         this.lifecycle = new Lifecycle(new AgentState(runtime.clock()), runtime.loops());
-        lifecycle.state().addListener(new StateLog()::changed);
     }
 
     /** Logs the state's one-line summary whenever it changes: the operator's record of readiness and why not. */
@@ -62,7 +61,9 @@ public final class Daemon {
         return lifecycle.prepare(components.apply(config));
     }
 
+    /** Starts the prepared components; from here on every change of the state's summary is logged. */
     public void start(Plan plan) throws StartFailed {
+        lifecycle.state().addListener(new StateLog()::changed);
         lifecycle.start(plan);
     }
 
