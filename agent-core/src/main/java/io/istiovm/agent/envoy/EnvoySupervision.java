@@ -1,5 +1,6 @@
 package io.istiovm.agent.envoy;
 
+import io.istiovm.agent.fs.HeldDirectory;
 import io.istiovm.agent.lifecycle.ComponentContext;
 import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Prepared;
@@ -7,12 +8,12 @@ import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.lifecycle.StatusReporter;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -618,16 +619,18 @@ public final class EnvoySupervision implements Running {
         }
     }
 
+    /**
+     * Writes the bootstrap as {@code envoy-rev<epoch>.json}, 0644 (no secrets in it, they come over SDS, and Envoy's
+     * user must read it), through a held directory: the directory may be Envoy's user's (Istio hands
+     * /etc/istio/proxy to istio-proxy), who could otherwise point the file's names at any file root can write.
+     */
     private Path writeBootstrap(int epoch) throws IOException {
-        Path dir = plan.settings().configDir();
-        Files.createDirectories(dir);
-        Path file = dir.resolve("envoy-rev" + epoch + ".json");
-        Path temp = dir.resolve(".envoy-rev" + epoch + ".json.tmp");
-        Files.writeString(temp, bootstrap.json());
-        // No secrets in it (they come over SDS), and Envoy's user must read it.
-        Files.setPosixFilePermissions(temp, PosixFilePermissions.fromString("rw-r--r--"));
-        Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        return file;
+        String name = "envoy-rev" + epoch + ".json";
+        try (HeldDirectory dir = HeldDirectory.openOrCreate(plan.settings().configDir(), 0755, OptionalInt.empty())
+                .directory()) {
+            dir.writeAtomically(name, bootstrap.json().getBytes(StandardCharsets.UTF_8), 0644);
+        }
+        return plan.settings().configDir().resolve(name);
     }
 
     /**
@@ -636,13 +639,17 @@ public final class EnvoySupervision implements Running {
      */
     private void removeStaleSharedMemory() throws IOException {
         Path dir = plan.settings().sharedMemoryDir();
-        if (!Files.isDirectory(dir)) {
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, SHARED_MEMORY_PREFIX + "*")) {
+        // Held, and its entries removed by name: the directory is writable by Envoy's user.
+        try (HeldDirectory held = HeldDirectory.open(dir);
+             DirectoryStream<Path> files = Files.newDirectoryStream(held.self(), SHARED_MEMORY_PREFIX + "*")) {
             for (Path file : files) {
-                Files.deleteIfExists(file);
-                LOG.info("removed stale Envoy shared memory {}", file);
+                String name = file.getFileName().toString();
+                if (held.delete(name)) {
+                    LOG.info("removed stale Envoy shared memory {}", dir.resolve(name));
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.istiovm.agent.fs.HeldDirectory;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.lifecycle.ComponentContext;
 import io.istiovm.agent.lifecycle.Prepared;
@@ -23,7 +24,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -80,8 +80,13 @@ public final class SdsServer implements Component {
 
     /** A file in the socket's place that is not a socket is someone else's; it is never replaced. */
     private static void refuseNonSocket(Path socket) throws IOException {
-        if (Files.exists(socket, LinkOption.NOFOLLOW_LINKS) && !isSocket(socket)) {
-            throw new IOException(socket + " exists and is not a socket; refusing to replace it (" + SOCKET_KEY
+        refuseNonSocket(socket, socket);
+    }
+
+    /** As above, for the entry at {@code entry}, named {@code shown} in the message. */
+    private static void refuseNonSocket(Path entry, Path shown) throws IOException {
+        if (Files.exists(entry, LinkOption.NOFOLLOW_LINKS) && !isSocket(entry)) {
+            throw new IOException(shown + " exists and is not a socket; refusing to replace it (" + SOCKET_KEY
                     + ")");
         }
     }
@@ -123,6 +128,12 @@ public final class SdsServer implements Component {
         private final Path socket;
         private OptionalInt socketGroup;
         private boolean createdDirectory;
+        /** The socket's directory, held: it may belong to Envoy's user, who can swap its entries at any time. */
+        private HeldDirectory directory;
+        /** Where the socket was bound, kept open while the server runs (netty removes its bound path on close). */
+        private HeldDirectory staging;
+        /** The socket's inode, for its mode and group whatever its name later points to. */
+        private HeldDirectory.InodeHandle socketInode;
         private final AtomicLong nonces = new AtomicLong();
         private final AtomicLong streamIds = new AtomicLong();
         private final Map<Long, SdsStream> streams = new ConcurrentHashMap<>();
@@ -139,13 +150,22 @@ public final class SdsServer implements Component {
             return socket;
         }
 
+        /**
+         * Binds the socket where no one else can touch it, sets its mode and group there, then renames it into
+         * place: the socket's directory may be Envoy's user's, and a chmod by name after binding there would follow
+         * whatever link that user put in the socket's place.
+         */
         private synchronized void listen() throws IOException, InterruptedException {
-            prepareDirectory();
+            String name = socket.getFileName().toString();
             // One thread accepts and serves: a handful of streams from one Envoy (two per epoch).
             loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
             subscription = identities.subscribe(this::pushToAll);
             try {
-                server = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+                prepareDirectory(name);
+                String stagingName = ".sds-staging-" + Long.toHexString(new java.security.SecureRandom().nextLong());
+                directory.makeDirectory(stagingName);
+                staging = directory.openDirectory(stagingName);
+                server = NettyServerBuilder.forAddress(new DomainSocketAddress(staging.entry("socket").toString()))
                         .channelType(EpollServerDomainSocketChannel.class)
                         .bossEventLoopGroup(loop)
                         .workerEventLoopGroup(loop)
@@ -155,33 +175,48 @@ public final class SdsServer implements Component {
                         .addService(new Service())
                         .build()
                         .start();
-                Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw----"));
-                chgrp(socket);
+                socketInode = staging.holdEntry("socket");
+                socketInode.setMode(0660);
+                chgrp();
+                staging.moveTo("socket", directory, name);
+                directory.deleteDirectory(stagingName);
             } catch (IOException | RuntimeException e) {
+                removeStaging();
                 stop();
                 throw e;
             }
             LOG.info("SDS listening on {}", socket);
         }
 
-        private void prepareDirectory() throws IOException {
-            Path dir = socket.getParent();
-            // Only a directory the agent creates is made 0750 for Envoy's group; an existing one (a systemd
-            // RuntimeDirectory, or something shared like /run) keeps the mode its owner gave it.
-            if (!Files.isDirectory(dir)) {
-                Files.createDirectories(dir);
-                Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-x---"));
-                createdDirectory = true;
-                chgrp(dir);
+        /** After a failed start: the staging directory and a socket bound in it, if they are still there. */
+        private void removeStaging() {
+            if (staging == null) {
+                return;
             }
-            // A socket left by an agent that was killed; binding would fail with "address in use".
-            refuseNonSocket(socket);
-            Files.deleteIfExists(socket);
+            try {
+                staging.delete("socket");
+                directory.deleteDirectory(staging.path().getFileName().toString());
+            } catch (IOException e) {
+                LOG.warn("cannot remove {}: {}", staging.path(), e.getMessage());
+            }
         }
 
-        private void chgrp(Path path) throws IOException {
+        private void prepareDirectory(String name) throws IOException {
+            // Only a directory the agent creates is made 0750 for Envoy's group; an existing one (a systemd
+            // RuntimeDirectory, or something shared like /run) keeps the mode its owner gave it.
+            HeldDirectory.Opened opened = HeldDirectory.openOrCreate(socket.getParent(), 0750, socketGroup);
+            directory = opened.directory();
+            createdDirectory = opened.created();
+            // A socket left by an agent that was killed is replaced by the rename; anything else is refused.
+            refuseNonSocket(directory.entry(name), socket);
+        }
+
+        private void chgrp() throws IOException {
             if (socketGroup.isPresent()) {
-                Files.setAttribute(path, "unix:gid", socketGroup.getAsInt(), LinkOption.NOFOLLOW_LINKS);
+                socketInode.setGroup(socketGroup.getAsInt());
+                if (createdDirectory) {
+                    directory.setGroup(socketGroup.getAsInt());
+                }
             }
         }
 
@@ -199,10 +234,7 @@ public final class SdsServer implements Component {
                 return Reconciled.unchanged();
             }
             socketGroup = plan.settings().socketGroup();
-            chgrp(socket);
-            if (createdDirectory) {
-                chgrp(socket.getParent());
-            }
+            chgrp();
             return Reconciled.changed("socket group " + socketGroup.stream().mapToObj(Integer::toString)
                     .findFirst().orElse("unchanged"));
         }
@@ -222,7 +254,19 @@ public final class SdsServer implements Component {
                 loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
                 loop = null;
             }
-            Files.deleteIfExists(socket);
+            if (socketInode != null) {
+                socketInode.close();
+                socketInode = null;
+            }
+            if (staging != null) {
+                staging.close();
+                staging = null;
+            }
+            if (directory != null) {
+                directory.delete(socket.getFileName().toString());
+                directory.close();
+                directory = null;
+            }
         }
 
         /** Every open stream, for status output and tests. */

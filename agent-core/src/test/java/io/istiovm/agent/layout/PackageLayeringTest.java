@@ -28,15 +28,17 @@ class PackageLayeringTest {
     private static final Map<String, Set<String>> ALLOWED = Map.ofEntries(
             Map.entry("config", Set.of()),
             Map.entry("lifecycle", Set.of()),
+            Map.entry("fs", Set.of()),
             Map.entry("hosts", Set.of("config", "lifecycle")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle")),
             Map.entry("ca", Set.of("certs", "config", "lifecycle")),
-            Map.entry("sds", Set.of("certs", "config", "lifecycle")),
-            Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle")),
-            Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle")),
+            Map.entry("sds", Set.of("certs", "config", "lifecycle", "fs")),
+            Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle", "fs")),
+            Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
+                    "fs")),
             Map.entry("cli", Set.of("assembly", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle")));
+                    "lifecycle", "fs")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {

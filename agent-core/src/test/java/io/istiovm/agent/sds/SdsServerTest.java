@@ -221,4 +221,20 @@ class SdsServerTest {
         }
         assertThat(Files.exists(shared.resolve("sds.sock"))).isFalse();
     }
+
+    @Test
+    void aLinkPlantedInTheSocketsPlaceIsRefusedAndItsTargetLeftAlone() throws Exception {
+        // Envoy's user owns this directory and plants a link where the socket goes.
+        Path shared = Files.createDirectories(dir.resolve("envoy-owned"));
+        Path victim = Files.writeString(dir.resolve("victim"), "secret\n");
+        Files.setPosixFilePermissions(victim, PosixFilePermissions.fromString("rw-------"));
+        Path socket = Files.createSymbolicLink(shared.resolve("sds.sock"), victim);
+        assertThatThrownBy(() -> start(socket, OptionalInt.of(NOBODY_GROUP))).hasMessageContaining("is not a socket");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(victim))).isEqualTo("rw-------");
+        assertThat(Files.getAttribute(victim, "unix:gid")).isEqualTo(0);
+        assertThat(Files.readString(victim)).isEqualTo("secret\n");
+        try (var entries = Files.list(shared)) {
+            assertThat(entries).as("no staging directory left behind").containsExactly(socket);
+        }
+    }
 }

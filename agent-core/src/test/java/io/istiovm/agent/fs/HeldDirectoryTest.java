@@ -1,0 +1,124 @@
+package io.istiovm.agent.fs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.OptionalInt;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What another user who owns the directory can plant, against real files in a scratch tree: links at the file's
+ * name, at its temporary name, and in the directory's place. The victim file outside stays exactly as it was.
+ */
+class HeldDirectoryTest {
+    @TempDir
+    Path tmp;
+    private Path dir;
+    private Path victim;
+
+    @BeforeEach
+    void plant() throws IOException {
+        dir = Files.createDirectories(tmp.resolve("proxy"));
+        victim = tmp.resolve("victim");
+        Files.writeString(victim, "secret\n");
+        Files.setPosixFilePermissions(victim, PosixFilePermissions.fromString("rw-------"));
+    }
+
+    private void assertVictimUntouched() throws IOException {
+        assertThat(Files.readString(victim)).isEqualTo("secret\n");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(victim))).isEqualTo("rw-------");
+    }
+
+    private static String mode(Path path) throws IOException {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Test
+    void writesAtomicallyWithTheModeSetOnTheDescriptor() throws IOException {
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            held.writeAtomically("envoy-rev0.json", "{}".getBytes(StandardCharsets.UTF_8), 0644);
+            held.writeAtomically("envoy-rev0.json", "{\"a\":1}".getBytes(StandardCharsets.UTF_8), 0644);
+        }
+        assertThat(Files.readString(dir.resolve("envoy-rev0.json"))).isEqualTo("{\"a\":1}");
+        assertThat(mode(dir.resolve("envoy-rev0.json"))).isEqualTo("rw-r--r--");
+        try (var entries = Files.list(dir)) {
+            assertThat(entries.map(p -> p.getFileName().toString())).containsExactly("envoy-rev0.json");
+        }
+    }
+
+    @Test
+    void aLinkAtTheFilesNameIsReplacedNotFollowed() throws IOException {
+        Files.createSymbolicLink(dir.resolve("envoy-rev0.json"), victim);
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            held.writeAtomically("envoy-rev0.json", "{}".getBytes(StandardCharsets.UTF_8), 0644);
+        }
+        assertThat(Files.isSymbolicLink(dir.resolve("envoy-rev0.json"))).isFalse();
+        assertVictimUntouched();
+    }
+
+    @Test
+    void aLinkAtTheTemporaryNameIsRemovedNotOpened() throws IOException {
+        Files.createSymbolicLink(dir.resolve(".envoy-rev0.json.tmp"), victim);
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            held.writeAtomically("envoy-rev0.json", "{}".getBytes(StandardCharsets.UTF_8), 0644);
+        }
+        assertThat(Files.exists(dir.resolve(".envoy-rev0.json.tmp"), LinkOption.NOFOLLOW_LINKS)).isFalse();
+        assertVictimUntouched();
+    }
+
+    @Test
+    void aLinkInTheDirectorysPlaceIsRefused() throws IOException {
+        Path elsewhere = Files.createDirectories(tmp.resolve("elsewhere"));
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), elsewhere);
+        assertThatThrownBy(() -> HeldDirectory.open(link)).isInstanceOf(IOException.class)
+                .hasMessage(link + ": is a symbolic link; refusing to follow it");
+        assertThatThrownBy(() -> HeldDirectory.openOrCreate(link, 0750, OptionalInt.empty()))
+                .isInstanceOf(IOException.class).hasMessageContaining("symbolic link");
+        try (var entries = Files.list(elsewhere)) {
+            assertThat(entries).as("nothing made through the link").isEmpty();
+        }
+    }
+
+    @Test
+    void deleteRemovesALinkNotItsTarget() throws IOException {
+        Files.createSymbolicLink(dir.resolve("envoy_shared_memory_0"), victim);
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            assertThat(held.delete("envoy_shared_memory_0")).isTrue();
+            assertThat(held.delete("envoy_shared_memory_0")).isFalse();
+        }
+        assertVictimUntouched();
+    }
+
+    @Test
+    void onlyADirectoryItCreatesGetsTheModeAndGroup() throws IOException {
+        HeldDirectory.Opened created = HeldDirectory.openOrCreate(tmp.resolve("run/sds"), 0750, OptionalInt.of(4242));
+        created.directory().close();
+        assertThat(created.created()).isTrue();
+        assertThat(mode(tmp.resolve("run/sds"))).isEqualTo("rwxr-x---");
+        assertThat(Files.getAttribute(tmp.resolve("run/sds"), "unix:gid")).isEqualTo(4242);
+
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxr-x"));
+        HeldDirectory.Opened existing = HeldDirectory.openOrCreate(dir, 0750, OptionalInt.of(4242));
+        existing.directory().close();
+        assertThat(existing.created()).isFalse();
+        assertThat(mode(dir)).isEqualTo("rwxrwxr-x");
+    }
+
+    @Test
+    void namesThatLeaveTheDirectoryAreRefused() throws IOException {
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            for (String name : new String[] {"..", "../victim", "", "a/b"}) {
+                assertThatThrownBy(() -> held.delete(name)).isInstanceOf(IllegalArgumentException.class);
+            }
+        }
+        assertVictimUntouched();
+    }
+}
