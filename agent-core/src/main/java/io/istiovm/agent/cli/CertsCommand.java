@@ -7,6 +7,7 @@ import io.istiovm.agent.ca.RotationPolicy;
 import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Clock;
@@ -40,7 +41,7 @@ final class CertsCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException, InvalidIdentityException, IOException {
+        public Integer call() throws ConfigException, InvalidIdentityException, IOException {
             AgentConfig agentConfig = config.load(env).config();
             Assembly assembly = env.assembly();
             IdentityArea identity = assembly.identity(agentConfig);
@@ -63,7 +64,7 @@ final class CertsCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException, InvalidIdentityException, CaException, IOException {
+        public Integer call() throws ConfigException, InvalidIdentityException, CaException, IOException {
             AgentConfig agentConfig = config.load(env).config();
             Assembly assembly = env.assembly();
             IdentityArea identity = assembly.identity(agentConfig);

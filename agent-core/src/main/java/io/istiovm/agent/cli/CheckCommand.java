@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.javaprop.JavaPropsMapper;
 import com.fasterxml.jackson.dataformat.javaprop.JavaPropsSchema;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.ConfigProblem;
@@ -46,7 +47,7 @@ final class CheckCommand extends ConfiguredCommand {
     }
 
     @Override
-    public Integer call() throws ExitException {
+    public Integer call() throws ConfigException {
         ConfigLoader.Result result = config.load(env);
         if (format == Format.json) {
             printJson(env.out(), result);

@@ -4,8 +4,6 @@ import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigFiles;
 import io.istiovm.agent.config.ConfigLoader;
-import io.istiovm.agent.config.ConfigProblem;
-import java.io.PrintWriter;
 import java.nio.file.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,29 +22,14 @@ public final class ConfigOptions {
         return ConfigFiles.resolve(configDir, env.environment());
     }
 
-    /** Loads the configuration, printing warnings; on failure prints every problem and throws with the exit code. */
-    public ConfigLoader.Result load(CliEnvironment env) throws ExitException {
-        try {
-            ConfigLoader.Result result = new ConfigLoader(env.host())
-                    .load(files(env), env.environment(), configDir != null);
-            print(env.err(), result.warnings());
-            return result;
-        } catch (ConfigException e) {
-            throw rejected(env, e);
-        }
-    }
-
     /**
-     * Prints every problem and a count, and returns the exit to throw: 66 when cluster.env is missing, else 78.
-     * Also for problems found later with the host's facts in hand (sshd's port in ISTIO_INBOUND_PORTS).
+     * Loads the configuration and prints its warnings. An invalid one is thrown, for {@link Failures} to print with
+     * every problem and to exit 66 (no cluster.env) or 78.
      */
-    static ExitException rejected(CliEnvironment env, ConfigException e) {
-        Failures.print(env.err(), e);
-        return new ExitException(Failures.exitCode(e));
-    }
-
-    static void print(PrintWriter err, Iterable<ConfigProblem> problems) {
-        Failures.printProblems(err, problems);
+    public ConfigLoader.Result load(CliEnvironment env) throws ConfigException {
+        ConfigLoader.Result result = read(env);
+        Failures.printProblems(env.err(), result.warnings());
+        return result;
     }
 
     /**
@@ -54,9 +37,12 @@ public final class ConfigOptions {
      * log, since a reload has no terminal.
      */
     public AgentConfig reload(CliEnvironment env) throws ConfigException {
-        ConfigLoader.Result result = new ConfigLoader(env.host()).load(files(env), env.environment(),
-                configDir != null);
+        ConfigLoader.Result result = read(env);
         result.warnings().forEach(warning -> LOG.warn("reload: {}", warning.render()));
         return result.config();
+    }
+
+    private ConfigLoader.Result read(CliEnvironment env) throws ConfigException {
+        return new ConfigLoader(env.host()).load(files(env), env.environment(), configDir != null);
     }
 }

@@ -28,7 +28,7 @@ final class EnvoyCommand extends CommandGroup {
         ConfigOptions config;
 
         @Override
-        public Integer call() throws ExitException, ConfigException, InvalidBootstrapException {
+        public Integer call() throws ConfigException, InvalidBootstrapException {
             CliEnvironment env = parent.env;
             ConfigLoader.Result loaded = config.load(env);
             EnvoyBootstrap bootstrap = env.assembly().envoy(loaded.config()).bootstrap();

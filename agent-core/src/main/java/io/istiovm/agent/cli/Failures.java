@@ -23,9 +23,6 @@ public final class Failures {
 
     /** The exit code for {@code failure}; for several at once (a refused preparation), the most basic kind wins. */
     public static int exitCode(Throwable failure) {
-        if (failure instanceof ExitException exit) {
-            return exit.exitCode();
-        }
         if (failure instanceof PrepareFailed failed) {
             return mostBasic(failed.failures().stream().map(f -> exitCode(f.cause())).toList());
         }
@@ -69,9 +66,7 @@ public final class Failures {
 
     /** Prints {@code failure} for the operator: every configuration problem with file, line and key. */
     public static void print(PrintWriter err, Throwable failure) {
-        if (failure instanceof ExitException) {
-            // Its command printed what went wrong already.
-        } else if (failure instanceof PrepareFailed failed) {
+        if (failure instanceof PrepareFailed failed) {
             for (PrepareFailed.Failure each : failed.failures()) {
                 printOne(err, each.component(), each.cause());
             }

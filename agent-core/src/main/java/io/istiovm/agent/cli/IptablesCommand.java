@@ -70,7 +70,7 @@ final class IptablesCommand extends CommandGroup {
             super(env);
         }
 
-        CaptureArea area() throws ExitException {
+        CaptureArea area() throws ConfigException {
             return env.assembly().capture(config.load(env).config());
         }
 
@@ -98,7 +98,7 @@ final class IptablesCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException, IOException, ConfigException {
+        public Integer call() throws IOException, ConfigException {
             print(area().plan().render());
             return ExitCodes.OK;
         }
@@ -112,7 +112,7 @@ final class IptablesCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException, IOException, ConfigException, CaptureException {
+        public Integer call() throws IOException, ConfigException, CaptureException {
             Backend backend = area().apply(target.tools());
             print("capture rules applied (" + backend.suffix() + " backend)\n");
             return ExitCodes.OK;
@@ -128,7 +128,7 @@ final class IptablesCommand extends CommandGroup {
         }
 
         @Override
-        public Integer call() throws ExitException, IOException, ConfigException, CaptureException {
+        public Integer call() throws IOException, ConfigException, CaptureException {
             Drift drift = area().verify(target.tools());
             if (drift.isEmpty()) {
                 print("capture rules match the plan\n");
@@ -152,8 +152,9 @@ final class IptablesCommand extends CommandGroup {
             NetfilterTools tools = target.tools();
             try {
                 area().clean(tools);
-            } catch (ExitException e) {
+            } catch (ConfigException e) {
                 // Cleaning must work when the configuration is broken or gone (uninstall, a bad edit before a stop).
+                Failures.print(env.err(), e);
                 env.err().println("warning: configuration unusable; removing the agent's rules anyway "
                         + "(backend detected, TPROXY routes left alone)");
                 env.err().flush();
