@@ -74,33 +74,37 @@ public final class Daemon {
      */
     public Lifecycle.ReloadResult reload() {
         LOG.info("reload: reading the configuration again");
-        AgentConfig config;
+        Lifecycle.ReloadResult result;
         try {
-            config = source.load();
+            result = lifecycle.reload(components.apply(source.load()));
         } catch (ConfigException e) {
-            for (ConfigProblem problem : e.problems()) {
-                if (problem.isError()) {
-                    LOG.error("reload: {}", problem.render());
-                } else {
-                    LOG.warn("reload: {}", problem.render());
-                }
-            }
-            int errors = e.errors().size();
-            lifecycle.refuseReload("configuration is invalid: " + errors + (errors == 1 ? " error" : " errors")
-                    + (e.errors().isEmpty() ? "" : ", first: " + e.errors().get(0).render()));
-            return new Lifecycle.ReloadResult(java.util.Optional.of(new PrepareFailed(List.of(
-                    new PrepareFailed.Failure("configuration", e)))), java.util.Map.of(), java.util.Map.of());
+            result = lifecycle.refuseReload(new PrepareFailed(List.of(new PrepareFailed.Failure("configuration", e))));
         }
-        Lifecycle.ReloadResult result = lifecycle.reload(components.apply(config));
         if (result.refused().isPresent()) {
             for (PrepareFailed.Failure failure : result.refused().get().failures()) {
-                LOG.error("reload: {}: {}", failure.component(), failure.cause().getMessage());
+                log(failure);
             }
+            LOG.error("reload refused, running on the previous configuration");
         } else {
             result.restartsNeeded().forEach(line -> LOG.warn("reload: needs a restart to apply: {}", line));
             LOG.info("reload: done");
         }
         return result;
+    }
+
+    /** One refusal: a configuration's every problem on a line of its own, with file, line and key. */
+    private static void log(PrepareFailed.Failure failure) {
+        if (failure.cause() instanceof ConfigException config) {
+            for (ConfigProblem problem : config.problems()) {
+                if (problem.isError()) {
+                    LOG.error("reload: {}: {}", failure.component(), problem.render());
+                } else {
+                    LOG.warn("reload: {}: {}", failure.component(), problem.render());
+                }
+            }
+        } else {
+            LOG.error("reload: {}: {}", failure.component(), failure.cause().getMessage());
+        }
     }
 
     public void stop() {

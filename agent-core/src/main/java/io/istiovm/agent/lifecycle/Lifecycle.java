@@ -139,8 +139,7 @@ public final class Lifecycle {
         try {
             plan = prepare(next);
         } catch (PrepareFailed refused) {
-            refuseReload(refused.getMessage());
-            return new ReloadResult(Optional.of(refused), Map.of(), Map.of());
+            return refuseReload(refused);
         }
         Set<String> wanted = new HashSet<>();
         plan.steps().forEach(step -> wanted.add(step.name()));
@@ -173,9 +172,15 @@ public final class Lifecycle {
                 }
             } catch (Exception e) {
                 failures.put(step.name(), e);
-                running.ifPresent(now::add);
-                LOG.error("reload: {}: the change could not be applied, keeping what it had: {}", step.name(),
-                        e.toString());
+                if (running.isPresent()) {
+                    now.add(running.get());
+                    LOG.error("reload: {}: the change could not be applied, keeping what it had: {}", step.name(),
+                            e.toString());
+                } else {
+                    // As at start: a component that did not start says so, rather than "starting" for ever.
+                    state.reporter(step.name()).failed("start failed: " + e.getMessage());
+                    LOG.error("reload: {} failed to start: {}", step.name(), e.toString());
+                }
             }
         }
         started.clear();
@@ -185,10 +190,13 @@ public final class Lifecycle {
         return new ReloadResult(Optional.empty(), outcomes, failures);
     }
 
-    /** Records a reload that could not even be prepared (the configuration files do not parse). */
-    public void refuseReload(String reason) {
-        LOG.error("reload refused, running on the previous configuration: {}", reason);
-        state.reloadRefused(Optional.of(reason));
+    /**
+     * Records a refused reload (components that did not prepare, or a configuration that does not even load):
+     * nothing changes, and the state says "reload refused" until a reload is accepted. The caller logs it.
+     */
+    public ReloadResult refuseReload(PrepareFailed refused) {
+        state.reloadRefused(Optional.of(refused.getMessage()));
+        return new ReloadResult(Optional.of(refused), Map.of(), Map.of());
     }
 
     /** Stops every started component in reverse order; later calls do nothing. */

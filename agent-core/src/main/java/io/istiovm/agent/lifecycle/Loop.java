@@ -1,7 +1,5 @@
 package io.istiovm.agent.lifecycle;
 
-import java.time.Instant;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 
@@ -18,9 +16,6 @@ public interface Loop extends AutoCloseable {
      * For work that must happen on the thread that outlives it (a child with a parent-death signal).
      */
     <T> CompletableFuture<T> submit(Callable<T> task);
-
-    /** When the loop last completed a step or checked in while idle. */
-    Optional<Instant> lastProgress();
 
     /** Stops the loop after the step in progress, if any, and waits for it; later calls do nothing. */
     @Override

@@ -16,7 +16,8 @@ public interface Loops {
 
     /**
      * Starts a loop that runs {@code step} at once and then whenever it is due or woken, until closed.
-     * {@code onProgress} is called after each step and each idle check-in (the watchdog's heartbeat).
+     * {@code onProgress} is called after each step and each idle check-in (the watchdog's heartbeat): the one
+     * record of a loop's progress is its component's {@link StatusReporter}.
      */
     Loop start(String name, Step step, Runnable onProgress);
 

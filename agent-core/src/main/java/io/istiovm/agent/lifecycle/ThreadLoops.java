@@ -5,7 +5,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -58,7 +57,6 @@ public final class ThreadLoops implements Loops {
         private boolean woken = true;
         private boolean closed;
         private Instant due = Instant.MIN;
-        private volatile Instant lastProgress;
 
         ThreadLoop(String name, Step step, Runnable onProgress) {
             this.name = Objects.requireNonNull(name, "name");
@@ -111,12 +109,22 @@ public final class ThreadLoops implements Loops {
             }
         }
 
-        @Override
-        public Optional<Instant> lastProgress() {
-            return Optional.ofNullable(lastProgress);
+        void run() {
+            try {
+                runUntilClosed();
+            } finally {
+                // Also when an Error ends the thread: nothing may wait forever on a task this thread will never run.
+                lock.lock();
+                try {
+                    closed = true;
+                    runPendingTasks();
+                } finally {
+                    lock.unlock();
+                }
+            }
         }
 
-        void run() {
+        private void runUntilClosed() {
             while (true) {
                 Runnable task;
                 boolean runStep;
@@ -129,7 +137,6 @@ public final class ThreadLoops implements Loops {
                         }
                     }
                     if (closed) {
-                        runPendingTasks();
                         return;
                     }
                     task = tasks.poll();
@@ -170,7 +177,6 @@ public final class ThreadLoops implements Loops {
         }
 
         private void checkIn() {
-            lastProgress = clock.instant();
             try {
                 onProgress.run();
             } catch (RuntimeException e) {

@@ -23,15 +23,16 @@ class ThreadLoopsTest {
     @Test
     void runsAtOnceThenOnlyWhenWokenWhileTheNextRunIsFarAway() throws Exception {
         BlockingQueue<Instant> runs = new LinkedBlockingQueue<>();
+        java.util.concurrent.atomic.AtomicInteger progress = new java.util.concurrent.atomic.AtomicInteger();
         try (Loop loop = loops.start("test", now -> {
             runs.add(now);
             return now.plusSeconds(3600);
-        }, () -> { })) {
+        }, progress::incrementAndGet)) {
             assertThat(runs.poll(WAIT_SECONDS, TimeUnit.SECONDS)).isEqualTo(clock.instant());
             loop.wake();
             assertThat(runs.poll(WAIT_SECONDS, TimeUnit.SECONDS)).as("woken").isNotNull();
-            assertThat(loop.lastProgress()).isPresent();
         }
+        assertThat(progress.get()).as("each step reported progress").isGreaterThanOrEqualTo(2);
         assertThat(runs).as("nothing ran that was not due or woken").isEmpty();
     }
 
@@ -61,6 +62,20 @@ class ThreadLoopsTest {
             loop.wake();
             assertThat(runs.poll(WAIT_SECONDS, TimeUnit.SECONDS)).as("the loop still runs").isNotNull();
         }
+    }
+
+    @Test
+    void aLoopEndedByAnErrorNeverLeavesATaskWaiting() throws Exception {
+        BlockingQueue<String> ran = new LinkedBlockingQueue<>();
+        Loop loop = loops.start("dying", now -> {
+            ran.add("step");
+            throw new AssertionError("a bug");
+        }, () -> { });
+        assertThat(ran.poll(WAIT_SECONDS, TimeUnit.SECONDS)).isEqualTo("step");
+        // Queued before or after the thread ended: either way the future completes, and never hangs a caller.
+        assertThat(loop.submit(() -> "task").handle((value, failure) -> "done")
+                .get(WAIT_SECONDS, TimeUnit.SECONDS)).isEqualTo("done");
+        loop.close();
     }
 
     @Test

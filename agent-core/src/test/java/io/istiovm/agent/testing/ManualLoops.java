@@ -101,7 +101,6 @@ public final class ManualLoops implements Loops {
         private volatile boolean woken = true;
         private volatile boolean closed;
         private volatile Instant due = Instant.MIN;
-        private volatile Instant lastProgress;
 
         ManualLoop(String name, Step step, Runnable onProgress) {
             this.name = name;
@@ -118,7 +117,6 @@ public final class ManualLoops implements Loops {
                 // As the daemon's loops do: the step runs again a little later.
                 due = now.plusSeconds(1);
             }
-            lastProgress = clock.instant();
             onProgress.run();
         }
 
@@ -141,11 +139,6 @@ public final class ManualLoops implements Loops {
                 result.completeExceptionally(t);
             }
             return result;
-        }
-
-        @Override
-        public Optional<Instant> lastProgress() {
-            return Optional.ofNullable(lastProgress);
         }
 
         @Override
