@@ -10,13 +10,13 @@ import io.istiovm.agent.envoy.EnvoySettings;
 import io.istiovm.agent.envoy.EnvoySupervisor;
 import io.istiovm.agent.envoy.HostProcesses;
 import io.istiovm.agent.envoy.InvalidBootstrapException;
+import io.istiovm.agent.envoy.ProcessUser;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.sds.IdentitySource;
 import io.istiovm.agent.sds.SdsServer;
 import io.istiovm.agent.sds.SdsSettings;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
@@ -29,12 +29,16 @@ public final class EnvoyArea {
     private final AgentConfig config;
     private final AgentRuntime runtime;
     private final IdentitySource identities;
+    private final HostProcesses host;
+    /** ENVOY_USER from passwd, once resolved; guarded by {@code this}. */
+    private ProcessUser envoyUser;
 
     /** {@code identities}: what SDS serves (the assembly's identity; a test's own holder). */
     public EnvoyArea(AgentConfig config, AgentRuntime runtime, IdentitySource identities) {
         this.config = Objects.requireNonNull(config, "config");
         this.runtime = Objects.requireNonNull(runtime, "runtime");
         this.identities = Objects.requireNonNull(identities, "identities");
+        this.host = HostProcesses.on(runtime.paths().proc(), runtime.paths().passwd());
     }
 
     /** The SDS server, then the Envoy supervisor (Envoy connects to SDS as it starts). */
@@ -47,7 +51,7 @@ public final class EnvoyArea {
     }
 
     public EnvoySupervisor supervisor() {
-        return new EnvoySupervisor(this::settings, host());
+        return new EnvoySupervisor(this::settings, this::envoyUser, host);
     }
 
     /** The bootstrap Envoy would be started with, validated against Envoy's schema. */
@@ -57,20 +61,13 @@ public final class EnvoyArea {
 
     /**
      * The Envoy settings; a value without a default that could not be derived (no host address, no host name)
-     * or a backoff cap below its start is a configuration error naming the key.
+     * is a configuration error naming the key. (A backoff cap below its start never loads: ConfigLoader refuses it.)
      */
     public EnvoySettings settings() throws ConfigException {
         InetAddress ip = config.find(ConfigKeys.ISTIO_SVC_IP).orElseThrow(() -> invalid(ConfigKeys.ISTIO_SVC_IP,
                 "not set, and the host has no global address to default to"));
         String pod = config.find(ConfigKeys.POD_NAME).orElseThrow(() -> invalid(ConfigKeys.POD_NAME,
                 "not set, and the host name is unknown"));
-        Duration backoff = config.get(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF);
-        Duration backoffMax = config.get(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX);
-        if (backoffMax.compareTo(backoff) < 0) {
-            throw invalid(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX, "shorter than "
-                    + ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF.name() + " (" + config.source(
-                    ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF).location() + ")");
-        }
         return new EnvoySettings(
                 config.get(ConfigKeys.VM_AGENT_ENVOY_BINARY),
                 config.source(ConfigKeys.VM_AGENT_ENVOY_BINARY),
@@ -99,8 +96,8 @@ public final class EnvoyArea {
                 config.get(ConfigKeys.VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME),
                 config.get(ConfigKeys.MINIMUM_DRAIN_DURATION),
                 config.get(ConfigKeys.TERMINATION_DRAIN_DURATION),
-                backoff,
-                backoffMax,
+                config.get(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX),
                 config.get(ConfigKeys.VM_AGENT_ENVOY_STABLE_PERIOD),
                 config.get(ConfigKeys.VM_AGENT_ENVOY_LIVE_TIMEOUT),
                 config.get(ConfigKeys.VM_AGENT_ENVOY_STOP_TIMEOUT),
@@ -109,12 +106,19 @@ public final class EnvoyArea {
 
     /** The SDS socket, connectable by the group of ENVOY_USER (from the host's passwd). */
     public SdsSettings sdsSettings() throws IOException {
-        long gid = host().user(config.get(ConfigKeys.ENVOY_USER)).gid();
+        long gid = envoyUser().gid();
         return new SdsSettings(config.get(ConfigKeys.VM_AGENT_SDS_SOCKET), OptionalInt.of(Math.toIntExact(gid)));
     }
 
-    private HostProcesses host() {
-        return HostProcesses.on(runtime.paths().proc(), runtime.paths().passwd());
+    /**
+     * ENVOY_USER from the host's passwd, read once for this configuration: the SDS socket's group and Envoy's uid
+     * then come from the same entry, even if passwd changes between the two components' prepares.
+     */
+    private synchronized ProcessUser envoyUser() throws IOException {
+        if (envoyUser == null) {
+            envoyUser = host.user(config.get(ConfigKeys.ENVOY_USER));
+        }
+        return envoyUser;
     }
 
     private ConfigException invalid(ConfigKey<?> key, String reason) {

@@ -13,8 +13,11 @@ import static io.istiovm.agent.config.ConfigKeys.ISTIO_SERVICE_EXCLUDE_CIDR;
 import static io.istiovm.agent.config.ConfigKeys.POD_NAMESPACE;
 import static io.istiovm.agent.config.ConfigKeys.SECRET_GRACE_PERIOD_RATIO;
 import static io.istiovm.agent.config.ConfigKeys.SECRET_GRACE_PERIOD_RATIO_JITTER;
+import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF;
+import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX;
 import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_STATUS_PORT;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -249,6 +252,15 @@ public final class ConfigLoader {
                     "plus SECRET_GRACE_PERIOD_RATIO reaches 1: certificates would be renewed as soon as issued"));
         }
 
+        Optional<Duration> restartBackoff = config.find(VM_AGENT_ENVOY_RESTART_BACKOFF);
+        Optional<Duration> restartBackoffMax = config.find(VM_AGENT_ENVOY_RESTART_BACKOFF_MAX);
+        if (restartBackoff.isPresent() && restartBackoffMax.isPresent()
+                && restartBackoffMax.get().compareTo(restartBackoff.get()) < 0) {
+            problems.add(blame(entries, VM_AGENT_ENVOY_RESTART_BACKOFF_MAX, VM_AGENT_ENVOY_RESTART_BACKOFF,
+                    Severity.ERROR, "is shorter than VM_AGENT_ENVOY_RESTART_BACKOFF, the first delay it caps",
+                    "is longer than VM_AGENT_ENVOY_RESTART_BACKOFF_MAX, the cap of the crash-restart delay"));
+        }
+
         if ("NONE".equals(config.find(ISTIO_CP_AUTH).orElse(null))
                 && config.find(ISTIO_PILOT_PORT).orElse(0) == 15012) {
             problems.add(problem(entries, ISTIO_CP_AUTH, Severity.WARNING,
@@ -269,11 +281,17 @@ public final class ConfigLoader {
      */
     private static ConfigProblem blame(Map<String, AgentConfig.Entry> entries, ConfigKey<?> first,
                                        ConfigKey<?> second, Severity severity, String reason) {
+        return blame(entries, first, second, severity, reason, reason.replace(second.name(), first.name()));
+    }
+
+    /** As {@link #blame(Map, ConfigKey, ConfigKey, Severity, String)}, for a rule that reads differently per key. */
+    private static ConfigProblem blame(Map<String, AgentConfig.Entry> entries, ConfigKey<?> first,
+                                       ConfigKey<?> second, Severity severity, String reason,
+                                       String reasonOnSecond) {
         AgentConfig.Entry a = entries.get(first.name());
         AgentConfig.Entry b = entries.get(second.name());
         if (a.source() instanceof Source.Default && !(b.source() instanceof Source.Default)) {
-            String flipped = reason.replace(second.name(), first.name());
-            return new ConfigProblem(severity, b.source(), second.name(), b.raw(), flipped);
+            return new ConfigProblem(severity, b.source(), second.name(), b.raw(), reasonOnSecond);
         }
         return new ConfigProblem(severity, a.source(), first.name(), a.raw(), reason);
     }

@@ -16,7 +16,8 @@ import org.slf4j.event.Level;
 
 /**
  * One running Envoy epoch: the process, when it started, and one thread that carries its output (stdout and stderr
- * on one pipe) into the agent's log (logger {@code envoy}) at the level Envoy gave each line, with an {@code epoch} key.
+ * on one pipe) into the agent's log (logger {@code envoy}) at the level Envoy gave each line (WARN when it gave
+ * none), with an {@code epoch} key.
  */
 final class EnvoyProcess {
     private static final Logger ENVOY_LOG = LoggerFactory.getLogger("envoy");
@@ -34,13 +35,13 @@ final class EnvoyProcess {
 
     static EnvoyProcess start(int epoch, List<String> command, Instant now) throws IOException {
         // One pipe and one thread for both streams: Envoy logs to stderr and leaves stdout empty, so a second pipe
-        // would cost a thread per epoch for nothing. Lines without Envoy's level are treated as stderr's.
+        // would cost a thread per epoch for nothing. Which stream a line came from is thus unknown: see level.
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true);
         Process process = builder.start();
         EnvoyProcess envoy = new EnvoyProcess(epoch, process, now);
-        envoy.pump(process.getInputStream(), "stderr");
+        envoy.pump(process.getInputStream());
         return envoy;
     }
 
@@ -76,10 +77,14 @@ final class EnvoyProcess {
         process.destroyForcibly();
     }
 
-    static Level level(String line, String stream) {
+    /**
+     * The level Envoy gave {@code line}; a line without one is WARN: Envoy's own log lines all carry a level, so
+     * one without is something else speaking on its stderr (a crash's backtrace, the loader, setpriv).
+     */
+    static Level level(String line) {
         Matcher m = LEVEL.matcher(line);
         if (!m.find()) {
-            return stream.equals("stderr") ? Level.WARN : Level.INFO;
+            return Level.WARN;
         }
         return switch (m.group(1)) {
             case "trace" -> Level.TRACE;
@@ -90,12 +95,12 @@ final class EnvoyProcess {
         };
     }
 
-    private void pump(InputStream stream, String name) {
+    private void pump(InputStream stream) {
         Thread thread = new Thread(() -> {
             try (BufferedReader reader = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = reader.readLine()) != null) {
-                    ENVOY_LOG.atLevel(level(line, name)).addKeyValue("epoch", epoch).log(line);
+                    ENVOY_LOG.atLevel(level(line)).addKeyValue("epoch", epoch).log(line);
                 }
             } catch (IOException e) {
                 // The pipe closes when Envoy exits.

@@ -138,7 +138,8 @@ public final class EnvoySupervision implements Running {
     private EnvoyBootstrap bootstrap;
     private EnvoyBootstrap pending;
     private Instant pendingSince;
-    private boolean launched;
+    /** After a hot restart failed to start its epoch: not retried before this. */
+    private Instant hotRestartRetryAt;
     private EnvoyProcess current;
     private final List<EnvoyProcess> parents = new ArrayList<>();
     private final Map<EnvoyProcess, Termination> terminating = new LinkedHashMap<>();
@@ -154,6 +155,8 @@ public final class EnvoySupervision implements Running {
     private int mostEpochsAlive;
     private Drain drain;
     private CompletableFuture<Void> stopDone;
+    /** Set when start gave up waiting: epoch 0 must then not be forked, or be killed if it already was. */
+    private volatile boolean abandoned;
 
     private EnvoySupervision(EnvoyPlan plan, ComponentContext context) {
         this.status = context.status();
@@ -172,16 +175,35 @@ public final class EnvoySupervision implements Running {
     static EnvoySupervision start(EnvoyPlan plan, ComponentContext context) throws Exception {
         EnvoySupervision supervision = new EnvoySupervision(plan, context);
         supervision.loop = context.startLoop(supervision::step);
+        CompletableFuture<Void> first = supervision.loop.submit(() -> {
+            supervision.launchFirst();
+            return null;
+        });
         try {
-            supervision.loop.submit(() -> {
-                supervision.launchFirst();
-                return null;
-            }).get();
-        } catch (ExecutionException e) {
+            first.get();
+        } catch (ExecutionException | InterruptedException e) {
+            // The lifecycle never stops a component whose start failed, so nothing of it may outlive this: the
+            // task may still fork on the loop's thread (an interrupted wait), and whatever it forked is killed
+            // when it completes; closing the loop waits for that.
+            supervision.abandoned = true;
+            first.whenComplete((ignored, failure) -> supervision.killForked());
             supervision.loop.close();
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+                throw e;
+            }
             throw e.getCause() instanceof Exception cause ? cause : e;
         }
         return supervision;
+    }
+
+    /** After an abandoned start, on the thread that completed epoch 0's launch. */
+    private void killForked() {
+        EnvoyProcess forked = current;
+        if (forked != null && forked.alive()) {
+            LOG.warn("start of Envoy was abandoned; killing epoch {} (pid {})", forked.epoch(), forked.pid());
+            forked.kill();
+        }
     }
 
     public Status status() {
@@ -272,6 +294,7 @@ public final class EnvoySupervision implements Running {
         stopDone = new CompletableFuture<>();
         restartAt = null;
         pending = null;
+        hotRestartRetryAt = null;
         live = false;
         EnvoyProcess serving = current;
         if (serving != null && serving.alive()) {
@@ -336,8 +359,6 @@ public final class EnvoySupervision implements Running {
         Instant next;
         if (stopDone != null) {
             next = stopStep(now);
-        } else if (!launched) {
-            next = now.plus(plan.settings().pollInterval());
         } else {
             next = supervise(now);
         }
@@ -350,7 +371,7 @@ public final class EnvoySupervision implements Running {
         if (current == null && restartAt != null && !now.isBefore(restartAt)) {
             restartAt = null;
             try {
-                launch(0, now);
+                launch(0, bootstrap, now);
             } catch (IOException e) {
                 LOG.error("cannot start Envoy: {}", e.toString());
                 crashed("Envoy could not be started: " + e.getMessage(), now, now);
@@ -374,7 +395,7 @@ public final class EnvoySupervision implements Running {
         }
         if (pending != null && current != null) {
             if (live) {
-                if (olderEpochsGone(now)) {
+                if ((hotRestartRetryAt == null || !now.isBefore(hotRestartRetryAt)) && olderEpochsGone(now)) {
                     hotRestart(now);
                 }
             } else if (Duration.between(pendingSince, now).compareTo(s.liveTimeout()) > 0) {
@@ -387,6 +408,9 @@ public final class EnvoySupervision implements Running {
         Instant next = now.plus(s.pollInterval());
         if (restartAt != null) {
             next = earliest(next, restartAt);
+        }
+        if (pending != null && hotRestartRetryAt != null) {
+            next = earliest(next, hotRestartRetryAt);
         }
         return deadline.isPresent() ? earliest(next, deadline.get()) : next;
     }
@@ -417,6 +441,7 @@ public final class EnvoySupervision implements Running {
         if (parents.remove(process)) {
             LOG.info("Envoy epoch {} (pid {}) retired (exit value {})", process.epoch(), process.pid(),
                     process.exitValue());
+            deleteBootstrap(process);
             return;
         }
         if (process != current) {
@@ -429,6 +454,12 @@ public final class EnvoySupervision implements Running {
         }
         ExitStatus exit = new ExitStatus(process.exitValue(), oomKillsAtStart, host.oomKills());
         lastExit = exit.describe();
+        if (pending != null) {
+            // The restart starts a fresh epoch 0: it may as well start on the bootstrap the hot restart was for.
+            bootstrap = pending;
+            pending = null;
+            hotRestartRetryAt = null;
+        }
         crashed("Envoy epoch " + process.epoch() + " (pid " + process.pid() + ") " + exit.describe(), process.started(),
                 now);
         for (EnvoyProcess parent : List.copyOf(parents)) {
@@ -462,6 +493,7 @@ public final class EnvoySupervision implements Running {
             if (pending != null && !pending.digest().equals(bootstrap.digest())) {
                 LOG.info("bootstrap changed back to the running one (sha256 {}); no hot restart", wanted.digest());
                 pending = null;
+                hotRestartRetryAt = null;
             }
             return;
         }
@@ -493,25 +525,34 @@ public final class EnvoySupervision implements Running {
         return gone;
     }
 
+    /**
+     * Starts the next epoch on the pending bootstrap. Only a started epoch changes what the supervisor believes
+     * runs: when it cannot be started, the serving epoch stays current and the bootstrap stays pending, retried
+     * after the restart backoff (at least a poll interval) rather than on every step.
+     */
     private void hotRestart(Instant now) {
         EnvoyBootstrap next = pending;
-        pending = null;
         EnvoyProcess previous = current;
-        bootstrap = next;
-        parents.clear();
+        // Parents that are gone stay listed until their exit is handled, which deletes their bootstrap file.
         parents.add(previous);
-        current = null;
-        live = false;
         try {
-            launch(previous.epoch() + 1, now);
-            LOG.info("hot restart: epoch {} -> {} (bootstrap sha256 {})", previous.epoch(), previous.epoch() + 1,
-                    next.digest());
+            launch(previous.epoch() + 1, next, now);
         } catch (IOException e) {
-            LOG.error("hot restart failed to start epoch {}: {}; epoch {} keeps serving", previous.epoch() + 1,
-                    e.toString(), previous.epoch());
             parents.remove(previous);
-            current = previous;
+            EnvoySettings s = plan.settings();
+            Duration delay = s.restartBackoff().compareTo(s.pollInterval()) > 0 ? s.restartBackoff()
+                    : s.pollInterval();
+            pendingSince = now;
+            hotRestartRetryAt = now.plus(delay);
+            LOG.error("hot restart failed to start epoch {}: {}; epoch {} keeps serving, retrying in {} ms",
+                    previous.epoch() + 1, e.toString(), previous.epoch(), delay.toMillis());
+            return;
         }
+        pending = null;
+        hotRestartRetryAt = null;
+        live = false;
+        LOG.info("hot restart: epoch {} -> {} (bootstrap sha256 {})", previous.epoch(), previous.epoch() + 1,
+                next.digest());
     }
 
     private void retireOverdueParents(Instant now) {
@@ -565,22 +606,31 @@ public final class EnvoySupervision implements Running {
 
     private void launchFirst() throws IOException, InterruptedException {
         stopLeftoverEnvoy();
-        launch(0, clock.instant());
-        launched = true;
+        if (abandoned) {
+            throw new IllegalStateException("start of Envoy was abandoned");
+        }
+        launch(0, bootstrap, clock.instant());
         report();
         publish();
     }
 
-    private void launch(int epoch, Instant now) throws IOException {
+    /**
+     * Forks {@code epoch} on {@code config}; only once it was forked does it become the current epoch, its
+     * bootstrap the running one and its binary and OOM count the ones the next checks compare with.
+     */
+    private void launch(int epoch, EnvoyBootstrap config, Instant now) throws IOException {
         if (epoch == 0) {
             removeStaleSharedMemory();
         }
-        Path file = writeBootstrap(epoch);
+        Path file = writeBootstrap(epoch, config);
         List<String> command = plan.command(file, epoch);
-        oomKillsAtStart = host.oomKills();
-        launchedBinary = binaryVersion();
+        OptionalLong oomKills = host.oomKills();
+        Optional<List<Object>> binary = binaryVersion();
         EnvoyProcess process = EnvoyProcess.start(epoch, command, now);
         current = process;
+        bootstrap = config;
+        oomKillsAtStart = oomKills;
+        launchedBinary = binary;
         starts++;
         int alive = 1 + (int) parents.stream().filter(EnvoyProcess::alive).count();
         mostEpochsAlive = Math.max(mostEpochsAlive, alive);
@@ -624,13 +674,36 @@ public final class EnvoySupervision implements Running {
      * user must read it), through a held directory: the directory may be Envoy's user's (Istio hands
      * /etc/istio/proxy to istio-proxy), who could otherwise point the file's names at any file root can write.
      */
-    private Path writeBootstrap(int epoch) throws IOException {
-        String name = "envoy-rev" + epoch + ".json";
+    private Path writeBootstrap(int epoch, EnvoyBootstrap config) throws IOException {
+        String name = bootstrapName(epoch);
         try (HeldDirectory dir = HeldDirectory.openOrCreate(plan.settings().configDir(), 0755, OptionalInt.empty())
                 .directory()) {
-            dir.writeAtomically(name, bootstrap.json().getBytes(StandardCharsets.UTF_8), 0644);
+            dir.writeAtomically(name, config.json().getBytes(StandardCharsets.UTF_8), 0644);
         }
         return plan.settings().configDir().resolve(name);
+    }
+
+    private static String bootstrapName(int epoch) {
+        return "envoy-rev" + epoch + ".json";
+    }
+
+    /**
+     * Removes the bootstrap file of a retired epoch, unless an epoch we still run has its number (a crash restart
+     * begins again at epoch 0, so a retiring parent may share it with the current epoch). Held as when it was
+     * written; a failure costs a stale file, never the step.
+     */
+    private void deleteBootstrap(EnvoyProcess retired) {
+        int epoch = retired.epoch();
+        if ((current != null && current.epoch() == epoch) || parents.stream().anyMatch(p -> p.epoch() == epoch)) {
+            return;
+        }
+        String name = bootstrapName(epoch);
+        try (HeldDirectory dir = HeldDirectory.open(plan.settings().configDir())) {
+            dir.delete(name);
+        } catch (IOException e) {
+            LOG.warn("cannot remove the bootstrap {} of retired Envoy epoch {}: {}",
+                    plan.settings().configDir().resolve(name), epoch, e.toString());
+        }
     }
 
     /**

@@ -21,14 +21,17 @@ public final class EnvoySupervisor implements Component {
     static final Path PACKAGED_BINARY = Path.of("/usr/bin/envoy");
 
     private final Callable<EnvoySettings> settings;
+    private final Callable<ProcessUser> user;
     private final HostProcesses host;
 
     /**
      * {@code settings} is read in {@link #prepare()}, so that a configuration that cannot give them (no host
-     * address, say) is a refusal to prepare naming the key.
+     * address, say) is a refusal to prepare naming the key; so is {@code user}, ENVOY_USER resolved from the
+     * host's passwd (the assembly resolves it once for SDS and Envoy).
      */
-    public EnvoySupervisor(Callable<EnvoySettings> settings, HostProcesses host) {
+    public EnvoySupervisor(Callable<EnvoySettings> settings, Callable<ProcessUser> user, HostProcesses host) {
         this.settings = settings;
+        this.user = user;
         this.host = host;
     }
 
@@ -45,7 +48,7 @@ public final class EnvoySupervisor implements Component {
         EnvoySettings s = settings.call();
         EnvoyBootstrap bootstrap = EnvoyBootstrap.plan(s);
         Path binary = resolveBinary(s, Files::isExecutable);
-        ProcessUser user = host.user(s.user());
+        ProcessUser user = this.user.call();
         long self = host.currentUid();
         if (self != 0 && self != user.uid()) {
             throw new ConfigException(List.of(ConfigProblem.error(s.userSource(), "ENVOY_USER", s.user().toString(),

@@ -104,6 +104,21 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void aRestartBackoffCapBelowItsStartIsBlamedOnTheKeyTheOperatorSet() throws Exception {
+        write("cluster.env", "VM_AGENT_ENVOY_RESTART_BACKOFF=2s\nVM_AGENT_ENVOY_RESTART_BACKOFF_MAX=1s\n");
+        assertThatThrownBy(() -> load(Map.of())).isInstanceOfSatisfying(ConfigException.class, e -> assertThat(
+                e.errors()).extracting(ConfigProblem::render).containsExactly("error: " + dir.resolve("cluster.env")
+                + ":2: VM_AGENT_ENVOY_RESTART_BACKOFF_MAX='1s': is shorter than VM_AGENT_ENVOY_RESTART_BACKOFF,"
+                + " the first delay it caps"));
+
+        write("cluster.env", "VM_AGENT_ENVOY_RESTART_BACKOFF=1m\n");
+        assertThatThrownBy(() -> load(Map.of())).as("the cap is the default 30s").isInstanceOfSatisfying(
+                ConfigException.class, e -> assertThat(e.errors()).extracting(ConfigProblem::render).containsExactly(
+                        "error: " + dir.resolve("cluster.env") + ":1: VM_AGENT_ENVOY_RESTART_BACKOFF='1m': is longer"
+                                + " than VM_AGENT_ENVOY_RESTART_BACKOFF_MAX, the cap of the crash-restart delay"));
+    }
+
+    @Test
     void unknownKeysWarnWithTheNearestKnownKey() throws Exception {
         write("cluster.env", "ISTIO_INBOUND_EXCLUDE_PORTS=22\nISTIO_SERVICE_CDIR=10.0.0.0/8\nistio_cp_auth=NONE\n"
                 + "TOTALLY_UNRELATED=1\n");

@@ -39,12 +39,12 @@ class EnvoyCommandLineTest {
 
     @Test
     void envoysLogLevelsMapOntoTheAgentsLog() {
-        assertThat(EnvoyProcess.level("[2026-11-26 10:00:00.000][12][warning][config] x", "stderr"))
+        assertThat(EnvoyProcess.level("[2026-11-26 10:00:00.000][12][warning][config] x"))
                 .isEqualTo(org.slf4j.event.Level.WARN);
-        assertThat(EnvoyProcess.level("[2026-11-26 10:00:00.000][12][critical][main] x", "stderr"))
+        assertThat(EnvoyProcess.level("[2026-11-26 10:00:00.000][12][critical][main] x"))
                 .isEqualTo(org.slf4j.event.Level.ERROR);
-        assertThat(EnvoyProcess.level("[2026-11-26][1][debug][upstream] x", "stderr"))
+        assertThat(EnvoyProcess.level("[2026-11-26][1][debug][upstream] x"))
                 .isEqualTo(org.slf4j.event.Level.DEBUG);
-        assertThat(EnvoyProcess.level("plain text", "stdout")).isEqualTo(org.slf4j.event.Level.INFO);
+        assertThat(EnvoyProcess.level("plain text")).isEqualTo(org.slf4j.event.Level.WARN);
     }
 }

@@ -8,6 +8,8 @@ import io.istiovm.agent.assembly.HostPaths;
 import io.istiovm.agent.lifecycle.AgentState;
 import io.istiovm.agent.lifecycle.ComponentContext;
 import io.istiovm.agent.lifecycle.ComponentState;
+import io.istiovm.agent.lifecycle.Loop;
+import io.istiovm.agent.lifecycle.Loops;
 import io.istiovm.agent.lifecycle.Phase;
 import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.testing.Await;
@@ -243,6 +245,105 @@ class EnvoySupervisionTest {
         assertThat(envoy.status().starts()).isEqualTo(2);
     }
 
+    @Test
+    void aHotRestartThatCannotStartItsEpochLeavesTheServingOneCurrentAndIsRetriedAfterADelay() throws Exception {
+        start(Map.of());
+        live();
+        long serving = envoy.status().pid().getAsLong();
+        // A directory where epoch 1's bootstrap goes: writing it fails until the directory is gone.
+        Path blocker = Files.createDirectories(dir.resolve("proxy/envoy-rev1.json"));
+
+        EnvoyPlan meshed = prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1"));
+        envoy.reload(meshed);
+        loops.runDue();
+        assertThat(envoy.status().starts()).isEqualTo(1);
+        assertThat(envoy.status().epoch()).hasValue(0);
+        assertThat(envoy.status().pid()).hasValue(serving);
+        assertThat(envoy.status().live()).isTrue();
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        assertThat(envoyState().reason()).isEqualTo("epoch 0 LIVE (pid " + serving + ")");
+
+        Files.delete(blocker);
+        loops.advance(Duration.ofMillis(500));
+        // A reload wakes the loop before the retry is due; it must not retry at once.
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1", "MINIMUM_DRAIN_DURATION", "1s")));
+        loops.runDue();
+        assertThat(envoy.status().starts()).as("retried only after the delay").isEqualTo(1);
+
+        loops.advance(Duration.ofMillis(500));
+        assertThat(envoy.status().starts()).isEqualTo(2);
+        assertThat(envoy.status().epoch()).hasValue(1);
+        assertThat(envoyState().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(Files.readString(dir.resolve("proxy/envoy-rev1.json"))).contains("mesh-1");
+        admin.liveEpoch = 1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+    }
+
+    @Test
+    void aCrashWhileAHotRestartIsPendingRestartsOnThePendingBootstrapWithoutAnotherHotRestart() throws Exception {
+        start(Map.of());
+        live();
+        // Epoch 0 is not LIVE, so the hot restart waits.
+        admin.liveEpoch = -1;
+        loops.advance(Duration.ofSeconds(1));
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1")));
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoy.status().starts()).isEqualTo(1);
+
+        crash(1);
+        assertThat(envoy.status().starts()).isEqualTo(2);
+        assertThat(Files.readString(dir.resolve("proxy/envoy-rev0.json"))).contains("mesh-1");
+        live();
+        loops.advance(Duration.ofSeconds(5));
+        assertThat(envoy.status().starts()).as("no hot restart onto the bootstrap it runs").isEqualTo(2);
+        assertThat(envoy.status().epoch()).hasValue(0);
+    }
+
+    @Test
+    void aRetiredParentsBootstrapIsRemoved() throws Exception {
+        start(Map.of());
+        live();
+        long parent = envoy.status().pid().getAsLong();
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1")));
+        loops.runDue();
+        assertThat(envoy.status().epoch()).hasValue(1);
+        awaitStarted(2);
+
+        // As Envoy's parent-shutdown time would.
+        ProcessHandle.of(parent).orElseThrow().destroy();
+        Await.until("epoch 0 retired", WAIT, () -> {
+            loops.runDue();
+            return !envoy.status().pids().contains(parent);
+        });
+        assertThat(dir.resolve("proxy/envoy-rev0.json")).doesNotExist();
+        assertThat(dir.resolve("proxy/envoy-rev1.json")).exists();
+    }
+
+    @Test
+    void anInterruptedStartKillsTheEnvoyItForkedAndClosesItsLoop() throws Exception {
+        EnvoyPlan plan = prepare(Map.of());
+        LateLoops late = new LateLoops(loops);
+        CompletableFuture<Throwable> failure = new CompletableFuture<>();
+        Thread starter = new Thread(() -> {
+            try {
+                plan.start(ComponentContext.of("envoy", late, state));
+                failure.complete(null);
+            } catch (Throwable t) {
+                failure.complete(Thread.currentThread().isInterrupted() ? t : new AssertionError("not interrupted", t));
+            }
+        });
+        starter.start();
+        awaitStarted(1);
+        long pid = started().get(0);
+
+        starter.interrupt();
+        assertThat(failure.get()).isInstanceOf(InterruptedException.class);
+        Await.until("the forked Envoy is gone", WAIT,
+                () -> !ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+        assertThat(loops.open()).doesNotContain("envoy");
+    }
+
     // ---- fixture -----------------------------------------------------------------------------------------
 
     private Map<String, String> config(Map<String, String> extra) {
@@ -317,6 +418,65 @@ class EnvoySupervisionTest {
     private List<String> signals() throws IOException {
         Path file = dir.resolve("signals");
         return Files.exists(file) ? Files.readAllLines(file) : List.of();
+    }
+
+    /**
+     * Loops whose submitted tasks run at once, as on ManualLoops, but whose futures complete only when the loop
+     * closes: a start waiting on epoch 0's fork waits until it is interrupted, as it would on a slow loop thread.
+     */
+    private static final class LateLoops implements Loops {
+        private final ManualLoops loops;
+
+        LateLoops(ManualLoops loops) {
+            this.loops = loops;
+        }
+
+        @Override
+        public java.time.Clock clock() {
+            return loops.clock();
+        }
+
+        @Override
+        public Loop start(String name, Step step, Runnable onProgress) {
+            Loop loop = loops.start(name, step, onProgress);
+            List<Runnable> completions = new CopyOnWriteArrayList<>();
+            return new Loop() {
+                @Override
+                public String name() {
+                    return loop.name();
+                }
+
+                @Override
+                public void wake() {
+                    loop.wake();
+                }
+
+                @Override
+                public <T> CompletableFuture<T> submit(java.util.concurrent.Callable<T> task) {
+                    CompletableFuture<T> ran = loop.submit(task);
+                    CompletableFuture<T> late = new CompletableFuture<>();
+                    completions.add(() -> ran.whenComplete((v, t) -> {
+                        if (t == null) {
+                            late.complete(v);
+                        } else {
+                            late.completeExceptionally(t);
+                        }
+                    }));
+                    return late;
+                }
+
+                @Override
+                public java.util.Optional<Instant> lastProgress() {
+                    return loop.lastProgress();
+                }
+
+                @Override
+                public void close() {
+                    completions.forEach(Runnable::run);
+                    loop.close();
+                }
+            };
+        }
     }
 
     /** Envoy's admin API as the supervisor uses it; {@code liveEpoch} -1 answers "not LIVE". */
