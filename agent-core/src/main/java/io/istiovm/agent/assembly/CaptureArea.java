@@ -9,7 +9,6 @@ import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.netfilter.Backend;
 import io.istiovm.agent.netfilter.CaptureComponent;
 import io.istiovm.agent.netfilter.CaptureException;
-import io.istiovm.agent.netfilter.CaptureHost;
 import io.istiovm.agent.netfilter.CapturePlan;
 import io.istiovm.agent.netfilter.CapturePlanner;
 import io.istiovm.agent.netfilter.CaptureSettings;
@@ -89,7 +88,7 @@ public final class CaptureArea {
 
     /** The plan for this host, as the running agent prepares it ({@code iptables plan}). */
     public CapturePlan plan() throws IOException, ConfigException {
-        return CapturePlanner.plan(settings, CaptureHost.read(settings, runtime.facts(), runtime.paths().etc()));
+        return CapturePlanner.forHost(settings, runtime.facts(), runtime.paths().etc());
     }
 
     /** Replaces the agent's rules with the plan on the configured backend; returns the backend used. */
@@ -106,7 +105,10 @@ public final class CaptureArea {
         return NetfilterCapture.open(tools, settings.backend()).verify(plan);
     }
 
-    /** Removes every chain, jump and TPROXY route the agent owns, as stopping the agent does. */
+    /**
+     * Removes every chain and jump the agent owns, and in TPROXY mode the configured policy route: without a plan
+     * at hand it cannot know whether the route was installed (a stopping agent removes its plan's route only).
+     */
     public void clean(NetfilterTools tools) throws CaptureException {
         clean(tools, settings.backend(), settings.configuredRoute());
     }

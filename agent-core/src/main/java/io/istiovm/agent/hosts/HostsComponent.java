@@ -4,6 +4,7 @@ import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Debouncer;
 import io.istiovm.agent.lifecycle.FileEvents;
 import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Prepared;
@@ -207,7 +208,8 @@ public final class HostsComponent implements Component {
                     : writer.write(next.plan(), () -> HostsPlanner.apply(wanted));
             settings = wanted;
             if (!wanted.checkInterval().equals(running.checkInterval())) {
-                debouncer = new Debouncer(QUIET, MAX_DELAY, wanted.checkInterval(), context.clock().instant());
+                // Not a new debouncer: that would drop a change noted but not yet written.
+                debouncer.checkEvery(wanted.checkInterval(), context.clock().instant());
                 loop.wake();
             }
             wrote(written);

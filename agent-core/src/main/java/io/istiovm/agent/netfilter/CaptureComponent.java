@@ -5,6 +5,7 @@ import io.istiovm.agent.config.HostFacts;
 import io.istiovm.agent.lifecycle.AgentState;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Debouncer;
 import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Phase;
 import io.istiovm.agent.lifecycle.Prepared;
@@ -35,7 +36,10 @@ public final class CaptureComponent implements Component {
     public static final String NAME = "capture";
     /** The reason shown while the rules wait for Envoy. */
     public static final String WAITING_FOR_ENVOY = "waiting for envoy to be LIVE before capturing traffic";
-    /** How long after a change event the check runs, so that a burst of changes costs one check. */
+    /**
+     * How long after the first change event of a burst the check runs, so that the burst costs one check (later
+     * events of the burst do not put it off).
+     */
     static final Duration EVENT_DEBOUNCE = Duration.ofMillis(200);
     /** How soon a first apply that failed (the xtables lock held, a tool failing) is tried again. */
     static final Duration APPLY_RETRY = Duration.ofSeconds(2);
@@ -83,7 +87,7 @@ public final class CaptureComponent implements Component {
     /** Plans from the settings and the host's facts; a plan that would capture SSH is a configuration error. */
     @Override
     public Planned prepare() throws IOException, ConfigException {
-        return new Planned(this, CapturePlanner.plan(settings, CaptureHost.read(settings, facts, etc)));
+        return new Planned(this, CapturePlanner.forHost(settings, facts, etc));
     }
 
     /** The prepared capture: the plan, and how it is put in place. */
@@ -139,7 +143,8 @@ public final class CaptureComponent implements Component {
         private Planned current;
         private volatile boolean applied;
         private boolean stopped;
-        private Instant nextCheck = Instant.MIN;
+        /** When the next check is due: soon after change events, at least every verify interval; set once applied. */
+        private Debouncer checks;
         private Check lastCheck;
         private String lastFailure;
         private volatile Loop loop;
@@ -195,7 +200,7 @@ public final class CaptureComponent implements Component {
 
         private void cleanAfterFailedStart() {
             try {
-                netfilter.clean(current.settings().configuredRoute());
+                netfilter.clean(current.plan().tproxyRoute());
             } catch (CaptureException e) {
                 LOG.error("removing the capture rules after a failed start: {}", e.getMessage());
             }
@@ -206,15 +211,12 @@ public final class CaptureComponent implements Component {
             return failClosed || snapshot.component(envoyComponent).map(c -> c.phase() == Phase.READY).orElse(true);
         }
 
+        /** The loop's step. None runs after stop(), which closes the loop (waiting for a step in progress) first. */
         private synchronized Instant step(Instant now) {
-            Duration interval = current.settings().verifyInterval();
-            if (stopped) {
-                return now.plus(interval);
-            }
             if (!applied) {
                 if (!mayApply(context.agent().snapshot())) {
                     context.status().starting(WAITING_FOR_ENVOY);
-                    return now.plus(interval);
+                    return now.plus(current.settings().verifyInterval());
                 }
                 try {
                     netfilter.apply(current.plan());
@@ -224,31 +226,27 @@ public final class CaptureComponent implements Component {
                     return now.plus(APPLY_RETRY);
                 }
                 applied(now);
-                return nextCheck;
+                return checks.deadline();
             }
             if (changeSeen.getAndSet(false)) {
-                Instant soon = now.plus(EVENT_DEBOUNCE);
-                if (soon.isBefore(nextCheck)) {
-                    nextCheck = soon;
+                checks.changed(now);
+            }
+            if (checks.due(now)) {
+                try {
+                    verifyAndRepair();
+                } catch (CaptureException e) {
+                    // Reported by verifyAndRepair; the next check tries again.
                 }
             }
-            if (now.isBefore(nextCheck)) {
-                return nextCheck;
-            }
-            try {
-                verifyAndRepair();
-            } catch (CaptureException e) {
-                // Reported by verifyAndRepair; the next check tries again.
-            }
-            nextCheck = now.plus(interval);
-            return nextCheck;
+            return checks.deadline();
         }
 
         private void applied(Instant now) {
             applied = true;
+            ownWriteDone();
             lastCheck = new Check(now, new Drift(List.of()), false);
             lastFailure = null;
-            nextCheck = now.plus(current.settings().verifyInterval());
+            checks = new Debouncer(EVENT_DEBOUNCE, EVENT_DEBOUNCE, current.settings().verifyInterval(), now);
             context.status().ready(inPlace());
             LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(),
                     current.settings().verifyInterval());
@@ -257,6 +255,16 @@ public final class CaptureComponent implements Component {
                 listening.run();
                 stopListening = null;
             }
+        }
+
+        /**
+         * Forgets the change events of the agent's own transaction, which would otherwise run a needless check
+         * soon after. The kernel announces a change when it commits it, and apply reads the rules back afterwards,
+         * so those events have normally arrived by now; one that arrives later only costs an extra check, and a
+         * change by someone else after this still raises the flag.
+         */
+        private void ownWriteDone() {
+            changeSeen.set(false);
         }
 
         private String inPlace() {
@@ -282,7 +290,8 @@ public final class CaptureComponent implements Component {
          */
         public synchronized Check verifyAndRepair() throws CaptureException {
             if (stopped) {
-                // A check that was due before stop() must not put back the rules stop() removed.
+                // A call after stop() (the loop runs no more steps, but a caller may) must not put back the
+                // rules stop() removed.
                 return lastCheck;
             }
             if (!applied) {
@@ -295,6 +304,7 @@ public final class CaptureComponent implements Component {
                     LOG.warn("capture rules changed outside the agent; repairing:\n{}",
                             drift.describe().stripTrailing());
                     netfilter.apply(current.plan());
+                    ownWriteDone();
                 }
             } catch (CaptureException e) {
                 failed("capture rules could not be verified or repaired: " + e.getMessage());
@@ -326,6 +336,7 @@ public final class CaptureComponent implements Component {
             if (!current.plan().installsSameAs(target.plan())) {
                 if (applied) {
                     netfilter.replace(current.plan(), target.plan());
+                    ownWriteDone();
                     changes.add("rules replaced: " + target.plan().ruleCount() + " rules");
                 } else {
                     changes.add("plan replaced: " + target.plan().ruleCount() + " rules, to go in once "
@@ -334,9 +345,8 @@ public final class CaptureComponent implements Component {
             }
             if (!was.verifyInterval().equals(now.verifyInterval())) {
                 changes.add("verified every " + now.verifyInterval());
-                Instant sooner = context.clock().instant().plus(now.verifyInterval());
-                if (sooner.isBefore(nextCheck)) {
-                    nextCheck = sooner;
+                if (checks != null) {
+                    checks.checkEvery(now.verifyInterval(), context.clock().instant());
                 }
             }
             current = target;
@@ -381,7 +391,9 @@ public final class CaptureComponent implements Component {
             synchronized (this) {
                 stopped = true;
                 applied = false;
-                netfilter.clean(current.settings().configuredRoute());
+                // The plan's route, not the configured one: with no mangle rules the agent installed none, and an
+                // identical rule or route there belongs to someone else.
+                netfilter.clean(current.plan().tproxyRoute());
             }
             LOG.info("capture rules removed");
         }

@@ -3,7 +3,10 @@ package io.istiovm.agent.netfilter;
 import io.istiovm.agent.config.Cidr;
 import io.istiovm.agent.config.CidrList;
 import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.HostFacts;
 import io.istiovm.agent.config.PortList;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -35,6 +38,15 @@ public final class CapturePlanner {
     private CapturePlanner() {
     }
 
+    /**
+     * The plan for this host, with its facts (sshd's ports, the proxy user, the agent's group) read from
+     * {@code etc} and the sshd configuration: what the running agent installs and {@code iptables plan} prints.
+     */
+    public static CapturePlan forHost(CaptureSettings settings, HostFacts facts, Path etc)
+            throws IOException, ConfigException {
+        return plan(settings, CaptureHost.read(settings, facts, etc));
+    }
+
     /** The plan, or a configuration error (with file, line and key) when the settings would lock out SSH. */
     public static CapturePlan plan(CaptureSettings settings, CaptureHost host) throws ConfigException {
         List<String> notes = new ArrayList<>();
@@ -43,12 +55,10 @@ public final class CapturePlanner {
             return new CapturePlan(CaptureRules.none(IpFamily.IPV4), CaptureRules.none(IpFamily.IPV6),
                     Optional.empty(), host, notes);
         }
-        PortList inbound = settings.inboundPorts();
         rejectSshCapture(settings, host);
 
         CidrList service = settings.serviceCidr();
         CidrList excluded = settings.serviceExcludeCidr();
-        CidrList vips = settings.globalVipCidr();
         boolean configHasIpv6 = !service.ipv6().isEmpty() || !excluded.ipv6().isEmpty();
         boolean ipv6 = configHasIpv6 || host.globalIpv6();
         if (!ipv6) {

@@ -84,7 +84,10 @@ public record CaptureSettings(boolean operatorManaged, PortList inboundPorts, Or
         }
     }
 
-    /** The policy route TPROXY mode installs (and {@code clean} removes); none in REDIRECT mode. */
+    /**
+     * The policy route TPROXY mode uses, none in REDIRECT mode. A plan installs it only when some family has
+     * mangle rules ({@link CapturePlan#tproxyRoute}); this is for removing it without a plan ({@code iptables clean}).
+     */
     public Optional<CapturePlan.TproxyRoute> configuredRoute() {
         return inboundMode == InboundMode.TPROXY ? Optional.of(tproxyRoute) : Optional.empty();
     }

@@ -291,6 +291,20 @@ class HostsComponentTest {
     }
 
     @Test
+    void reloadWithANewCheckIntervalKeepsAChangeNotYetWritten() throws Exception {
+        start();
+        // A change the loop notes (one that leaves the block as it is, so the reload writes nothing), then a
+        // reload before the quiet period is over.
+        scratch.dropIn("20-empty.hosts", "# nothing yet\n");
+        Await.until("the hosts loop woken by a file event", WAIT, () -> loops.runDue() > 0);
+        scratch.clusterEnv("VM_AGENT_HOSTS_VERIFY_INTERVAL=1m");
+        assertThat(running.reload(component().prepare())).isEqualTo(Reconciled.unchanged());
+        loops.runDue();
+        assertThat(loops.nextWake()).as("the noted change is still written after the quiet period")
+                .contains(clock.instant().plus(HostsComponent.QUIET));
+    }
+
+    @Test
     void reloadCannotMoveTheBlockToAnotherFile() throws Exception {
         start();
         byte[] before = scratch.targetBytes();

@@ -41,6 +41,8 @@ class CaptureComponentTest {
     private VmPeerNetwork network;
     private NetfilterTools tools;
     private final List<List<String>> commands = new CopyOnWriteArrayList<>();
+    /** Runs after each iptables-restore that changes netfilter (not a --test), as the kernel announces a commit. */
+    private volatile Runnable afterRestore = () -> { };
     private final SteppingClock clock = new SteppingClock(Instant.parse("2026-01-01T00:00:00Z"));
     private final ManualLoops loops = new ManualLoops(clock);
     private final AgentState state = new AgentState(clock);
@@ -52,7 +54,11 @@ class CaptureComponentTest {
         CommandRunner real = CommandRunner.processes();
         CommandRunner recording = (command, stdin, timeout) -> {
             commands.add(command);
-            return real.run(command, stdin, timeout);
+            CommandRunner.Result result = real.run(command, stdin, timeout);
+            if (command.stream().anyMatch(arg -> arg.endsWith("-restore")) && !command.contains("--test")) {
+                afterRestore.run();
+            }
+            return result;
         };
         tools = new NetfilterTools(recording, List.of(), Optional.empty(), 5, Duration.ofSeconds(60))
                 .inNetworkNamespace(network.vm());
@@ -201,6 +207,61 @@ class CaptureComponentTest {
         assertThat(network.inNamespace(network.vm(), "ip", "rule")).doesNotContain("lookup 133");
         assertThat(network.inNamespace(network.vm(), "iptables-save", "-t", "mangle")).doesNotContain("ISTIO_");
         assertThat(network.vmSave(false)).contains("ISTIO_OUTPUT");
+    }
+
+    @Test
+    void stopInTproxyModeWithoutInboundPortsLeavesAPolicyRouteItNeverInstalled() throws Exception {
+        // Someone else's rule and route with the configured numbers; no mangle rules, so the agent installs neither.
+        network.inNamespace(network.vm(), "ip", "rule", "add", "fwmark", "1337", "lookup", "133");
+        network.inNamespace(network.vm(), "ip", "route", "replace", "local", "default", "dev", "lo", "table", "133");
+        CaptureComponent component = component("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
+                + "ISTIO_SERVICE_CIDR=10.55.0.0/16\n", tools, CaptureComponent.ChangeEvents.NONE);
+        assertThat(component.prepare().plan().tproxyRoute()).isEmpty();
+        start(component);
+        loops.runDue();
+        assertThat(captured()).isTrue();
+
+        running.stop();
+        running = null;
+        assertThat(network.vmSave(false)).doesNotContain("ISTIO_");
+        assertThat(network.inNamespace(network.vm(), "ip", "rule")).contains("lookup 133");
+        assertThat(network.inNamespace(network.vm(), "ip", "route", "show", "table", "133"))
+                .contains("local default dev lo");
+    }
+
+    @Test
+    void theAgentsOwnWritesRaiseNoChangeEventButALaterChangeDoes() throws Exception {
+        AtomicReference<Runnable> announce = new AtomicReference<>();
+        afterRestore = () -> {
+            Runnable subscriber = announce.get();
+            if (subscriber != null) {
+                subscriber.run();
+            }
+        };
+        start(component(SEED, tools, onChange -> {
+            announce.set(onChange);
+            return () -> announce.set(null);
+        }));
+        loops.runDue();
+        assertThat(running.applied()).isTrue();
+        assertThat(loops.nextWake()).as("after the apply").hasValue(running.lastCheck().at().plus(INTERVAL));
+
+        network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT");
+        announce.get().run();
+        loops.advance(CaptureComponent.EVENT_DEBOUNCE);
+        assertThat(running.lastCheck().repaired()).isTrue();
+        assertThat(loops.nextWake()).as("after the repair").hasValue(running.lastCheck().at().plus(INTERVAL));
+
+        Instant due = running.lastCheck().at().plus(INTERVAL);
+        assertThat(running.reload(component("ISTIO_SERVICE_CIDR=10.55.0.0/16\nISTIO_INBOUND_PORTS=8888,9999\n",
+                tools, CaptureComponent.ChangeEvents.NONE).prepare()).changed()).isTrue();
+        loops.runDue();
+        assertThat(loops.nextWake()).as("after the replace").hasValue(due);
+
+        announce.get().run();
+        loops.runDue();
+        assertThat(loops.nextWake()).as("a change by someone else").hasValue(clock.instant()
+                .plus(CaptureComponent.EVENT_DEBOUNCE));
     }
 
     @Test

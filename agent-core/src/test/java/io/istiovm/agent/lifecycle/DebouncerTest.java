@@ -1,4 +1,4 @@
-package io.istiovm.agent.hosts;
+package io.istiovm.agent.lifecycle;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -43,5 +43,24 @@ class DebouncerTest {
         assertThat(debouncer.due(at(29_999))).isFalse();
         assertThat(debouncer.due(at(30_000))).isTrue();
         assertThat(debouncer.deadline()).isEqualTo(at(60_000));
+    }
+
+    @Test
+    void aNewCheckIntervalKeepsTheBurstInProgress() {
+        debouncer.changed(at(0));
+        debouncer.checkEvery(Duration.ofSeconds(10), at(10));
+        assertThat(debouncer.deadline()).as("the pending change still runs after the quiet period").isEqualTo(at(50));
+        assertThat(debouncer.due(at(50))).isTrue();
+        assertThat(debouncer.deadline()).isEqualTo(at(10_050));
+    }
+
+    @Test
+    void aNewCheckIntervalNeverPutsOffACheckAlreadyDue() {
+        debouncer.checkEvery(Duration.ofSeconds(10), at(0));
+        assertThat(debouncer.deadline()).isEqualTo(at(10_000));
+        debouncer.checkEvery(Duration.ofMinutes(5), at(1_000));
+        assertThat(debouncer.deadline()).as("the sooner check stays").isEqualTo(at(10_000));
+        assertThat(debouncer.due(at(10_000))).isTrue();
+        assertThat(debouncer.deadline()).isEqualTo(at(310_000));
     }
 }
