@@ -30,6 +30,8 @@ public final class IdentityArea {
     private final AgentConfig config;
     private final AgentRuntime runtime;
     private final IdentityState state;
+    /** {@link #settings()}, computed at its first call: a configuration problem surfaces where it is asked for. */
+    private IdentitySettings settings;
 
     IdentityArea(AgentConfig config, AgentRuntime runtime, IdentityState state) {
         this.config = config;
@@ -38,7 +40,14 @@ public final class IdentityArea {
     }
 
     /** What the identity reads from the configuration. */
-    public IdentitySettings settings() {
+    public synchronized IdentitySettings settings() {
+        if (settings == null) {
+            settings = readSettings();
+        }
+        return settings;
+    }
+
+    private IdentitySettings readSettings() {
         Optional<String> serviceAccount = config.source(ConfigKeys.SERVICE_ACCOUNT) instanceof Source.Default
                 ? Optional.empty() : Optional.of(config.get(ConfigKeys.SERVICE_ACCOUNT));
         IdentityExpectation expectation = new IdentityExpectation(config.get(ConfigKeys.TRUST_DOMAIN),

@@ -25,15 +25,17 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Keeps the workload identity in OUTPUT_CERTS valid and published in the shared {@link IdentityState} (which SDS
- * serves). {@link #prepare()} loads the identity on disk, or decides to enrol with the token; running, one loop
- * step runs {@link Rotator#tick()} and sleeps until the instant it returns, woken early when the certificate
- * directories change (a valid identity placed by hand is adopted, an invalid one ignored).
+ * serves). {@link #prepare()} starts from the published identity when there is one (a reload), else loads the
+ * identity on disk or decides to enrol with the token; running, one loop step runs {@link Rotator#tick()} and
+ * sleeps until the instant it returns, woken early when the certificate directories change (a valid identity
+ * placed by hand is adopted, an invalid one ignored).
  *
  * <p>State: READY while the published identity is valid and renewal is on schedule; DEGRADED while renewals fail
  * but the certificate is still valid; FAILED while there is no valid identity (none yet, or expired).
@@ -42,12 +44,7 @@ public final class IdentityComponent implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(IdentityComponent.class);
 
     /** Opens the configured identity files with their collaborators (the assembly's wiring; reads /etc/passwd). */
-    @FunctionalInterface
-    public interface Opener {
-        IdentityFiles open() throws IOException;
-    }
-
-    private final Opener opener;
+    private final Callable<IdentityFiles> opener;
     private final IdentityState state;
     private final FileEvents fileEvents;
 
@@ -56,7 +53,7 @@ public final class IdentityComponent implements Component {
      * @param state      the agent's one current identity, which outlives reloads and is served by SDS
      * @param fileEvents the agent's one file watch, for identities placed by hand
      */
-    public IdentityComponent(Opener opener, IdentityState state, FileEvents fileEvents) {
+    public IdentityComponent(Callable<IdentityFiles> opener, IdentityState state, FileEvents fileEvents) {
         this.opener = Objects.requireNonNull(opener, "opener");
         this.state = Objects.requireNonNull(state, "state");
         this.fileEvents = Objects.requireNonNull(fileEvents, "fileEvents");
@@ -68,26 +65,31 @@ public final class IdentityComponent implements Component {
     }
 
     /**
-     * Loads the identity on disk. Without a valid one and without a token to enrol with, the agent cannot get one,
-     * so it refuses to start and says what the operator must do.
+     * Before any identity is published (first start, dry run): loads the identity on disk; without a valid one and
+     * without a token to enrol with, the agent cannot get one, so it refuses to start and says what the operator
+     * must do. Once one is published (a reload), that one is the starting point and the disk is not read: the
+     * running identity was validated already, and the disk may hold one that is expired or checked against a
+     * changed expectation, which would refuse every component's reload instead of letting
+     * {@link Running#reload} say that a restart is needed.
      */
     @Override
-    public Plan prepare() throws IOException, InvalidIdentityException {
-        IdentityFiles files = opener.open();
-        return new Plan(files, files.startingPoint(), state, fileEvents);
+    public Plan prepare() throws Exception {
+        IdentityFiles files = opener.call();
+        Optional<WorkloadIdentity> published = state.current();
+        return new Plan(files, published.isPresent() ? published : files.startingPoint(), state, fileEvents);
     }
 
     /** The identity to start from (empty: enrol at the first step) and the files it is kept in. */
     public static final class Plan implements Prepared {
         private final IdentityFiles files;
-        private final Optional<WorkloadIdentity> onDisk;
+        private final Optional<WorkloadIdentity> startingPoint;
         private final IdentityState state;
         private final FileEvents fileEvents;
 
-        private Plan(IdentityFiles files, Optional<WorkloadIdentity> onDisk, IdentityState state,
+        private Plan(IdentityFiles files, Optional<WorkloadIdentity> startingPoint, IdentityState state,
                      FileEvents fileEvents) {
             this.files = files;
-            this.onDisk = onDisk;
+            this.startingPoint = startingPoint;
             this.state = state;
             this.fileEvents = fileEvents;
         }
@@ -96,20 +98,15 @@ public final class IdentityComponent implements Component {
             return files;
         }
 
-        /** The valid identity found on disk; empty when the agent enrols with its token. */
-        public Optional<WorkloadIdentity> onDisk() {
-            return onDisk;
-        }
-
         @Override
         public void describe(PrintWriter out) {
             IdentitySettings settings = files.settings();
             out.println("#   certificates: " + settings.outputCerts() + " (provisioned: " + settings.provisionedCerts()
                     + ")");
-            if (onDisk.isPresent()) {
-                WorkloadIdentity identity = onDisk.get();
+            if (startingPoint.isPresent()) {
+                WorkloadIdentity identity = startingPoint.get();
                 Instant[] window = settings.rotation().rotationWindow(identity.notBefore(), identity.notAfter());
-                out.println("#   identity: " + identity + "; rotation between " + window[0] + " and " + window[1]);
+                out.println("#   identity: " + identity + "; rotation " + RotationPolicy.describeWindow(window));
             } else {
                 out.println("#   identity: none valid on disk; enrol with the token in "
                         + settings.tokenFile().orElseThrow());
@@ -149,7 +146,7 @@ public final class IdentityComponent implements Component {
             this.files = plan.files;
             IdentityFiles initial = plan.files;
             this.rotator = new Rotator(clock, initial.settings().rotation(), new SecureRandom(), state, initial::renew);
-            plan.onDisk.ifPresent(rotator::adopt);
+            plan.startingPoint.ifPresent(rotator::adopt);
         }
 
         void start() {

@@ -49,6 +49,11 @@ public record RotationPolicy(double graceRatio, double jitter, Duration minRemai
         return new Instant[] {rotateAt(notBefore, notAfter, 1.0), rotateAt(notBefore, notAfter, 0.0)};
     }
 
+    /** A {@link #rotationWindow} as the daemon's plan and {@code certs show} print it. */
+    public static String describeWindow(Instant[] window) {
+        return "between " + window[0] + " and " + window[1];
+    }
+
     /** Wait after the {@code failures}-th consecutive failure (1-based): doubling from the initial, capped. */
     public Duration backoff(int failures, double random) {
         if (failures < 1) {

@@ -91,7 +91,7 @@ final class CertsCommand extends CommandGroup {
         out.println("not after:       " + identity.notAfter());
         out.println("chain length:    " + identity.chain().size());
         out.println("key:             " + identity.key().getAlgorithm());
-        out.println("next rotation:   between " + window[0] + " and " + window[1]
+        out.println("next rotation:   " + RotationPolicy.describeWindow(window)
                 + (window[1].isBefore(now) ? " (due now)" : ""));
         out.flush();
     }

@@ -128,10 +128,17 @@ public final class SdsServer implements Component {
         private final Path socket;
         private OptionalInt socketGroup;
         private boolean createdDirectory;
+        /**
+         * Whether our socket stands at the socket's name: only then is that name ours to unlink. Before the rename
+         * it is whatever was there (a file we refused, a killed agent's socket), and a failed start must leave it.
+         */
+        private boolean placed;
         /** The socket's directory, held: it may belong to Envoy's user, who can swap its entries at any time. */
         private HeldDirectory directory;
         /** Where the socket was bound, kept open while the server runs (netty removes its bound path on close). */
         private HeldDirectory staging;
+        /** The staging directory's name while it exists, so that a failed start removes it. */
+        private String stagingName;
         /** The socket's inode, for its mode and group whatever its name later points to. */
         private HeldDirectory.InodeHandle socketInode;
         private final AtomicLong nonces = new AtomicLong();
@@ -162,8 +169,12 @@ public final class SdsServer implements Component {
             subscription = identities.subscribe(this::pushToAll);
             try {
                 prepareDirectory(name);
-                String stagingName = ".sds-staging-" + Long.toHexString(new java.security.SecureRandom().nextLong());
-                directory.makeDirectory(stagingName);
+                String made = ".sds-staging-" + Long.toHexString(new java.security.SecureRandom().nextLong());
+                if (!directory.makeDirectory(made)) {
+                    // Not ours: neither bound in nor removed after a failure.
+                    throw new IOException(directory.path().resolve(made) + " exists already");
+                }
+                stagingName = made;
                 staging = directory.openDirectory(stagingName);
                 server = NettyServerBuilder.forAddress(new DomainSocketAddress(staging.entry("socket").toString()))
                         .channelType(EpollServerDomainSocketChannel.class)
@@ -179,25 +190,51 @@ public final class SdsServer implements Component {
                 socketInode.setMode(0660);
                 chgrp();
                 staging.moveTo("socket", directory, name);
+                placed = true;
                 directory.deleteDirectory(stagingName);
+                stagingName = null;
             } catch (IOException | RuntimeException e) {
                 removeStaging();
-                stop();
+                try {
+                    stop();
+                } catch (IOException | RuntimeException stopFailure) {
+                    e.addSuppressed(stopFailure);
+                }
+                removeCreatedDirectory();
                 throw e;
             }
             LOG.info("SDS listening on {}", socket);
         }
 
-        /** After a failed start: the staging directory and a socket bound in it, if they are still there. */
+        /** After a failed start: the staging directory this start made and a socket bound in it, if still there. */
         private void removeStaging() {
-            if (staging == null) {
+            if (stagingName == null) {
                 return;
             }
             try {
-                staging.delete("socket");
-                directory.deleteDirectory(staging.path().getFileName().toString());
+                if (staging != null) {
+                    staging.delete("socket");
+                }
+                directory.deleteDirectory(stagingName);
+                stagingName = null;
             } catch (IOException e) {
-                LOG.warn("cannot remove {}: {}", staging.path(), e.getMessage());
+                LOG.warn("cannot remove {}: {}", directory.path().resolve(stagingName), e.getMessage());
+            }
+        }
+
+        /**
+         * After a failed start: the socket's directory, when this start created it (Prepared.start leaves nothing
+         * of its own behind). Only when empty: rmdir refuses anything else, so nothing put there since is lost.
+         */
+        private void removeCreatedDirectory() {
+            if (!createdDirectory) {
+                return;
+            }
+            Path created = socket.toAbsolutePath().getParent();
+            try (HeldDirectory parent = HeldDirectory.open(created.getParent())) {
+                parent.deleteDirectory(created.getFileName().toString());
+            } catch (IOException e) {
+                LOG.warn("cannot remove {}: {}", created, e.getMessage());
             }
         }
 
@@ -263,7 +300,10 @@ public final class SdsServer implements Component {
                 staging = null;
             }
             if (directory != null) {
-                directory.delete(socket.getFileName().toString());
+                if (placed) {
+                    directory.delete(socket.getFileName().toString());
+                    placed = false;
+                }
                 directory.close();
                 directory = null;
             }

@@ -317,4 +317,19 @@ class IdentityComponentTest {
         // Still the old settings: a one-hour certificate.
         assertThat(rotateThroughTheWindow().lifetime()).isEqualTo(LIFETIME);
     }
+
+    @Test
+    void reloadToAnotherExpectedIdentityWithoutATokenNeedsARestartRatherThanRefusingToPrepare() throws Exception {
+        ca.writeIdentity(certs, ID, LIFETIME);
+        start();
+        WorkloadIdentity provisioned = current();
+        // The identity on disk is not valid for the new namespace, and there is no token to enrol with.
+        settings.put("ISTIO_NAMESPACE", "elsewhere");
+        Reconciled reloaded = running.reload(component().prepare());
+        assertThat(reloaded.changed()).isFalse();
+        assertThat(reloaded.needsRestart()).hasValueSatisfying(what -> assertThat(what)
+                .startsWith("the expected identity (TRUST_DOMAIN, ISTIO_NAMESPACE, SERVICE_ACCOUNT) changed"));
+        assertThat(current()).isSameAs(provisioned);
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+    }
 }

@@ -208,6 +208,20 @@ class SdsServerTest {
     }
 
     @Test
+    void aFileThatAppearsAfterPrepareIsRefusedAtStartAndLeftInPlace() throws Exception {
+        Path shared = Files.createDirectories(dir.resolve("late"));
+        Path socket = shared.resolve("sds.sock");
+        SdsServer.Plan plan = component(socket, OptionalInt.of(NOBODY_GROUP)).prepare();
+        Files.writeString(socket, "not a socket");
+        assertThatThrownBy(() -> plan.start(ComponentContext.of("sds", new ManualLoops(clock), state)))
+                .hasMessageContaining("is not a socket");
+        assertThat(Files.readString(socket)).isEqualTo("not a socket");
+        try (var entries = Files.list(shared)) {
+            assertThat(entries).as("no staging directory left behind").containsExactly(socket);
+        }
+    }
+
+    @Test
     void anExistingDirectoryKeepsItsModeOnlyTheSocketIsTightened() throws Exception {
         Path shared = Files.createDirectories(dir.resolve("shared"));
         Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxr-xr-x"));
