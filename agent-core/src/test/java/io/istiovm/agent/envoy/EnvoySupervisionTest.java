@@ -466,11 +466,6 @@ class EnvoySupervisionTest {
                 }
 
                 @Override
-                public java.util.Optional<Instant> lastProgress() {
-                    return loop.lastProgress();
-                }
-
-                @Override
                 public void close() {
                     completions.forEach(Runnable::run);
                     loop.close();
