@@ -26,7 +26,10 @@ public final class HeldDirectory implements AutoCloseable {
     private static final int ELOOP = 40;
 
     /** The open(2) flags, which differ between x86-64 and the generic (arm64) ABI. */
+    private static final int O_RDONLY = 0;
     private static final int O_WRONLY = 01;
+    private static final int O_NOCTTY = 0400;
+    private static final int O_NONBLOCK = 04000;
     private static final int O_CREAT = 0100;
     private static final int O_EXCL = 0200;
     private static final int O_DIRECTORY = Platform.isIntel() ? 0200000 : 040000;
@@ -49,6 +52,8 @@ public final class HeldDirectory implements AutoCloseable {
         int fchown(int fd, int uid, int gid) throws LastErrorException;
 
         long write(int fd, byte[] buffer, long count) throws LastErrorException;
+
+        long read(int fd, byte[] buffer, long count) throws LastErrorException;
 
         int fsync(int fd) throws LastErrorException;
 
@@ -176,6 +181,83 @@ public final class HeldDirectory implements AutoCloseable {
             delete(temp);
             throw failure(path.resolve(name), "cannot be replaced", e);
         }
+    }
+
+    /**
+     * Reads entry {@code name}, which must be a regular file of at most {@code limit} bytes: a link is refused (not
+     * followed), a FIFO, device or socket is refused without blocking (the open is non-blocking, the type is checked
+     * on the open descriptor), and a larger file is refused before any of it is read.
+     */
+    public RegularFile readRegularFile(String name, long limit) throws IOException {
+        return readOpened(path.resolve(checkedName(name)), fd, name, limit);
+    }
+
+    /**
+     * Reads {@code file} as {@link #readRegularFile} does; only its last component is refused when it is a link
+     * (use a held directory for files in directories another user can write).
+     */
+    public static RegularFile readRegularFile(Path file, long limit) throws IOException {
+        Path absolute = file.toAbsolutePath();
+        return readOpened(absolute, AT_FDCWD, absolute.toString(), limit);
+    }
+
+    /** A regular file's bytes, with the owner and mode its descriptor had when they were read. */
+    public record RegularFile(Path path, byte[] content, int uid, int gid, int mode) {
+        public String text() {
+            return new String(content, java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    private static RegularFile readOpened(Path shown, int dirfd, String name, long limit) throws IOException {
+        int file;
+        try {
+            file = LibC.INSTANCE.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == ENOENT) {
+                throw new java.nio.file.NoSuchFileException(shown.toString());
+            }
+            throw failure(shown, "cannot be opened", e);
+        }
+        try {
+            // The descriptor's /proc link resolves to the opened inode: its type and size, not the name's now.
+            Path opened = Path.of("/proc/self/fd", Integer.toString(file));
+            var attributes = java.nio.file.Files.readAttributes(opened, "unix:mode,uid,gid,size");
+            int mode = (Integer) attributes.get("mode");
+            if ((mode & 0170000) != 0100000) {
+                throw new IOException(shown + ": is not a regular file (" + typeName(mode) + "); refusing to read it");
+            }
+            long size = (Long) attributes.get("size");
+            if (size > limit) {
+                throw new IOException(shown + ": is " + size + " bytes, more than the " + limit + " allowed");
+            }
+            java.io.ByteArrayOutputStream content = new java.io.ByteArrayOutputStream((int) size);
+            byte[] buffer = new byte[(int) Math.min(Math.max(size, 1), 65536) + 1];
+            long total = 0;
+            for (long n; (n = LibC.INSTANCE.read(file, buffer, buffer.length)) > 0; ) {
+                total += n;
+                if (total > limit) {
+                    throw new IOException(shown + ": grew past the " + limit + " bytes allowed while being read");
+                }
+                content.write(buffer, 0, (int) n);
+            }
+            return new RegularFile(shown, content.toByteArray(), (Integer) attributes.get("uid"),
+                    (Integer) attributes.get("gid"), mode & 07777);
+        } catch (LastErrorException e) {
+            throw failure(shown, "cannot be read", e);
+        } finally {
+            closeQuietly(file);
+        }
+    }
+
+    private static String typeName(int mode) {
+        return switch (mode & 0170000) {
+            case 0010000 -> "a FIFO";
+            case 0020000 -> "a character device";
+            case 0060000 -> "a block device";
+            case 0140000 -> "a socket";
+            case 0040000 -> "a directory";
+            default -> "type " + Integer.toOctalString(mode & 0170000);
+        };
     }
 
     /** Removes entry {@code name} (a link itself, never its target); false when there was none. */

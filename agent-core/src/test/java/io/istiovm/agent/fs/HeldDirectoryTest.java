@@ -121,4 +121,40 @@ class HeldDirectoryTest {
         }
         assertVictimUntouched();
     }
+
+    @Test
+    void readsARegularFileWithItsOwnerAndMode() throws IOException {
+        Files.writeString(dir.resolve("key.pem"), "pem\n");
+        Files.setPosixFilePermissions(dir.resolve("key.pem"), PosixFilePermissions.fromString("rw-r-----"));
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            HeldDirectory.RegularFile file = held.readRegularFile("key.pem", 100);
+            assertThat(file.text()).isEqualTo("pem\n");
+            assertThat(file.mode()).isEqualTo(0640);
+            assertThat(file.uid()).isEqualTo(Files.getAttribute(dir.resolve("key.pem"), "unix:uid"));
+        }
+        assertThat(HeldDirectory.readRegularFile(dir.resolve("key.pem"), 100).text()).isEqualTo("pem\n");
+    }
+
+    @Test
+    void readRefusesALinkAFifoAndAFileOverTheLimitWithoutBlocking() throws Exception {
+        Files.createSymbolicLink(dir.resolve("link.pem"), victim);
+        Process mkfifo = new ProcessBuilder("mkfifo", dir.resolve("fifo.pem").toString()).start();
+        assertThat(mkfifo.waitFor()).isZero();
+        try (java.io.RandomAccessFile sparse = new java.io.RandomAccessFile(dir.resolve("big.pem").toFile(), "rw")) {
+            sparse.setLength(3L << 30);
+        }
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            assertThatThrownBy(() -> held.readRegularFile("link.pem", 100))
+                    .hasMessageEndingWith("link.pem: is a symbolic link; refusing to follow it");
+            assertThatThrownBy(() -> held.readRegularFile("fifo.pem", 100))
+                    .hasMessageEndingWith("fifo.pem: is not a regular file (a FIFO); refusing to read it");
+            assertThatThrownBy(() -> held.readRegularFile("big.pem", 1 << 20))
+                    .hasMessageEndingWith("big.pem: is 3221225472 bytes, more than the 1048576 allowed");
+            assertThatThrownBy(() -> held.readRegularFile("missing.pem", 100))
+                    .isInstanceOf(java.nio.file.NoSuchFileException.class);
+        }
+        assertThatThrownBy(() -> HeldDirectory.readRegularFile(dir.resolve("link.pem"), 100))
+                .hasMessageEndingWith("link.pem: is a symbolic link; refusing to follow it");
+        assertVictimUntouched();
+    }
 }
