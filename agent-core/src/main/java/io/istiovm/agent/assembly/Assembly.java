@@ -43,7 +43,7 @@ public final class Assembly {
     }
 
     public CaptureArea capture(AgentConfig config) {
-        return new CaptureArea(config, runtime);
+        return new CaptureArea(config, runtime, hosts(config));
     }
 
     /** The daemon's components for {@code config}, in start order. */

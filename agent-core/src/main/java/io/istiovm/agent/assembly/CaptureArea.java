@@ -5,6 +5,8 @@ import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.envoy.EnvoySupervisor;
+import io.istiovm.agent.hosts.HostsBlock;
+import io.istiovm.agent.lifecycle.FileEvents;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.netfilter.Backend;
 import io.istiovm.agent.netfilter.CaptureComponent;
@@ -13,12 +15,16 @@ import io.istiovm.agent.netfilter.CapturePlan;
 import io.istiovm.agent.netfilter.CapturePlanner;
 import io.istiovm.agent.netfilter.CaptureSettings;
 import io.istiovm.agent.netfilter.Drift;
+import io.istiovm.agent.netfilter.HandedOutAddresses;
 import io.istiovm.agent.netfilter.NetfilterCapture;
 import io.istiovm.agent.netfilter.NetfilterTools;
 import io.istiovm.agent.netfilter.NftablesEvents;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalLong;
 
 /**
  * The capture rules, wired from the configuration: the settings, the component, and the one-shot operations of
@@ -27,10 +33,44 @@ import java.util.Optional;
 public final class CaptureArea {
     private final AgentRuntime runtime;
     private final CaptureSettings settings;
+    private final HandedOutAddresses handedOut;
 
-    CaptureArea(AgentConfig config, AgentRuntime runtime) {
+    /**
+     * @param hosts the hosts block of the same configuration, read only: its plan's addresses are the VIPs capture
+     *              must cover (netfilter cannot import hosts, so the wiring is here)
+     */
+    CaptureArea(AgentConfig config, AgentRuntime runtime, HostsArea hosts) {
         this.runtime = runtime;
         this.settings = settings(config);
+        this.handedOut = handedOut(runtime, hosts);
+    }
+
+    /**
+     * The hosts block's addresses, as the hosts plan makes them from the sources (what the hosts component writes),
+     * with a change notice whenever the hosts file's directory changes: the hosts component rewrites the file after
+     * every change of its sources, so capture follows the file the way it was written, and the verify interval
+     * catches anything the events miss. A reload builds this again from the new configuration.
+     */
+    private static HandedOutAddresses handedOut(AgentRuntime runtime, HostsArea hosts) {
+        return new HandedOutAddresses() {
+            @Override
+            public List<InetAddress> read() throws Exception {
+                return hosts.plan().block().lines().stream().map(HostsBlock.Line::address).toList();
+            }
+
+            @Override
+            public AutoCloseable subscribe(Runnable onChange) throws IOException {
+                Path target = hosts.settings().target();
+                FileEvents.Registration registration = runtime.fileEvents().watch(target.getParent(),
+                        paths -> {
+                            if (paths.stream().anyMatch(p -> p.getFileName() != null
+                                    && p.getFileName().equals(target.getFileName()))) {
+                                onChange.run();
+                            }
+                        });
+                return registration;
+            }
+        };
     }
 
     /** The configuration's capture keys as the capture settings. */
@@ -57,7 +97,19 @@ public final class CaptureArea {
                 config.get(ConfigKeys.VM_AGENT_GROUP),
                 config.get(ConfigKeys.VM_AGENT_IPTABLES_BACKEND),
                 config.get(ConfigKeys.VM_AGENT_CAPTURE_VERIFY_INTERVAL),
-                config.get(ConfigKeys.VM_AGENT_CAPTURE_FAIL_CLOSED));
+                config.get(ConfigKeys.VM_AGENT_CAPTURE_FAIL_CLOSED),
+                config.find(ConfigKeys.ISTIO_SVC_IP),
+                origin(config, ConfigKeys.ISTIO_SERVICE_CIDR),
+                config.get(ConfigKeys.ISTIO_OUTBOUND_PORTS),
+                config.get(ConfigKeys.ISTIO_EXCLUDE_INTERFACES),
+                optionalId(config, ConfigKeys.PROXY_UID),
+                optionalId(config, ConfigKeys.PROXY_GID),
+                origin(config, ConfigKeys.PROXY_UID),
+                List.of());
+    }
+
+    private static OptionalLong optionalId(AgentConfig config, ConfigKey<Long> key) {
+        return config.find(key).map(OptionalLong::of).orElse(OptionalLong.empty());
     }
 
     private static CaptureSettings.Origin origin(AgentConfig config, ConfigKey<?> key) {
@@ -80,15 +132,24 @@ public final class CaptureArea {
         if (settings.operatorManaged()) {
             return List.of();
         }
-        return List.of(new CaptureComponent(settings, runtime.facts(), runtime.paths().etc(),
-                NetfilterTools.system(), onChange -> NftablesEvents.subscribe(Optional.empty(), onChange),
+        return List.of(new CaptureComponent(settings, runtime.paths().etc(), NetfilterTools.system(),
+                onChange -> NftablesEvents.subscribe(Optional.empty(), onChange),
                 // Envoy's READY means LIVE on the capture ports: with fail-closed off, the rules wait for it.
-                EnvoySupervisor.NAME));
+                EnvoySupervisor.NAME, handedOut));
     }
 
-    /** The plan for this host, as the running agent prepares it ({@code iptables plan}). */
+    /**
+     * The plan for this host, as the running agent prepares it ({@code iptables plan}): with the VIPs of the hosts
+     * block the sources ask for (none when they cannot be read; {@code hosts plan} says why).
+     */
     public CapturePlan plan() throws IOException, ConfigException {
-        return CapturePlanner.forHost(settings, runtime.facts(), runtime.paths().etc());
+        List<InetAddress> addresses;
+        try {
+            addresses = handedOut.read();
+        } catch (Exception e) {
+            addresses = List.of();
+        }
+        return CapturePlanner.forHost(settings.withHostsAddresses(addresses), runtime.paths().etc());
     }
 
     /** Replaces the agent's rules with the plan on the configured backend; returns the backend used. */

@@ -137,6 +137,40 @@ public final class ConfigKeys {
             .meaning("`true` = loopback traffic to non-127.0.0.1 addresses is not sent back into Envoy's inbound "
                     + "path."));
 
+    // Istio 1.8's istio-iptables read its flags from the environment too (viper, "-" as "_"): these are the ones a
+    // VM's cluster.env may carry. KUBE_VIRT_INTERFACES is refused when set (ConfigLoader's cross-checks say why).
+
+    public static final ConfigKey<PortList> ISTIO_OUTBOUND_PORTS = define(ConfigKey.builder("ISTIO_OUTBOUND_PORTS",
+                    portList(false))
+            .group(Group.CAPTURE).since("1.8").defaultsTo("")
+            .meaning("Outbound destination ports always redirected to Envoy, whatever the destination address "
+                    + "(after ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE and ISTIO_SERVICE_EXCLUDE_CIDR), as Istio 1.8's "
+                    + "istio-iptables does."));
+
+    public static final ConfigKey<List<String>> ISTIO_EXCLUDE_INTERFACES = define(ConfigKey.builder(
+                    "ISTIO_EXCLUDE_INTERFACES", interfaceList())
+            .group(Group.CAPTURE).since("1.9").defaultsTo("")
+            .meaning("Network interfaces whose traffic is never captured: nothing arriving on them (forwarded "
+                    + "container traffic from docker0, virbr0, wg0) goes to Envoy, nor anything the host sends out "
+                    + "through them."));
+
+    public static final ConfigKey<List<String>> KUBE_VIRT_INTERFACES = define(ConfigKey.builder(
+                    "KUBE_VIRT_INTERFACES", interfaceList())
+            .group(Group.CAPTURE).since("1.8").defaultsTo("")
+            .meaning("Istio 1.8's KubeVirt interfaces (a guest VM's traffic sent to Envoy as outbound); refused when "
+                    + "set: a VM has no such guest. ISTIO_EXCLUDE_INTERFACES keeps an interface out of capture."));
+
+    public static final ConfigKey<Long> PROXY_UID = define(ConfigKey.builder("PROXY_UID", proxyId("uid"))
+            .group(Group.CAPTURE).since("1.8")
+            .meaning("Uid whose traffic is never captured, instead of ENVOY_USER's (Istio 1.8's istio-iptables); "
+                    + "must be the uid Envoy runs as."));
+
+    public static final ConfigKey<Long> PROXY_GID = define(ConfigKey.builder("PROXY_GID", proxyId("gid"))
+            .group(Group.CAPTURE).since("1.8")
+            .derivedDefault("PROXY_UID", c -> c.raw(PROXY_UID))
+            .meaning("Gid whose traffic is never captured, instead of ENVOY_USER's group; PROXY_UID when unset, as "
+                    + "in Istio 1.8."));
+
     public static final ConfigKey<Boolean> ISTIO_META_DNS_CAPTURE = define(ConfigKey.builder("ISTIO_META_DNS_CAPTURE",
                     bool())
             .group(Group.CAPTURE).since("1.8").defaultsTo("false")
@@ -623,5 +657,62 @@ public final class ConfigKeys {
     static boolean isMetadataFamily(String name) {
         return (name.startsWith(META_JSON_PREFIX) && name.length() > META_JSON_PREFIX.length())
                 || (name.startsWith(META_PREFIX) && name.length() > META_PREFIX.length());
+    }
+    /** Network interface names, comma-separated as Istio's lists are (Linux names: at most 15 characters). */
+    private static ValueType<List<String>> interfaceList() {
+        return new ValueType<>() {
+            @Override
+            public List<String> parse(String raw) throws InvalidValueException {
+                if (raw.isBlank()) {
+                    return List.of();
+                }
+                List<String> names = new ArrayList<>();
+                for (String item : raw.split(",", -1)) {
+                    String name = item.trim();
+                    if (!name.matches("[A-Za-z0-9_.@-]{1,15}") || name.equals(".") || name.equals("..")) {
+                        throw new InvalidValueException("'" + name + "' is not a network interface name (1-15 "
+                                + "letters, digits, '_', '.', '@' or '-')");
+                    }
+                    if (name.equals("lo")) {
+                        throw new InvalidValueException("'lo' cannot be excluded: Envoy's own capture path is "
+                                + "loopback");
+                    }
+                    names.add(name);
+                }
+                return List.copyOf(names);
+            }
+
+            @Override
+            public String describe() {
+                return "interface names";
+            }
+
+            @Override
+            public String format(List<String> value) {
+                return String.join(",", value);
+            }
+        };
+    }
+
+    /** One numeric uid or gid; Istio 1.8 took a comma-separated list, this agent exempts exactly Envoy's ids. */
+    private static ValueType<Long> proxyId(String what) {
+        return new ValueType<>() {
+            @Override
+            public Long parse(String raw) throws InvalidValueException {
+                if (raw.contains(",")) {
+                    throw new InvalidValueException("lists of " + what + "s are not supported: the only " + what
+                            + " exempt from capture is the one Envoy runs as; give that one");
+                }
+                if (!raw.matches("[0-9]{1,10}") || Long.parseLong(raw) > 4_294_967_294L) {
+                    throw new InvalidValueException("'" + raw + "' is not a numeric " + what + " (0-4294967294)");
+                }
+                return Long.parseLong(raw);
+            }
+
+            @Override
+            public String describe() {
+                return "numeric " + what;
+            }
+        };
     }
 }

@@ -238,6 +238,8 @@ public final class ConfigLoader {
                     "has no effect while ISTIO_SERVICE_CIDR is empty (no outbound capture)"));
         }
 
+        captureCrossCheck(config, entries, problems);
+
         Optional<String> podNamespace = config.find(POD_NAMESPACE);
         Optional<String> namespace = config.find(ISTIO_NAMESPACE);
         if (podNamespace.isPresent() && namespace.isPresent() && !podNamespace.equals(namespace)) {
@@ -265,6 +267,43 @@ public final class ConfigLoader {
                 && config.find(ISTIO_PILOT_PORT).orElse(0) == 15012) {
             problems.add(problem(entries, ISTIO_CP_AUTH, Severity.WARNING,
                     "NONE with ISTIO_PILOT_PORT=15012: istiod serves only mTLS there (plaintext is 15010)"));
+        }
+    }
+
+    /**
+     * The capture keys' rules beyond one value: settings that would silently do nothing (an empty ISTIO_SERVICE_CIDR
+     * from the guide's unset shell variable, a key accepted for compatibility) are warnings, so that {@code check},
+     * {@code run --dry-run} and the start (all print the loader's warnings) say so; Istio 1.8's KubeVirt interfaces
+     * are refused.
+     */
+    private static void captureCrossCheck(AgentConfig config, Map<String, AgentConfig.Entry> entries,
+                                          List<ConfigProblem> problems) {
+        boolean operatorManaged = config.find(ConfigKeys.ISTIO_CUSTOM_IP_TABLES).orElse(false);
+        AgentConfig.Entry serviceCidr = entries.get(ISTIO_SERVICE_CIDR.name());
+        if (!operatorManaged && serviceCidr != null && !(serviceCidr.source() instanceof Source.Default)
+                && config.find(ISTIO_SERVICE_CIDR).map(CidrList::isEmpty).orElse(false)) {
+            problems.add(problem(entries, ISTIO_SERVICE_CIDR, Severity.WARNING, "is empty: no outbound traffic "
+                    + "is captured except to the hosts block's VIPs; most likely cluster.env was written as the VM "
+                    + "guide says (ISTIO_SERVICE_CIDR=$ISTIO_SERVICE_CIDR) and the guide never sets "
+                    + "$ISTIO_SERVICE_CIDR; set it to the cluster's service range, or '*'"));
+        }
+        if (!config.find(ConfigKeys.KUBE_VIRT_INTERFACES).map(List::isEmpty).orElse(true)) {
+            problems.add(problem(entries, ConfigKeys.KUBE_VIRT_INTERFACES, Severity.ERROR, "is not supported: "
+                    + "Istio 1.8 sends a KubeVirt guest's traffic from these interfaces to Envoy as outbound, and a "
+                    + "VM has no such guest; to keep an interface's traffic out of capture use "
+                    + "ISTIO_EXCLUDE_INTERFACES"));
+        }
+        for (AgentConfig.Entry entry : entries.values()) {
+            ConfigKey<?> key = entry.key();
+            if (key == null || !key.isCompatOnly() || entry.source() instanceof Source.Default || !entry.isSet()) {
+                continue;
+            }
+            boolean isDefault = key.defaultValue() instanceof ConfigKey.Default.Literal literal
+                    && literal.value().equals(entry.formatted());
+            if (!isDefault) {
+                problems.add(new ConfigProblem(Severity.WARNING, entry.source(), key.name(), entry.raw(),
+                        "is accepted but has no effect in this agent: " + key.compatNote()));
+            }
         }
     }
 

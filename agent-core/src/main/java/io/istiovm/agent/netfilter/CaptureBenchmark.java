@@ -19,7 +19,7 @@ import java.util.stream.IntStream;
  * istio-iptables.sh and Consul do. Runs in a network namespace it creates and deletes.
  */
 public final class CaptureBenchmark {
-    private static final CaptureHost HOST = new CaptureHost(List.of(22), 998, 998, OptionalLong.of(997), false);
+    private static final CaptureHost HOST = new CaptureHost(List.of(22), 998, 998, OptionalLong.of(997));
 
     /** The capture settings of a cluster.env, as the agent would read it. */
     @FunctionalInterface

@@ -1,7 +1,6 @@
 package io.istiovm.agent.netfilter;
 
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.HostFacts;
 import io.istiovm.agent.lifecycle.AgentState;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.lifecycle.ComponentContext;
@@ -13,6 +12,7 @@ import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -58,21 +58,22 @@ public final class CaptureComponent implements Component {
     }
 
     private final CaptureSettings settings;
-    private final HostFacts facts;
     private final Path etc;
     private final NetfilterTools tools;
     private final ChangeEvents changeEvents;
     private final String envoyComponent;
+    private final HandedOutAddresses handedOut;
 
     /**
      * @param etc where the host's passwd and group are
      * @param envoyComponent the component whose READY means Envoy is LIVE; when the agent has none, the rules go in
      *                       at once
+     * @param handedOut the hosts block's addresses, whose VIPs are captured and followed while running
      */
-    public CaptureComponent(CaptureSettings settings, HostFacts facts, Path etc, NetfilterTools tools,
-                            ChangeEvents changeEvents, String envoyComponent) {
+    public CaptureComponent(CaptureSettings settings, Path etc, NetfilterTools tools, ChangeEvents changeEvents,
+                            String envoyComponent, HandedOutAddresses handedOut) {
         this.settings = Objects.requireNonNull(settings, "settings");
-        this.facts = Objects.requireNonNull(facts, "facts");
+        this.handedOut = Objects.requireNonNull(handedOut, "handedOut");
         this.etc = Objects.requireNonNull(etc, "etc");
         this.tools = Objects.requireNonNull(tools, "tools");
         this.changeEvents = Objects.requireNonNull(changeEvents, "changeEvents");
@@ -84,19 +85,36 @@ public final class CaptureComponent implements Component {
         return NAME;
     }
 
-    /** Plans from the settings and the host's facts; a plan that would capture SSH is a configuration error. */
+    /**
+     * Plans from the settings, the host's facts and the hosts block's addresses; a plan that would capture SSH is a
+     * configuration error. When the hosts sources cannot be read, the hosts component refuses them (with file and
+     * line), so the plan here goes without their VIPs rather than reporting the same problem twice.
+     */
     @Override
     public Planned prepare() throws IOException, ConfigException {
-        return new Planned(this, CapturePlanner.forHost(settings, facts, etc));
+        CaptureSettings withAddresses = settings.withHostsAddresses(handedOut(settings.hostsAddresses()));
+        return new Planned(this, withAddresses, CapturePlanner.forHost(withAddresses, etc));
+    }
+
+    /** The hosts block's addresses now, or {@code otherwise} when its sources cannot be read. */
+    private List<InetAddress> handedOut(List<InetAddress> otherwise) {
+        try {
+            return handedOut.read();
+        } catch (Exception e) {
+            LOG.debug("hosts block addresses unreadable, keeping {}: {}", otherwise, e.toString());
+            return otherwise;
+        }
     }
 
     /** The prepared capture: the plan, and how it is put in place. */
     public static final class Planned implements Prepared {
         private final CaptureComponent component;
+        private final CaptureSettings settings;
         private final CapturePlan plan;
 
-        private Planned(CaptureComponent component, CapturePlan plan) {
+        private Planned(CaptureComponent component, CaptureSettings settings, CapturePlan plan) {
             this.component = component;
+            this.settings = settings;
             this.plan = plan;
         }
 
@@ -104,8 +122,15 @@ public final class CaptureComponent implements Component {
             return plan;
         }
 
+        /** The settings the plan was made from, the hosts block's addresses of that moment included. */
         public CaptureSettings settings() {
-            return component.settings;
+            return settings;
+        }
+
+        /** The same capture for the hosts block's {@code addresses} (same host facts). */
+        Planned withHostsAddresses(List<InetAddress> addresses) throws ConfigException {
+            CaptureSettings next = settings.withHostsAddresses(addresses);
+            return new Planned(component, next, CapturePlanner.plan(next, plan.host()));
         }
 
         @Override
@@ -140,6 +165,10 @@ public final class CaptureComponent implements Component {
         private final String envoyComponent;
         private final ChangeEvents changeEvents;
         private final AtomicBoolean changeSeen = new AtomicBoolean();
+        private final AtomicBoolean addressesChanged = new AtomicBoolean();
+        private final RepairBackoff repairs = new RepairBackoff();
+        /** Drift found while {@link #repairs} held the repair back: check again when it allows. */
+        private boolean repairPending;
         private Planned current;
         private volatile boolean applied;
         private boolean stopped;
@@ -150,6 +179,7 @@ public final class CaptureComponent implements Component {
         private volatile Loop loop;
         private volatile Runnable stopListening;
         private volatile AutoCloseable subscription;
+        private volatile AutoCloseable addressSubscription;
 
         private Capturing(Planned planned, ComponentContext context, NetfilterCapture netfilter) {
             this.current = planned;
@@ -174,6 +204,15 @@ public final class CaptureComponent implements Component {
                         : WAITING_FOR_ENVOY);
             }
             loop = context.startLoop(this::step);
+            try {
+                addressSubscription = current.component.handedOut.subscribe(() -> {
+                    addressesChanged.set(true);
+                    loop.wake();
+                });
+            } catch (Exception e) {
+                LOG.warn("no hosts block change events ({}); its VIPs are followed every {}", e.getMessage(),
+                        current.settings().verifyInterval());
+            }
             if (netfilter.backend() == Backend.NFT) {
                 try {
                     subscription = changeEvents.subscribe(() -> {
@@ -219,6 +258,7 @@ public final class CaptureComponent implements Component {
                     return now.plus(current.settings().verifyInterval());
                 }
                 try {
+                    followHostsBlock();
                     netfilter.apply(current.plan());
                 } catch (CaptureException e) {
                     failed("cannot apply the capture rules, trying again in " + APPLY_RETRY.toSeconds() + " s: "
@@ -231,14 +271,51 @@ public final class CaptureComponent implements Component {
             if (changeSeen.getAndSet(false)) {
                 checks.changed(now);
             }
-            if (checks.due(now)) {
-                try {
-                    verifyAndRepair();
-                } catch (CaptureException e) {
-                    // Reported by verifyAndRepair; the next check tries again.
+            boolean periodic = checks.due(now);
+            try {
+                if (addressesChanged.getAndSet(false) || periodic) {
+                    followHostsBlock();
                 }
+                if (periodic || repairPending && repairs.mayRepair(now)) {
+                    verifyAndRepair();
+                }
+            } catch (CaptureException e) {
+                // Reported where it happened; the next check tries again.
             }
-            return checks.deadline();
+            Instant next = checks.deadline();
+            Instant repairAt = repairs.notBefore();
+            return repairPending && repairAt != null && repairAt.isBefore(next) ? repairAt : next;
+        }
+
+        /**
+         * Plans again with the hosts block's addresses as they are now and, when that installs something else (a
+         * VIP added or removed in hosts.d), replaces the rules; before the first apply it only keeps the new plan.
+         */
+        private void followHostsBlock() throws CaptureException {
+            List<InetAddress> now = current.component.handedOut(current.settings().hostsAddresses());
+            if (now.equals(current.settings().hostsAddresses())) {
+                return;
+            }
+            Planned next;
+            try {
+                next = current.withHostsAddresses(now);
+            } catch (ConfigException e) {
+                failed("cannot plan for the hosts block's new addresses: " + e.getMessage());
+                return;
+            }
+            if (applied && !current.plan().installsSameAs(next.plan())) {
+                try {
+                    netfilter.replace(current.plan(), next.plan());
+                } catch (CaptureException e) {
+                    failed("cannot follow the hosts block's addresses: " + e.getMessage());
+                    throw e;
+                }
+                ownWriteDone();
+                LOG.info("capture rules follow the hosts block: {} rules ({})", next.plan().ruleCount(),
+                        next.plan().notes().stream().filter(n -> n.startsWith("VIPs")).findFirst()
+                                .orElse("no VIPs"));
+            }
+            current = next;
         }
 
         private void applied(Instant now) {
@@ -297,22 +374,49 @@ public final class CaptureComponent implements Component {
             if (!applied) {
                 throw new IllegalStateException("the capture rules are not applied yet");
             }
+            Instant now = context.clock().instant();
             Drift drift;
+            boolean repaired = false;
             try {
                 drift = netfilter.verify(current.plan());
-                if (!drift.isEmpty()) {
-                    LOG.warn("capture rules changed outside the agent; repairing:\n{}",
-                            drift.describe().stripTrailing());
+                if (drift.isEmpty()) {
+                    repairs.clean();
+                    repairPending = false;
+                } else if (!repairs.mayRepair(now)) {
+                    repairPending = true;
+                    String reason = "another program keeps rewriting the capture rules (" + drift.chainsTouched()
+                            + "); " + repairs.consecutive() + " repairs in a row, the next not before "
+                            + repairs.notBefore();
+                    context.status().degraded(reason);
+                    lastCheck = new Check(now, drift, false);
+                    return lastCheck;
+                } else {
                     netfilter.apply(current.plan());
                     ownWriteDone();
+                    repaired = true;
+                    repairPending = false;
+                    Duration wait = repairs.repaired(now);
+                    if (repairs.consecutive() < 2) {
+                        LOG.warn("capture rules changed outside the agent ({}); repairing:\n{}", drift.chainsTouched(),
+                                drift.describe().stripTrailing());
+                    } else {
+                        LOG.warn("capture rules changed outside the agent again ({}), {} repairs in a row: another "
+                                + "controller is rewriting them; repaired, and the next repair waits {}:\n{}",
+                                drift.chainsTouched(), repairs.consecutive(), wait, drift.describe().stripTrailing());
+                    }
                 }
             } catch (CaptureException e) {
                 failed("capture rules could not be verified or repaired: " + e.getMessage());
                 throw e;
             }
-            lastCheck = new Check(context.clock().instant(), drift, !drift.isEmpty());
+            lastCheck = new Check(now, drift, repaired);
             lastFailure = null;
-            context.status().ready(inPlace());
+            if (repairs.consecutive() >= 2) {
+                context.status().degraded(inPlace() + "; another program keeps rewriting them (" + drift.chainsTouched()
+                        + "), repairs back off");
+            } else {
+                context.status().ready(inPlace());
+            }
             return lastCheck;
         }
 
@@ -386,6 +490,13 @@ public final class CaptureComponent implements Component {
                     subscription.close();
                 } catch (Exception e) {
                     LOG.warn("closing nftables change events: {}", e.toString());
+                }
+            }
+            if (addressSubscription != null) {
+                try {
+                    addressSubscription.close();
+                } catch (Exception e) {
+                    LOG.warn("closing hosts block change events: {}", e.toString());
                 }
             }
             synchronized (this) {

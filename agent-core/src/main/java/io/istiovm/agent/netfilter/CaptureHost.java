@@ -1,9 +1,8 @@
 package io.istiovm.agent.netfilter;
 
-import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.UserRef;
 import java.io.IOException;
-import java.net.Inet6Address;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -14,11 +13,11 @@ import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * What the rule plan needs from the host besides the settings: the SSH ports, the proxy's uid and gid, the
- * agent's gid, and whether the host has global IPv6 addresses. Read once, then the plan is a pure function.
+ * What the rule plan needs from the host besides the settings: the SSH ports, the proxy's uid and gid and the
+ * agent's gid. Read once, then the plan is a pure function. (Which address families are captured follows the
+ * workload's address, a setting, not the host's addresses: see {@link CaptureSettings#ipv6Workload()}.)
  */
-public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, OptionalLong agentGid,
-                          boolean globalIpv6) {
+public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, OptionalLong agentGid) {
     /** Istio's fallback when ENVOY_USER does not exist on the host. */
     public static final long DEFAULT_PROXY_ID = 1337;
 
@@ -30,8 +29,12 @@ public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, 
         Objects.requireNonNull(agentGid, "agentGid");
     }
 
-    /** Reads the host: sshd's configuration, passwd and group under {@code etc}, and the host's addresses. */
-    public static CaptureHost read(CaptureSettings settings, HostFacts host, Path etc) throws IOException {
+    /**
+     * Reads the host: sshd's configuration, passwd and group under {@code etc}. PROXY_UID / PROXY_GID (Istio 1.8)
+     * replace ENVOY_USER's ids, but a PROXY_UID that is not the uid ENVOY_USER names would capture Envoy's own
+     * connections (a loop), so that is a configuration error.
+     */
+    public static CaptureHost read(CaptureSettings settings, Path etc) throws IOException, ConfigException {
         List<Integer> ssh = SshdPorts.read(settings.sshdConfig());
         UserRef proxy = settings.envoyUser();
         long uid;
@@ -49,6 +52,19 @@ public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, 
             uid = DEFAULT_PROXY_ID;
             gid = DEFAULT_PROXY_ID;
         }
+        if (settings.proxyUid().isPresent()) {
+            long configured = settings.proxyUid().getAsLong();
+            if ((passwd.isPresent() || proxy.uid().isPresent()) && uid != configured) {
+                throw new ConfigException(List.of(settings.proxyUidOrigin().error("Envoy runs as ENVOY_USER "
+                        + proxy + ", uid " + uid + " in " + etc.resolve("passwd") + "; exempting uid " + configured
+                        + " instead would send Envoy's own connections back into Envoy (a loop); unset PROXY_UID "
+                        + "or make it " + uid)));
+            }
+            uid = configured;
+            gid = settings.proxyGid().orElse(configured);
+        } else if (settings.proxyGid().isPresent()) {
+            gid = settings.proxyGid().getAsLong();
+        }
         UserRef agentGroup = settings.agentGroup();
         OptionalLong agentGid;
         if (agentGroup.uid().isPresent()) {
@@ -57,8 +73,7 @@ public record CaptureHost(List<Integer> sshPorts, long proxyUid, long proxyGid, 
             agentGid = lookup(etc.resolve("group"), 0, agentGroup.name())
                     .map(fields -> OptionalLong.of(Long.parseLong(fields[2]))).orElse(OptionalLong.empty());
         }
-        boolean globalIpv6 = host.addresses().stream().anyMatch(a -> a instanceof Inet6Address);
-        return new CaptureHost(ssh, uid, gid, agentGid, globalIpv6);
+        return new CaptureHost(ssh, uid, gid, agentGid);
     }
 
     /** The first colon-separated line of {@code file} whose field {@code index} equals {@code value}. */

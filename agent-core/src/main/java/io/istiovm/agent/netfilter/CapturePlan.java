@@ -9,7 +9,10 @@ import java.util.Optional;
  * one line per family saying why it has no rules when it has none. Pure data, printed by {@code iptables plan}.
  */
 public record CapturePlan(CaptureRules ipv4, CaptureRules ipv6, Optional<TproxyRoute> tproxyRoute,
-                          CaptureHost host, List<String> notes) {
+                          boolean ipv6PassthroughAddress, CaptureHost host, List<String> notes) {
+
+    /** The address Envoy's inbound passthrough binds to for IPv6 (Istio adds it to lo: {@code ip -6 addr add}). */
+    public static final String IPV6_PASSTHROUGH_ADDRESS = "::6/128";
 
     /** {@code ip rule add fwmark MARK lookup TABLE} plus {@code ip route replace local default dev lo table TABLE}. */
     public record TproxyRoute(long mark, long table) {
@@ -35,7 +38,8 @@ public record CapturePlan(CaptureRules ipv4, CaptureRules ipv6, Optional<TproxyR
 
     /** True when {@code other} installs exactly the same chains, rules and routes (host facts and notes aside). */
     public boolean installsSameAs(CapturePlan other) {
-        return ipv4.equals(other.ipv4) && ipv6.equals(other.ipv6) && tproxyRoute.equals(other.tproxyRoute);
+        return ipv4.equals(other.ipv4) && ipv6.equals(other.ipv6) && tproxyRoute.equals(other.tproxyRoute)
+                && ipv6PassthroughAddress == other.ipv6PassthroughAddress;
     }
 
     /** How many rules the plan installs, both families. */
@@ -51,7 +55,7 @@ public record CapturePlan(CaptureRules ipv4, CaptureRules ipv6, Optional<TproxyR
         out.append("# host: ssh ports ").append(join(host.sshPorts())).append("; proxy uid ").append(host.proxyUid())
                 .append(" gid ").append(host.proxyGid()).append("; agent gid ")
                 .append(host.agentGid().isPresent() ? Long.toString(host.agentGid().getAsLong()) : "(none)")
-                .append("; global IPv6 ").append(host.globalIpv6() ? "yes" : "no").append('\n');
+                .append('\n');
         for (String note : notes) {
             out.append("# ").append(note).append('\n');
         }
@@ -72,6 +76,9 @@ public record CapturePlan(CaptureRules ipv4, CaptureRules ipv6, Optional<TproxyR
                         .append(" lookup ").append(route.table()).append('\n');
                 out.append("# routing: ip ").append(flag).append(" route replace local default dev lo table ")
                         .append(route.table()).append('\n');
+            }
+            if (family == IpFamily.IPV6 && ipv6PassthroughAddress) {
+                out.append("# address: ip -6 addr add ").append(IPV6_PASSTHROUGH_ADDRESS).append(" dev lo\n");
             }
         }
         return out.toString();

@@ -3,21 +3,30 @@ package io.istiovm.agent.netfilter;
 import io.istiovm.agent.config.Cidr;
 import io.istiovm.agent.config.CidrList;
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.config.InvalidValueException;
+import io.istiovm.agent.config.IpAddresses;
 import io.istiovm.agent.config.PortList;
 import java.io.IOException;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
- * Builds the capture rules from the capture settings and the host facts. Istio's chains and semantics (1.5+ rule
- * shapes, 1.8's inbound port), with the agent's deliberate differences (README, "Traffic capture"): SSH is never
- * captured, the agent's own group is exempt instead of all of root, {@code *.global} VIPs are captured, and
- * IPv6 gets rules only when it is in use and never a blanket reject.
+ * Builds the capture rules from the capture settings and the host facts. Istio's chains and semantics: the rule
+ * shapes of istio-iptables 1.5+, 1.8's inbound port and environment keys (ISTIO_OUTBOUND_PORTS, PROXY_UID/GID),
+ * 1.9's TPROXY rules (the mark RETURN, the CONNMARK save/restore pair and the conntrack match instead of
+ * {@code -m socket}), 1.8/1.9's choice of address families (IPv6 only for an IPv6 workload) and the interface
+ * exclusion of later versions. The agent's deliberate differences are in README ("Traffic capture"): SSH is never
+ * captured, the agent's own group is exempt instead of all of root, the hosts block's VIPs are captured, and
+ * excluded interfaces return from the agent's chains rather than from the built-in ones.
  */
 public final class CapturePlanner {
     public static final String INBOUND = "ISTIO_INBOUND";
@@ -32,6 +41,10 @@ public final class CapturePlanner {
     /** Envoy's admin port; never captured inbound in `*` mode. */
     private static final int ENVOY_ADMIN_PORT = 15000;
 
+    private static final InetAddress IPV4_LOCALHOST = address(new byte[] {127, 0, 0, 1});
+    private static final InetAddress IPV6_LOCALHOST = address(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            1});
+
     private static final String NAT = "nat";
     private static final String MANGLE = "mangle";
 
@@ -42,34 +55,53 @@ public final class CapturePlanner {
      * The plan for this host, with its facts (sshd's ports, the proxy user, the agent's group) read from
      * {@code etc} and the sshd configuration: what the running agent installs and {@code iptables plan} prints.
      */
-    public static CapturePlan forHost(CaptureSettings settings, HostFacts facts, Path etc)
-            throws IOException, ConfigException {
-        return plan(settings, CaptureHost.read(settings, facts, etc));
+    public static CapturePlan forHost(CaptureSettings settings, Path etc) throws IOException, ConfigException {
+        return plan(settings, CaptureHost.read(settings, etc));
     }
 
-    /** The plan, or a configuration error (with file, line and key) when the settings would lock out SSH. */
+    /**
+     * The plan, or a configuration error (with file, line and key) when the settings would lock out SSH or send
+     * connections to localhost into Envoy.
+     */
     public static CapturePlan plan(CaptureSettings settings, CaptureHost host) throws ConfigException {
         List<String> notes = new ArrayList<>();
         if (settings.operatorManaged()) {
             notes.add("ISTIO_CUSTOM_IP_TABLES=true: the operator manages netfilter; the agent installs no rules");
             return new CapturePlan(CaptureRules.none(IpFamily.IPV4), CaptureRules.none(IpFamily.IPV6),
-                    Optional.empty(), host, notes);
+                    Optional.empty(), false, host, notes);
         }
         rejectSshCapture(settings, host);
+        rejectLocalhostCapture(settings);
 
-        CidrList service = settings.serviceCidr();
-        CidrList excluded = settings.serviceExcludeCidr();
-        boolean configHasIpv6 = !service.ipv6().isEmpty() || !excluded.ipv6().isEmpty();
-        boolean ipv6 = configHasIpv6 || host.globalIpv6();
-        if (!ipv6) {
-            notes.add("IPv6: no rules, because the configuration has no IPv6 range and the host has no global "
-                    + "IPv6 address (and never a blanket reject of inbound IPv6)");
+        boolean ipv6Workload = settings.ipv6Workload();
+        boolean explicitIpv6 = !settings.serviceCidr().ipv6().isEmpty();
+        notes.add("workload address (ISTIO_SVC_IP): " + settings.workloadAddress().map(IpAddresses::format)
+                .orElse("(none)") + (ipv6Workload ? ", IPv6: Envoy listens on IPv6, both families are captured"
+                : ", IPv4: Envoy listens on IPv4 only, so IPv6 is "
+                        + (explicitIpv6 ? "captured only for the IPv6 ranges of ISTIO_SERVICE_CIDR (Envoy must "
+                                + "listen on IPv6 for them: a dual-stack mesh)" : "not captured (Istio 1.8/1.9: "
+                                + "IPv6 rules only for an IPv6 workload), whatever addresses the host has")));
+        for (Cidr loopback : loopbackRanges(settings.serviceCidr().cidrs())) {
+            notes.add("ISTIO_SERVICE_CIDR " + loopback + " is a loopback range: redirected before the loopback "
+                    + "RETURN (in Istio's order that rule would never match)");
+        }
+        List<String> vips = new ArrayList<>();
+        for (IpFamily family : IpFamily.values()) {
+            vips(settings, family).forEach(vip -> vips.add(vip.toString()));
+        }
+        if (!vips.isEmpty()) {
+            notes.add("VIPs of the hosts block, captured whatever ISTIO_SERVICE_CIDR says: " + String.join(", ", vips));
+        }
+        if (!settings.excludeInterfaces().isEmpty()) {
+            notes.add("ISTIO_EXCLUDE_INTERFACES: nothing arriving on or sent through "
+                    + String.join(", ", settings.excludeInterfaces()) + " is captured");
         }
         CaptureRules v4 = forFamily(IpFamily.IPV4, settings, host);
-        CaptureRules v6 = ipv6 ? forFamily(IpFamily.IPV6, settings, host) : CaptureRules.none(IpFamily.IPV6);
+        CaptureRules v6 = forFamily(IpFamily.IPV6, settings, host);
         boolean anyMangle = v4.tables().contains(MANGLE) || v6.tables().contains(MANGLE);
         Optional<CapturePlan.TproxyRoute> route = anyMangle ? Optional.of(settings.tproxyRoute()) : Optional.empty();
-        return new CapturePlan(v4, v6, route, host, notes);
+        // Istio 1.8/1.9 add ::6 (the source Envoy's inbound passthrough binds to) to lo for an IPv6 workload.
+        return new CapturePlan(v4, v6, route, ipv6Workload && !v6.isEmpty(), host, notes);
     }
 
     private static void rejectSshCapture(CaptureSettings settings, CaptureHost host) throws ConfigException {
@@ -83,21 +115,83 @@ public final class CapturePlanner {
         }
     }
 
+    /**
+     * A loopback range is redirected before the loopback RETURN (see {@link #loopbackRanges}); one that holds the
+     * localhost address itself would send every connection to 127.0.0.1 (Envoy's admin port, local services, the
+     * applications' own sidecar-aware calls) into Envoy, so it is refused.
+     */
+    private static void rejectLocalhostCapture(CaptureSettings settings) throws ConfigException {
+        for (Cidr cidr : loopbackRanges(settings.serviceCidr().cidrs())) {
+            InetAddress localhost = cidr.isIpv6() ? IPV6_LOCALHOST : IPV4_LOCALHOST;
+            if (cidr.contains(localhost)) {
+                throw new ConfigException(List.of(settings.serviceCidrOrigin().error(cidr + " holds "
+                        + IpAddresses.format(localhost) + ": every connection to localhost (Envoy's admin port, "
+                        + "local services) would go to Envoy; list the loopback addresses to capture (e.g. "
+                        + "127.1.2.3/32) instead")));
+            }
+        }
+    }
+
+    private static InetAddress address(byte[] bytes) {
+        try {
+            return InetAddress.getByAddress(bytes);
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The ranges of {@code cidrs} inside the loopback network (127.0.0.0/8, ::1). */
+    private static List<Cidr> loopbackRanges(List<Cidr> cidrs) {
+        return cidrs.stream().filter(c -> c.network().isLoopbackAddress()).toList();
+    }
+
+    /** The hosts block's addresses of {@code family} inside VM_AGENT_GLOBAL_VIP_CIDR, as host routes, sorted. */
+    private static List<Cidr> vips(CaptureSettings settings, IpFamily family) {
+        Set<String> seen = new TreeSet<>();
+        List<Cidr> out = new ArrayList<>();
+        settings.hostsAddresses().stream()
+                .filter(a -> (a instanceof Inet6Address) == (family == IpFamily.IPV6))
+                .filter(a -> settings.globalVipCidr().cidrs().stream().anyMatch(c -> c.contains(a)))
+                .sorted(Comparator.comparing(InetAddress::getAddress, Arrays::compareUnsigned))
+                .forEach(a -> {
+                    String text = IpAddresses.format(a) + (a instanceof Inet6Address ? "/128" : "/32");
+                    if (seen.add(text)) {
+                        try {
+                            out.add(Cidr.parse(text));
+                        } catch (InvalidValueException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                });
+        return out;
+    }
+
     private static CaptureRules forFamily(IpFamily family, CaptureSettings settings, CaptureHost host) {
         PortList inbound = settings.inboundPorts();
         CidrList service = settings.serviceCidr();
         CidrList excluded = settings.serviceExcludeCidr();
-        CidrList vips = settings.globalVipCidr();
         boolean tproxy = settings.inboundMode() == CaptureSettings.InboundMode.TPROXY;
-        List<Cidr> serviceRanges = family == IpFamily.IPV4 ? service.ipv4() : service.ipv6();
-        List<Cidr> excludedRanges = family == IpFamily.IPV4 ? excluded.ipv4() : excluded.ipv6();
-        List<Cidr> vipRanges = family == IpFamily.IPV4 ? vips.ipv4() : vips.ipv6();
-        boolean captureInbound = !inbound.isEmpty();
-        boolean captureOutbound = service.isAll() || !serviceRanges.isEmpty();
+        boolean v4 = family == IpFamily.IPV4;
+        // Envoy listens on a family only when istiod builds listeners for it: IPv4 always, IPv6 for an IPv6
+        // workload. IPv6 ranges listed explicitly are still captured (the operator's word), nothing else of IPv6.
+        boolean envoyListens = v4 || settings.ipv6Workload();
+        List<Cidr> allServiceRanges = v4 ? service.ipv4() : service.ipv6();
+        List<Cidr> loopbackService = loopbackRanges(allServiceRanges);
+        List<Cidr> serviceRanges = allServiceRanges.stream().filter(c -> !loopbackService.contains(c)).toList();
+        List<Cidr> allExcluded = v4 ? excluded.ipv4() : excluded.ipv6();
+        List<Cidr> loopbackExcluded = loopbackRanges(allExcluded);
+        List<Cidr> excludedRanges = allExcluded.stream().filter(c -> !loopbackExcluded.contains(c)).toList();
+        List<Cidr> vipRanges = envoyListens ? vips(settings, family) : List.of();
+        List<Integer> outboundPorts = envoyListens ? settings.outboundPorts().ports() : List.of();
+        boolean captureInbound = !inbound.isEmpty() && envoyListens;
+        boolean captureAll = service.isAll() && envoyListens;
+        boolean captureOutbound = captureAll || !allServiceRanges.isEmpty() || !vipRanges.isEmpty()
+                || !outboundPorts.isEmpty();
         if (!captureInbound && !captureOutbound) {
             return CaptureRules.none(family);
         }
         boolean loopbackToInbound = captureOutbound && settings.loopbackToInbound();
+        long mark = settings.tproxyRoute().mark();
         Set<CaptureRules.OwnedChain> chains = new LinkedHashSet<>();
         List<Rule> rules = new ArrayList<>();
 
@@ -111,11 +205,23 @@ public final class CapturePlanner {
             String target = tproxy ? TPROXY : IN_REDIRECT;
             chains.add(new CaptureRules.OwnedChain(table, INBOUND));
             rules.add(RuleBuilder.in(table, "PREROUTING").tcp().jump(INBOUND));
+            if (tproxy) {
+                // Istio 1.9: a packet Envoy sent with the mark (original_src to the application over lo) is not
+                // diverted again; its connection keeps the mark, which OUTPUT restores on the application's
+                // replies so that policy routing brings them back to Envoy instead of out to the client.
+                rules.add(RuleBuilder.in(MANGLE, INBOUND).tcp().packetMark(mark).jump("RETURN"));
+                rules.add(RuleBuilder.in(MANGLE, "PREROUTING").tcp().packetMark(mark)
+                        .jump("CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff"));
+                rules.add(RuleBuilder.in(MANGLE, "OUTPUT").tcp().connectionMark(mark)
+                        .jump("CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff"));
+            }
+            for (String name : settings.excludeInterfaces()) {
+                rules.add(RuleBuilder.in(table, INBOUND).inInterface(name).jump("RETURN"));
+            }
             for (int ssh : host.sshPorts()) {
                 rules.add(RuleBuilder.in(table, INBOUND).destinationPort(ssh).jump("RETURN"));
             }
             if (tproxy) {
-                long mark = settings.tproxyRoute().mark();
                 String hexMark = "0x" + Long.toHexString(mark) + "/0xffffffff";
                 chains.add(new CaptureRules.OwnedChain(MANGLE, DIVERT));
                 chains.add(new CaptureRules.OwnedChain(MANGLE, TPROXY));
@@ -134,13 +240,16 @@ public final class CapturePlanner {
                     rules.add(RuleBuilder.in(table, INBOUND).destinationPort(port).jump("RETURN"));
                 }
                 if (tproxy) {
-                    rules.add(RuleBuilder.in(table, INBOUND).tcp().hasLocalSocket().jump(DIVERT));
+                    // Istio 1.6+: packets of established connections are delivered, new ones go to TPROXY. (The
+                    // older -m socket match needed xt_socket and let an application bound to the address take a
+                    // new connection past Envoy.)
+                    rules.add(RuleBuilder.in(table, INBOUND).tcp().established().jump(DIVERT));
                 }
                 rules.add(RuleBuilder.in(table, INBOUND).tcp().jump(target));
             } else {
                 for (int port : inbound.ports()) {
                     if (tproxy) {
-                        rules.add(RuleBuilder.in(table, INBOUND).destinationPort(port).hasLocalSocket().jump(DIVERT));
+                        rules.add(RuleBuilder.in(table, INBOUND).destinationPort(port).established().jump(DIVERT));
                     }
                     rules.add(RuleBuilder.in(table, INBOUND).destinationPort(port).jump(target));
                 }
@@ -151,6 +260,9 @@ public final class CapturePlanner {
             chains.add(new CaptureRules.OwnedChain(NAT, OUTPUT));
             rules.add(RuleBuilder.in(NAT, REDIRECT).tcp().jump("REDIRECT --to-ports " + settings.envoyPort()));
             rules.add(RuleBuilder.in(NAT, "OUTPUT").tcp().jump(OUTPUT));
+            for (String name : settings.excludeInterfaces()) {
+                rules.add(RuleBuilder.in(NAT, OUTPUT).outInterface(name).jump("RETURN"));
+            }
             for (int port : settings.outboundPortsExclude().ports()) {
                 rules.add(RuleBuilder.in(NAT, OUTPUT).destinationPort(port).jump("RETURN"));
             }
@@ -160,21 +272,31 @@ public final class CapturePlanner {
                 rules.add(RuleBuilder.in(NAT, OUTPUT).gidOwner(host.agentGid().getAsLong(), false).jump("RETURN"));
             }
             if (loopbackToInbound) {
+                // Only the proxy's uid, as Istio 1.5-1.9: their gid variant follows `-o lo ! --uid-owner U -j
+                // RETURN` and so never matches; redirecting by gid here would send a process that merely has the
+                // proxy's group back into Envoy's inbound path.
                 rules.add(RuleBuilder.in(NAT, OUTPUT).notDestination(family.localhost()).outInterface("lo")
                         .uidOwner(host.proxyUid(), false).jump(IN_REDIRECT));
-                rules.add(RuleBuilder.in(NAT, OUTPUT).notDestination(family.localhost()).outInterface("lo")
-                        .gidOwner(host.proxyGid(), false).jump(IN_REDIRECT));
             }
             rules.add(RuleBuilder.in(NAT, OUTPUT).uidOwner(host.proxyUid(), false).jump("RETURN"));
             rules.add(RuleBuilder.in(NAT, OUTPUT).gidOwner(host.proxyGid(), false).jump("RETURN"));
+            for (Cidr cidr : loopbackExcluded) {
+                rules.add(RuleBuilder.in(NAT, OUTPUT).destination(cidr.toString()).jump("RETURN"));
+            }
             for (Cidr vip : vipRanges) {
                 rules.add(RuleBuilder.in(NAT, OUTPUT).destination(vip.toString()).jump(REDIRECT));
+            }
+            for (Cidr cidr : loopbackService) {
+                rules.add(RuleBuilder.in(NAT, OUTPUT).destination(cidr.toString()).jump(REDIRECT));
             }
             rules.add(RuleBuilder.in(NAT, OUTPUT).outInterface("lo").jump("RETURN"));
             for (Cidr cidr : excludedRanges) {
                 rules.add(RuleBuilder.in(NAT, OUTPUT).destination(cidr.toString()).jump("RETURN"));
             }
-            if (service.isAll()) {
+            for (int port : outboundPorts) {
+                rules.add(RuleBuilder.in(NAT, OUTPUT).destinationPort(port).jump(REDIRECT));
+            }
+            if (captureAll) {
                 rules.add(RuleBuilder.in(NAT, OUTPUT).jump(REDIRECT));
             } else {
                 for (Cidr cidr : serviceRanges) {

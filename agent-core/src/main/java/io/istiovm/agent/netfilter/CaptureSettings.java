@@ -5,11 +5,14 @@ import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.config.PortList;
 import io.istiovm.agent.config.Source;
 import io.istiovm.agent.config.UserRef;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 
 /**
  * Everything traffic capture reads from the configuration, validated: what to capture (ports, ranges, mode), the
@@ -35,13 +38,25 @@ import java.util.Optional;
  * @param backend VM_AGENT_IPTABLES_BACKEND: {@code auto}, {@code nft} or {@code legacy}
  * @param verifyInterval VM_AGENT_CAPTURE_VERIFY_INTERVAL
  * @param failClosed VM_AGENT_CAPTURE_FAIL_CLOSED: rules before Envoy starts, instead of once Envoy is LIVE
+ * @param workloadAddress ISTIO_SVC_IP, the address istiod gives Envoy's listeners (INSTANCE_IPS): its family
+ *                        decides whether Envoy listens on IPv6 at all
+ * @param serviceCidrOrigin where ISTIO_SERVICE_CIDR was set, for errors about its ranges
+ * @param outboundPorts ISTIO_OUTBOUND_PORTS (Istio 1.8): destination ports always redirected
+ * @param excludeInterfaces ISTIO_EXCLUDE_INTERFACES: interfaces whose traffic is never captured
+ * @param proxyUid PROXY_UID (Istio 1.8), instead of ENVOY_USER's uid, with {@code proxyUidOrigin}
+ * @param proxyGid PROXY_GID (Istio 1.8), instead of ENVOY_USER's gid
+ * @param hostsAddresses every address of the agent's hosts block; those inside {@code globalVipCidr} are the VIPs
+ *                       it hands out, captured whatever ISTIO_SERVICE_CIDR says
  */
 public record CaptureSettings(boolean operatorManaged, PortList inboundPorts, Origin inboundPortsOrigin,
                               InboundMode inboundMode, CapturePlan.TproxyRoute tproxyRoute, int inboundCapturePort,
                               PortList localExcludePorts, List<Integer> ownPorts, CidrList serviceCidr,
                               CidrList serviceExcludeCidr, CidrList globalVipCidr, PortList outboundPortsExclude,
                               int envoyPort, boolean loopbackToInbound, Path sshdConfig, UserRef envoyUser,
-                              UserRef agentGroup, String backend, Duration verifyInterval, boolean failClosed) {
+                              UserRef agentGroup, String backend, Duration verifyInterval, boolean failClosed,
+                              Optional<InetAddress> workloadAddress, Origin serviceCidrOrigin,
+                              PortList outboundPorts, List<String> excludeInterfaces, OptionalLong proxyUid,
+                              OptionalLong proxyGid, Origin proxyUidOrigin, List<InetAddress> hostsAddresses) {
 
     /** How inbound connections reach Envoy. */
     public enum InboundMode { REDIRECT, TPROXY }
@@ -73,6 +88,17 @@ public record CaptureSettings(boolean operatorManaged, PortList inboundPorts, Or
         Objects.requireNonNull(envoyUser, "envoyUser");
         Objects.requireNonNull(agentGroup, "agentGroup");
         Objects.requireNonNull(verifyInterval, "verifyInterval");
+        Objects.requireNonNull(workloadAddress, "workloadAddress");
+        Objects.requireNonNull(serviceCidrOrigin, "serviceCidrOrigin");
+        Objects.requireNonNull(outboundPorts, "outboundPorts");
+        if (outboundPorts.isAll()) {
+            throw new IllegalArgumentException("outboundPorts cannot be '*'");
+        }
+        excludeInterfaces = List.copyOf(excludeInterfaces);
+        Objects.requireNonNull(proxyUid, "proxyUid");
+        Objects.requireNonNull(proxyGid, "proxyGid");
+        Objects.requireNonNull(proxyUidOrigin, "proxyUidOrigin");
+        hostsAddresses = List.copyOf(hostsAddresses);
         requirePort(inboundCapturePort, "inboundCapturePort");
         requirePort(envoyPort, "envoyPort");
         ownPorts.forEach(port -> requirePort(port, "ownPorts"));
@@ -82,6 +108,24 @@ public record CaptureSettings(boolean operatorManaged, PortList inboundPorts, Or
         if (verifyInterval.isNegative() || verifyInterval.isZero()) {
             throw new IllegalArgumentException("verifyInterval must be positive: " + verifyInterval);
         }
+    }
+
+    /** These settings with the hosts block's addresses as they are now (the block changes while the agent runs). */
+    public CaptureSettings withHostsAddresses(List<InetAddress> addresses) {
+        return new CaptureSettings(operatorManaged, inboundPorts, inboundPortsOrigin, inboundMode, tproxyRoute,
+                inboundCapturePort, localExcludePorts, ownPorts, serviceCidr, serviceExcludeCidr, globalVipCidr,
+                outboundPortsExclude, envoyPort, loopbackToInbound, sshdConfig, envoyUser, agentGroup, backend,
+                verifyInterval, failClosed, workloadAddress, serviceCidrOrigin, outboundPorts, excludeInterfaces,
+                proxyUid, proxyGid, proxyUidOrigin, addresses);
+    }
+
+    /**
+     * True when Envoy listens on IPv6: istiod builds its listeners for the workload's address family (Istio
+     * 1.8/1.9 enable IPv6 capture exactly when the workload's address is IPv6), so an IPv4 workload on a host that
+     * also has a global or ULA IPv6 address gets IPv4 listeners only.
+     */
+    public boolean ipv6Workload() {
+        return workloadAddress.map(a -> a instanceof Inet6Address).orElse(false);
     }
 
     /**

@@ -51,6 +51,21 @@ public record Drift(List<Line> lines) {
         return out;
     }
 
+    /**
+     * Which chains the differences are in, e.g. {@code IPv4 nat ISTIO_OUTPUT, IPv4 nat OUTPUT}: with the lines, what
+     * the log says about whoever rewrote the rules (netfilter does not record who).
+     */
+    public String chainsTouched() {
+        java.util.Set<String> chains = new java.util.LinkedHashSet<>();
+        for (Line line : lines) {
+            String[] words = line.text().split(" ");
+            String chain = words.length > 1 && (words[0].equals("-A") || words[0].startsWith(":"))
+                    ? (words[0].equals("-A") ? words[1] : words[0].substring(1)) : line.text();
+            chains.add(line.family().label() + " " + line.table() + " " + chain);
+        }
+        return String.join(", ", chains);
+    }
+
     /** One line per difference: {@code - } desired but missing, {@code + } present but not desired. */
     public String describe() {
         StringBuilder out = new StringBuilder();

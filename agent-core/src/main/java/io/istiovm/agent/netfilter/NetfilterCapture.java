@@ -40,6 +40,7 @@ public final class NetfilterCapture {
             replace(family, plan.rules(family));
         }
         TproxyRouting.apply(tools, plan);
+        PassthroughAddress.apply(tools, plan);
         Drift drift = verify(plan);
         if (!drift.isEmpty()) {
             throw new CaptureException("rules read back differ from the plan after apply:\n" + drift.describe());
@@ -84,6 +85,7 @@ public final class NetfilterCapture {
             }
         }
         lines.addAll(TproxyRouting.missing(tools, plan));
+        lines.addAll(PassthroughAddress.missing(tools, plan));
         return new Drift(lines);
     }
 

@@ -15,6 +15,7 @@ final class RuleBuilder {
     private final String chain;
     private String source = "";
     private String destination = "";
+    private String inInterface = "";
     private String outInterface = "";
     private boolean tcp;
     private final List<String> matches = new ArrayList<>();
@@ -40,6 +41,29 @@ final class RuleBuilder {
 
     RuleBuilder notDestination(String cidr) {
         destination = "! -d " + cidr;
+        return this;
+    }
+
+    RuleBuilder inInterface(String name) {
+        inInterface = "-i " + name;
+        return this;
+    }
+
+    /** {@code -m mark --mark MARK}: the packet carries the TPROXY mark. */
+    RuleBuilder packetMark(long mark) {
+        matches.add("-m mark --mark 0x" + Long.toHexString(mark));
+        return this;
+    }
+
+    /** {@code -m connmark --mark MARK}: the connection carries the TPROXY mark. */
+    RuleBuilder connectionMark(long mark) {
+        matches.add("-m connmark --mark 0x" + Long.toHexString(mark));
+        return this;
+    }
+
+    /** {@code -m conntrack --ctstate RELATED,ESTABLISHED}: a packet of a connection that already exists. */
+    RuleBuilder established() {
+        matches.add("-m conntrack --ctstate RELATED,ESTABLISHED");
         return this;
     }
 
@@ -69,14 +93,9 @@ final class RuleBuilder {
         return this;
     }
 
-    RuleBuilder hasLocalSocket() {
-        matches.add("-m socket");
-        return this;
-    }
-
     Rule jump(String target) {
         List<String> parts = new ArrayList<>();
-        for (String part : List.of(source, destination, outInterface)) {
+        for (String part : List.of(source, destination, inInterface, outInterface)) {
             if (!part.isEmpty()) {
                 parts.add(part);
             }

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -337,5 +338,89 @@ class CaptureComponentTest {
         Await.until("nftables announces the flush", Duration.ofSeconds(10), () -> announced.get() > before);
         loops.advance(CaptureComponent.EVENT_DEBOUNCE);
         assertThat(new NetfilterCapture(tools, Backend.NFT).verify(plan).isEmpty()).isTrue();
+    }
+
+    /**
+     * Another controller that deletes the agent's rule whenever it sees it (and nftables announces each change):
+     * the first repairs run at once, then each waits twice as long (1 s, 2 s, 4 s, measured on the stepped clock),
+     * the state says who is fighting (the chains), and a clean check ends it.
+     */
+    @Test
+    void repairBacksOffWhileAnotherControllerKeepsRewritingTheRulesAndSaysWhichChains() throws Exception {
+        AtomicReference<Runnable> announce = new AtomicReference<>();
+        start(component(SEED, tools, onChange -> {
+            announce.set(onChange);
+            return () -> announce.set(null);
+        }));
+        loops.runDue();
+        List<Instant> repairs = new ArrayList<>();
+        for (int round = 0; round < 5; round++) {
+            network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT");
+            announce.get().run();
+            CaptureComponent.Check before = running.lastCheck();
+            // Step in 100 ms slices until the agent has repaired (at most 10 s of stepped time).
+            for (int i = 0; i < 100 && (running.lastCheck() == before || !running.lastCheck().repaired()); i++) {
+                loops.advance(Duration.ofMillis(100));
+                if (running.lastCheck() != before && !running.lastCheck().repaired()) {
+                    assertThat(capture().phase()).isEqualTo(Phase.DEGRADED);
+                    assertThat(capture().reason()).contains("another program keeps rewriting")
+                            .contains("IPv4 nat ISTIO_OUTPUT");
+                }
+            }
+            assertThat(running.lastCheck().repaired()).as("round " + round + " repaired").isTrue();
+            repairs.add(running.lastCheck().at());
+        }
+        List<Duration> gaps = new ArrayList<>();
+        for (int i = 1; i < repairs.size(); i++) {
+            gaps.add(Duration.between(repairs.get(i - 1), repairs.get(i)));
+        }
+        // Round 1 is a repair at once (200 ms debounce); the fight starts at round 2: 1 s, 2 s, 4 s after the last.
+        assertThat(gaps.get(0)).isEqualTo(CaptureComponent.EVENT_DEBOUNCE);
+        assertThat(gaps.subList(1, 4)).containsExactly(Duration.ofSeconds(1), Duration.ofSeconds(2),
+                Duration.ofSeconds(4));
+        assertThat(capture().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(capture().reason()).contains("another program keeps rewriting them (IPv4 nat ISTIO_OUTPUT)");
+
+        loops.advance(INTERVAL);
+        assertThat(running.lastCheck().drift().isEmpty()).isTrue();
+        assertThat(capture().phase()).as("a clean check ends the fight").isEqualTo(Phase.READY);
+    }
+
+    /** A VIP added to the hosts block while running is captured (and one removed is no longer) without a reload. */
+    @Test
+    void theRulesFollowTheHostsBlocksVipsWhileRunning() throws Exception {
+        List<java.net.InetAddress> block = new CopyOnWriteArrayList<>(List.of(
+                java.net.InetAddress.getByName("127.255.0.3")));
+        AtomicReference<Runnable> hostsChanged = new AtomicReference<>();
+        HandedOutAddresses handedOut = new HandedOutAddresses() {
+            @Override
+            public List<java.net.InetAddress> read() {
+                return List.copyOf(block);
+            }
+
+            @Override
+            public AutoCloseable subscribe(Runnable onChange) {
+                hostsChanged.set(onChange);
+                return () -> hostsChanged.set(null);
+            }
+        };
+        CaptureSettings settings = CaptureFixtures.settings("ISTIO_SERVICE_CIDR=\nVM_AGENT_SSHD_CONFIG="
+                + temp.resolve("no-sshd") + "\nVM_AGENT_CAPTURE_VERIFY_INTERVAL=" + INTERVAL.toSeconds() + "s\n");
+        running = CaptureFixtures.component(settings, temp, tools, CaptureComponent.ChangeEvents.NONE, handedOut)
+                .prepare().start(ComponentContext.of(CaptureComponent.NAME, loops, state));
+        loops.runDue();
+        assertThat(network.vmSave(false)).contains("-d 127.255.0.3/32").doesNotContain("127.255.0.4");
+
+        block.add(java.net.InetAddress.getByName("127.255.0.4"));
+        block.remove(java.net.InetAddress.getByName("127.255.0.3"));
+        hostsChanged.get().run();
+        loops.runDue();
+        assertThat(network.vmSave(false)).contains("-d 127.255.0.4/32").doesNotContain("127.255.0.3");
+        assertThat(running.verifyAndRepair().drift().isEmpty()).isTrue();
+
+        block.clear();
+        loops.advance(INTERVAL);
+        assertThat(network.vmSave(false)).as("followed at the periodic check too, and no VIP means no outbound "
+                + "capture with an empty ISTIO_SERVICE_CIDR").doesNotContain("ISTIO_OUTPUT");
     }
 }

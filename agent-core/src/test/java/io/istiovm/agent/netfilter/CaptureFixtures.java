@@ -54,11 +54,17 @@ final class CaptureFixtures {
                                       CaptureComponent.ChangeEvents events) {
         CaptureSettings settings = settings(clusterEnv + "VM_AGENT_SSHD_CONFIG=" + scratch.resolve("no-sshd_config")
                 + "\n");
-        return new CaptureComponent(settings, CliRun.TEST_HOST, scratch.resolve("no-etc"), tools, events, "envoy");
+        return component(settings, scratch, tools, events, HandedOutAddresses.NONE);
+    }
+
+    /** As above, from settings, with the hosts block's addresses from {@code handedOut}. */
+    static CaptureComponent component(CaptureSettings settings, Path scratch, NetfilterTools tools,
+                                      CaptureComponent.ChangeEvents events, HandedOutAddresses handedOut) {
+        return new CaptureComponent(settings, scratch.resolve("no-etc"), tools, events, "envoy", handedOut);
     }
 
     static CaptureHost host(List<Integer> sshPorts) {
-        return new CaptureHost(sshPorts, PROXY_ID, PROXY_ID, OptionalLong.of(AGENT_GID), false);
+        return new CaptureHost(sshPorts, PROXY_ID, PROXY_ID, OptionalLong.of(AGENT_GID));
     }
 
     static CapturePlan plan(String clusterEnv) throws Exception {

@@ -8,6 +8,7 @@ import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.HostFacts;
 import java.io.IOException;
 import java.io.Reader;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,8 +44,9 @@ class CapturePlanGoldenTest {
         Path dir = GOLDEN.resolve(name);
         AgentConfig config = new ConfigLoader(HostFacts.fixed("vm", List.of()))
                 .load(ConfigFiles.inDirectory(dir), Map.of(), true).config();
-        String plan = CapturePlanner.plan(CaptureFixtures.settings(config), host(dir.resolve("host.properties")))
-                .render();
+        CaptureSettings settings = CaptureFixtures.settings(config).withHostsAddresses(
+                hostsAddresses(dir.resolve("host.properties")));
+        String plan = CapturePlanner.plan(settings, host(dir.resolve("host.properties"))).render();
         Path golden = dir.resolve("plan.txt");
         if (UPDATE) {
             Files.writeString(golden, plan, StandardCharsets.UTF_8);
@@ -58,19 +60,35 @@ class CapturePlanGoldenTest {
         assertThat(cases().count()).isGreaterThanOrEqualTo(14);
     }
 
-    /** The fixed host of the golden files (ssh 22, proxy 998/998, agent gid 997, no global IPv6), overridable. */
-    static CaptureHost host(Path properties) throws IOException {
+    /** {@code hostsAddresses} of host.properties: the addresses of the hosts block (none by default). */
+    static List<InetAddress> hostsAddresses(Path properties) throws IOException {
+        String list = properties(properties).getProperty("hostsAddresses", "");
+        List<InetAddress> addresses = new java.util.ArrayList<>();
+        for (String item : list.split(",")) {
+            if (!item.isBlank()) {
+                addresses.add(InetAddress.getByName(item.trim()));
+            }
+        }
+        return addresses;
+    }
+
+    private static Properties properties(Path file) throws IOException {
         Properties p = new Properties();
-        if (Files.exists(properties)) {
-            try (Reader reader = Files.newBufferedReader(properties)) {
+        if (Files.exists(file)) {
+            try (Reader reader = Files.newBufferedReader(file)) {
                 p.load(reader);
             }
         }
+        return p;
+    }
+
+    /** The fixed host of the golden files (ssh 22, proxy 998/998, agent gid 997), overridable. */
+    static CaptureHost host(Path properties) throws IOException {
+        Properties p = properties(properties);
         String agentGid = p.getProperty("agentGid", "997");
         return new CaptureHost(
                 Arrays.stream(p.getProperty("sshPorts", "22").split(",")).map(Integer::valueOf).toList(),
                 Long.parseLong(p.getProperty("proxyUid", "998")), Long.parseLong(p.getProperty("proxyGid", "998")),
-                agentGid.isEmpty() ? OptionalLong.empty() : OptionalLong.of(Long.parseLong(agentGid)),
-                Boolean.parseBoolean(p.getProperty("globalIpv6", "false")));
+                agentGid.isEmpty() ? OptionalLong.empty() : OptionalLong.of(Long.parseLong(agentGid)));
     }
 }

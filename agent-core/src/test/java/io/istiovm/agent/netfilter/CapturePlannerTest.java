@@ -49,14 +49,12 @@ class CapturePlannerTest {
                 + "istio-proxy:x:998:997::/var/lib/istio:/bin/false\n", StandardCharsets.UTF_8);
         Files.writeString(etc.resolve("group"), "root:x:0:\nistio-vm-agent:x:996:\n", StandardCharsets.UTF_8);
         String sshd = "VM_AGENT_SSHD_CONFIG=" + temp.resolve("no-sshd") + "\n";
-        CaptureHost host = CaptureHost.read(CaptureFixtures.settings(sshd),
-                HostFacts.fixed("vm", List.of(InetAddress.getByName("2001:db8::5"))), etc);
-        assertThat(host).isEqualTo(new CaptureHost(List.of(22), 998, 997, java.util.OptionalLong.of(996), true));
+        CaptureHost host = CaptureHost.read(CaptureFixtures.settings(sshd), etc);
+        assertThat(host).isEqualTo(new CaptureHost(List.of(22), 998, 997, java.util.OptionalLong.of(996)));
 
         CaptureHost fallback = CaptureHost.read(CaptureFixtures.settings(sshd + "ENVOY_USER=envoy\n"
-                + "VM_AGENT_GROUP=nogroup\n"), HostFacts.fixed("vm", List.of()), etc);
-        assertThat(fallback).isEqualTo(new CaptureHost(List.of(22), 1337, 1337, java.util.OptionalLong.empty(),
-                false));
+                + "VM_AGENT_GROUP=nogroup\n"), etc);
+        assertThat(fallback).isEqualTo(new CaptureHost(List.of(22), 1337, 1337, java.util.OptionalLong.empty()));
     }
 
     @Test
