@@ -8,17 +8,28 @@ import static io.istiovm.agent.testing.VmPeerNetwork.VM_IPV6;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.istiovm.agent.assembly.AgentRuntime;
+import io.istiovm.agent.assembly.Assembly;
+import io.istiovm.agent.assembly.HostPaths;
+import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigFiles;
+import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.FileEvents;
+import io.istiovm.agent.testing.CliRun;
 import io.istiovm.agent.lifecycle.ComponentContext;
 import io.istiovm.agent.testing.ManualLoops;
 import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.VmPeerNetwork;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -143,7 +154,8 @@ class CapturePacketTest {
     // 6
     @Test
     void aGlobalVipOnLoopbackIsCapturedToTheOutboundPort() throws Exception {
-        netfilter.apply(CaptureFixtures.plan(SEED));
+        netfilter.apply(CapturePlanner.plan(CaptureFixtures.settings(SEED).withHostsAddresses(
+                List.of(InetAddress.getByName("127.255.0.3"))), CaptureFixtures.host(List.of(22))));
         assertThat(network.connect(network.vm(), APP_ID, APP_ID, "127.255.0.3", 8000))
                 .isEqualTo("envoy-outbound 127.255.0.3:8000");
     }
@@ -228,14 +240,125 @@ class CapturePacketTest {
 
     // 11
     @Test
-    void ipv6OutboundAndInboundAreCapturedLikeIpv4() throws Exception {
-        netfilter.apply(CaptureFixtures.plan(DUAL_STACK));
+    void ipv6OutboundAndInboundAreCapturedLikeIpv4ForAnIpv6Workload() throws Exception {
+        netfilter.apply(CaptureFixtures.plan("ISTIO_SVC_IP=" + VM_IPV6 + "\n" + DUAL_STACK));
         assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE_V6, 80))
                 .isEqualTo("envoy-outbound [" + SERVICE_V6 + "]:80");
         assertThat(network.connect(network.peer(), 0, 0, VM_IPV6, 8888))
                 .isEqualTo("envoy-inbound [" + VM_IPV6 + "]:8888");
         assertThat(network.connect(network.vm(), PROXY_ID, PROXY_ID, SERVICE_V6, 80))
                 .isEqualTo("direct [" + SERVICE_V6 + "]:80");
+    }
+
+    // Issue 11 item 7 (Istio 1.8/1.9: IPv6 rules only for an IPv6 workload)
+    @Test
+    void onAnIpv4WorkloadWithAUlaAddressAndStarCidrIpv6EgressGoesDirectAndIpv4IsCaptured() throws Exception {
+        CapturePlan plan = CaptureFixtures.plan("ISTIO_SVC_IP=" + VM_IPV4 + "\nISTIO_SERVICE_CIDR=*\n"
+                + "ISTIO_INBOUND_PORTS=8888\n");
+        netfilter.apply(plan);
+        assertThat(network.inNamespace(network.vm(), "ip", "-6", "addr", "show", "scope", "global"))
+                .as("the VM has a ULA address").contains(VM_IPV6);
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE_V6, 80))
+                .isEqualTo("direct [" + SERVICE_V6 + "]:80");
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE, 80))
+                .isEqualTo("envoy-outbound " + SERVICE + ":80");
+        assertThat(network.vmSave(true)).doesNotContain("ISTIO_");
+        assertThat(network.inNamespace(network.vm(), "ip", "-6", "addr", "show", "dev", "lo"))
+                .as("::6 only for an IPv6 workload").doesNotContain("::6/128");
+    }
+
+    @Test
+    void anIpv6WorkloadGetsThePassthroughAddressOnLoopbackAsIstioAddsIt() throws Exception {
+        CapturePlan plan = CaptureFixtures.plan("ISTIO_SVC_IP=" + VM_IPV6 + "\nISTIO_SERVICE_CIDR=*\n");
+        netfilter.apply(plan);
+        assertThat(network.inNamespace(network.vm(), "ip", "-6", "addr", "show", "dev", "lo")).contains("::6/128");
+        assertThat(netfilter.verify(plan).isEmpty()).isTrue();
+        netfilter.apply(plan);
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE_V6, 80))
+                .isEqualTo("envoy-outbound [" + SERVICE_V6 + "]:80");
+    }
+
+    // Issue 11 item 8 (Istio 1.9's TPROXY rules)
+    @Test
+    void tproxyDeliversNewConnectionsToTheTransparentListenerWithTheClientAddressNotToTheBoundApplication()
+            throws Exception {
+        int transparentPort = 15016;
+        network.startTransparentInboundStandIn(transparentPort);
+        network.listenOn(network.vm(), "app", VM_IPV4, 8888);
+        netfilter.apply(CaptureFixtures.plan("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\nISTIO_INBOUND_PORTS=8888\n"
+                + "INBOUND_CAPTURE_PORT=" + transparentPort + "\n"));
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888))
+                .as("a SYN to an address an application has bound is still diverted (no -m socket shortcut), and "
+                        + "the listener sees the client's own address")
+                .startsWith("envoy-inbound " + VM_IPV4 + ":8888 from " + VmPeerNetwork.PEER_IPV4 + ":");
+        assertThat(network.vmSave(false)).contains("-j CONNMARK --save-mark").contains("-j CONNMARK --restore-mark")
+                .contains("-m conntrack --ctstate RELATED,ESTABLISHED").doesNotContain("-m socket");
+    }
+
+    // Issue 11 item 9: interface exclusion
+    @Test
+    void anExcludedInterfacesForwardedTrafficGoesDirectWithAllInboundPortsCaptured() throws Exception {
+        String bridge = network.attachContainer();
+        netfilter.apply(CaptureFixtures.plan("ISTIO_INBOUND_PORTS=*\n"));
+        assertThat(network.connect(network.container(), APP_ID, APP_ID, SERVICE, 80))
+                .as("control: without the exclusion, forwarded container traffic lands in Envoy's inbound port")
+                .isEqualTo("envoy-inbound " + SERVICE + ":80");
+
+        netfilter.apply(CaptureFixtures.plan("ISTIO_INBOUND_PORTS=*\nISTIO_EXCLUDE_INTERFACES=" + bridge + "\n"));
+        assertThat(network.connect(network.container(), APP_ID, APP_ID, SERVICE, 80))
+                .isEqualTo("direct " + SERVICE + ":80");
+        assertThat(network.connect(network.peer(), 0, 0, VM_IPV4, 8888)).as("other interfaces still captured")
+                .isEqualTo("envoy-inbound " + VM_IPV4 + ":8888");
+    }
+
+    // Issue 11 item 9: the proxy's gid alone does not send loopback traffic into Envoy's inbound path
+    @Test
+    void theProxysGroupAloneIsNotRedirectedBackIntoTheInboundPathOverLoopback() throws Exception {
+        network.listen(network.vm(), "app", false, 9090);
+        netfilter.apply(CaptureFixtures.plan(SEED));
+        assertThat(network.connect(network.vm(), APP_ID, PROXY_ID, VM_IPV4, 9090)).startsWith("app ");
+        assertThat(network.connect(network.vm(), PROXY_ID, PROXY_ID, VM_IPV4, 9090))
+                .as("control: the proxy's uid is").isEqualTo("envoy-inbound " + VM_IPV4 + ":9090");
+    }
+
+    // Issue 11 item 9: a loopback ISTIO_SERVICE_CIDR is captured, not left behind the loopback RETURN
+    @Test
+    void aLoopbackServiceRangeIsCaptured() throws Exception {
+        netfilter.apply(CaptureFixtures.plan("ISTIO_SERVICE_CIDR=127.1.2.3/32\n"));
+        assertThat(network.connect(network.vm(), APP_ID, APP_ID, "127.1.2.3", 80))
+                .isEqualTo("envoy-outbound 127.1.2.3:80");
+    }
+
+    // Issue 11 item 10: the guide's literal cluster.env with the guide's ServiceEntry in hosts.d
+    @Test
+    void theGuidesLiteralClusterEnvStillCapturesTheHostsBlocksVipsAndCheckWarnsAboutTheEmptyCidr()
+            throws Exception {
+        Path config = Files.createDirectories(temp.resolve("config"));
+        Path hostsFile = temp.resolve("hosts");
+        Files.writeString(hostsFile, "127.0.0.1 localhost\n", StandardCharsets.UTF_8);
+        Files.createDirectories(config.resolve("hosts.d"));
+        Files.copy(Path.of("../examples/seed/hosts.d/httpbin-bar-forvms.yaml"),
+                config.resolve("hosts.d/httpbin-bar-forvms.yaml"));
+        // What `echo -e "ISTIO_CP_AUTH=MUTUAL_TLS\nISTIO_SERVICE_CIDR=$ISTIO_SERVICE_CIDR\n" > cluster.env` writes
+        // with the variable unset, plus the guide's inbound port and this test's paths.
+        Files.writeString(config.resolve("cluster.env"), "ISTIO_CP_AUTH=MUTUAL_TLS\nISTIO_SERVICE_CIDR=\n\n"
+                + "ISTIO_INBOUND_PORTS=8888\nVM_AGENT_HOSTS_FILE=" + hostsFile + "\nVM_AGENT_SSHD_CONFIG="
+                + temp.resolve("no-sshd") + "\n", StandardCharsets.UTF_8);
+        AgentConfig loaded = new ConfigLoader(CliRun.TEST_HOST).load(ConfigFiles.inDirectory(config), Map.of(), true)
+                .config();
+        SteppingClock clock = new SteppingClock(Instant.parse("2026-01-01T00:00:00Z"));
+        Assembly assembly = new Assembly(new AgentRuntime(clock, new ManualLoops(clock),
+                new FileEvents(FileSystems.getDefault()), new HostPaths(temp.resolve("etc"), Path.of("/proc")),
+                CliRun.TEST_HOST));
+        assembly.hosts(loaded).applyOnce();
+        netfilter.apply(assembly.capture(loaded).plan());
+
+        assertThat(network.connectByName(network.vm(), APP_ID, APP_ID, hostsFile, "httpbin.bar.global", 8000))
+                .isEqualTo("envoy-outbound 127.255.0.3:8000");
+        CliRun check = CliRun.run("check", "--config-dir", config.toString());
+        assertThat(check.exitCode()).isZero();
+        assertThat(check.err()).contains("warning: " + config.resolve("cluster.env") + ":2: ISTIO_SERVICE_CIDR")
+                .contains("never sets $ISTIO_SERVICE_CIDR");
     }
 
     /**

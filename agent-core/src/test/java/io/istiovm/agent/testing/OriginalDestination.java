@@ -37,7 +37,8 @@ public final class OriginalDestination {
         return Optional.of(format(buffer, ipv6));
     }
 
-    private static String format(byte[] buffer, boolean ipv6) {
+    /** A {@code struct sockaddr_in} / {@code sockaddr_in6} as {@code ip:port} ({@code [ip]:port}). */
+    static String format(byte[] buffer, boolean ipv6) {
         // struct sockaddr_in / sockaddr_in6: family, port (network order), then the address.
         int port = ((buffer[2] & 0xff) << 8) | (buffer[3] & 0xff);
         try {

@@ -26,12 +26,18 @@ public final class OriginalDestinationListener implements AutoCloseable {
     private volatile String failure;
 
     private final boolean transparent;
+    /** The address to bind: all zeroes for the wildcard. */
+    private final byte[] bindAddress;
+    /** Whether the answer also names the client's address ({@code from <ip>:<port>}). */
+    private final boolean reportClient;
 
-    private OriginalDestinationListener(String namespace, String name, boolean ipv6, int port,
-                                        boolean transparent) {
+    private OriginalDestinationListener(String namespace, String name, byte[] bindAddress, int port,
+                                        boolean transparent, boolean reportClient) {
         this.name = name;
-        this.ipv6 = ipv6;
+        this.ipv6 = bindAddress.length == 16;
+        this.bindAddress = bindAddress;
         this.transparent = transparent;
+        this.reportClient = reportClient;
         this.thread = new Thread(() -> serve(namespace, port), "listener-" + name + "-" + port);
         this.thread.setDaemon(true);
     }
@@ -45,8 +51,17 @@ public final class OriginalDestinationListener implements AutoCloseable {
     /** As {@link #start(String, String, boolean, int)}; {@code transparent} also accepts what TPROXY diverts. */
     public static OriginalDestinationListener start(String namespace, String name, boolean ipv6, int port,
                                                     boolean transparent) throws IOException {
-        OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name, ipv6, port,
-                transparent);
+        return start(namespace, name, ipv6 ? "::" : "0.0.0.0", port, transparent, false);
+    }
+
+    /**
+     * As {@link #start(String, String, boolean, int, boolean)}, bound to {@code address} (a literal; "0.0.0.0" or
+     * "::" for the wildcard); {@code reportClient} adds {@code " from <client ip:port>"} to the answer.
+     */
+    public static OriginalDestinationListener start(String namespace, String name, String address, int port,
+                                                    boolean transparent, boolean reportClient) throws IOException {
+        OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name,
+                java.net.InetAddress.getByName(address).getAddress(), port, transparent, reportClient);
         listener.thread.start();
         try {
             if (!listener.listening.await(10, TimeUnit.SECONDS)) {
@@ -80,7 +95,7 @@ public final class OriginalDestinationListener implements AutoCloseable {
                 c.close(fd);
                 throw new IOException("cannot make the socket transparent");
             }
-            byte[] address = ipv6 ? sockaddrIn6(port) : sockaddrIn(port);
+            byte[] address = ipv6 ? sockaddrIn6(port, bindAddress) : sockaddrIn(port, bindAddress);
             if (c.bind(fd, address, address.length) != 0 || c.listen(fd, 64) != 0) {
                 c.close(fd);
                 throw new IOException("cannot listen on port " + port + " in " + namespace);
@@ -93,25 +108,30 @@ public final class OriginalDestinationListener implements AutoCloseable {
         }
         listening.countDown();
         while (true) {
-            int connection = c.accept(listenFd, null, null);
+            com.sun.jna.Memory client = new com.sun.jna.Memory(28);
+            com.sun.jna.Memory clientLength = new com.sun.jna.Memory(4);
+            clientLength.setInt(0, 28);
+            int connection = c.accept(listenFd, client, clientLength);
             if (connection < 0) {
                 return;
             }
-            byte[] reply = (name + " " + OriginalDestination.of(connection, ipv6) + "\n").getBytes(StandardCharsets.UTF_8);
+            String from = reportClient ? " from " + OriginalDestination.format(client.getByteArray(0, 28), ipv6) : "";
+            byte[] reply = (name + " " + OriginalDestination.of(connection, ipv6) + from + "\n")
+                    .getBytes(StandardCharsets.UTF_8);
             c.write(connection, reply, reply.length);
             c.close(connection);
         }
     }
 
-    private static byte[] sockaddrIn(int port) {
+    private static byte[] sockaddrIn(int port, byte[] address) {
         ByteBuffer b = ByteBuffer.allocate(16);
-        b.put((byte) Libc.AF_INET).put((byte) 0).putShort((short) port);
+        b.put((byte) Libc.AF_INET).put((byte) 0).putShort((short) port).put(address);
         return b.array();
     }
 
-    private static byte[] sockaddrIn6(int port) {
+    private static byte[] sockaddrIn6(int port, byte[] address) {
         ByteBuffer b = ByteBuffer.allocate(28);
-        b.put((byte) Libc.AF_INET6).put((byte) 0).putShort((short) port);
+        b.put((byte) Libc.AF_INET6).put((byte) 0).putShort((short) port).putInt(0).put(address);
         return b.array();
     }
 

@@ -27,13 +27,19 @@ public final class VmPeerNetwork implements AutoCloseable {
     public static final String VM_IPV6 = "fd00:200::1";
     public static final String PEER_IPV6 = "fd00:200::2";
 
+    public static final String CONTAINER_IPV4 = "10.201.0.2";
+    public static final String CONTAINER_GATEWAY_IPV4 = "10.201.0.1";
+
     private final String vm;
     private final String peer;
+    private final String suffix;
+    private String container;
     private final List<OriginalDestinationListener> listeners = new ArrayList<>();
 
     private VmPeerNetwork(String suffix) {
         this.vm = "ivavm-" + suffix;
         this.peer = "ivapeer-" + suffix;
+        this.suffix = suffix;
     }
 
     public static VmPeerNetwork create() throws IOException {
@@ -73,6 +79,41 @@ public final class VmPeerNetwork implements AutoCloseable {
         return peer;
     }
 
+    /**
+     * A third namespace behind the VM, as a container on a bridge (docker0) or a VM guest: joined to {@code vm} by a
+     * veth pair, {@value #CONTAINER_IPV4}/24 with its default route via the VM, which forwards its traffic to the
+     * peer (and the peer routes the replies back). Returns the name of the VM's side of the veth, the interface to
+     * exclude from capture; the namespace is {@link #container()}.
+     */
+    public String attachContainer() throws IOException {
+        if (container != null) {
+            throw new IllegalStateException("a container is already attached");
+        }
+        container = "ivactr-" + suffix;
+        String vmSide = "ivc" + suffix.substring(suffix.length() - 6);
+        String containerSide = "ivd" + suffix.substring(suffix.length() - 6);
+        run("ip", "netns", "add", container);
+        run("ip", "link", "add", vmSide, "netns", vm, "type", "veth", "peer", "name", containerSide, "netns",
+                container);
+        inNamespace(container, "ip", "link", "set", "lo", "up");
+        inNamespace(container, "ip", "addr", "add", CONTAINER_IPV4 + "/24", "dev", containerSide);
+        inNamespace(container, "ip", "link", "set", containerSide, "up");
+        inNamespace(container, "ip", "route", "add", "default", "via", CONTAINER_GATEWAY_IPV4);
+        inNamespace(vm, "ip", "addr", "add", CONTAINER_GATEWAY_IPV4 + "/24", "dev", vmSide);
+        inNamespace(vm, "ip", "link", "set", vmSide, "up");
+        inNamespace(vm, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        inNamespace(peer, "ip", "route", "add", "10.201.0.0/24", "via", VM_IPV4);
+        return vmSide;
+    }
+
+    /** The namespace {@link #attachContainer()} made. */
+    public String container() {
+        if (container == null) {
+            throw new IllegalStateException("no container attached");
+        }
+        return container;
+    }
+
     /** Gives the peer one more address (a "service" the VM reaches through its default route). */
     public void addPeerAddress(String address) throws IOException {
         boolean v6 = address.contains(":");
@@ -80,6 +121,30 @@ public final class VmPeerNetwork implements AutoCloseable {
             inNamespace(peer, "ip", "-6", "addr", "add", address + "/128", "dev", "lo", "nodad");
         } else {
             inNamespace(peer, "ip", "-4", "addr", "add", address + "/32", "dev", "lo");
+        }
+    }
+
+    /**
+     * Starts a listener bound to one {@code address} (not the wildcard) in {@code namespace}, as an application
+     * that binds its service address; answers {@code "<name> <original destination>"}; closed with this.
+     */
+    public OriginalDestinationListener listenOn(String namespace, String name, String address, int port)
+            throws IOException {
+        OriginalDestinationListener listener = OriginalDestinationListener.start(namespace, name, address, port,
+                false, false);
+        listeners.add(listener);
+        return listener;
+    }
+
+    /**
+     * The inbound stand-in of Envoy in TPROXY mode: a transparent socket on {@code port} of both families that
+     * answers {@code "<name> <original destination> from <client address>"}, so a test sees that the client's
+     * address was preserved.
+     */
+    public void startTransparentInboundStandIn(int port) throws IOException {
+        for (boolean v6 : new boolean[] {false, true}) {
+            listeners.add(OriginalDestinationListener.start(vm, "envoy-inbound", v6 ? "::" : "0.0.0.0", port, true,
+                    true));
         }
     }
 
@@ -110,6 +175,20 @@ public final class VmPeerNetwork implements AutoCloseable {
         ProcessResult result = exec(List.of("ip", "netns", "exec", namespace, "setpriv", "--reuid=" + uid,
                 "--regid=" + gid, "--clear-groups", "timeout", "5", "bash", "-c",
                 "exec 3<>/dev/tcp/" + host + "/" + port + " && cat <&3"));
+        return result.exitCode() == 0 ? result.stdout().strip() : "no answer: " + result.stderr().strip();
+    }
+
+    /**
+     * As {@link #connect}, by name: {@code hostsFile} is bind-mounted over /etc/hosts in a private mount namespace
+     * of the client alone (the host's /etc/hosts is not touched), so the name resolves as it would on a VM whose
+     * /etc/hosts the agent wrote.
+     */
+    public String connectByName(String namespace, long uid, long gid, java.nio.file.Path hostsFile, String host,
+                                int port) throws IOException {
+        ProcessResult result = exec(List.of("unshare", "--mount", "--propagation", "private", "sh", "-c",
+                "mount --bind \"$0\" /etc/hosts && exec \"$@\"", hostsFile.toString(),
+                "ip", "netns", "exec", namespace, "setpriv", "--reuid=" + uid, "--regid=" + gid, "--clear-groups",
+                "timeout", "5", "bash", "-c", "exec 3<>/dev/tcp/" + host + "/" + port + " && cat <&3"));
         return result.exitCode() == 0 ? result.stdout().strip() : "no answer: " + result.stderr().strip();
     }
 
@@ -184,5 +263,8 @@ public final class VmPeerNetwork implements AutoCloseable {
         listeners.clear();
         exec(List.of("ip", "netns", "del", vm));
         exec(List.of("ip", "netns", "del", peer));
+        if (container != null) {
+            exec(List.of("ip", "netns", "del", container));
+        }
     }
 }
