@@ -2,8 +2,11 @@ package io.istiovm.agent.netfilter;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 
 import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.config.ConfigFiles;
+import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.HostFacts;
 import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
@@ -26,6 +29,57 @@ class CapturePlannerTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining(CaptureFixtures.CONFIG_DIR.resolve("cluster.env")
                         + ":2: ISTIO_INBOUND_PORTS='8080,2222': port 2222 is sshd's port");
+    }
+
+    @Test
+    void aLoopbackServiceRangeHoldingLocalhostIsRefusedWithFileLineAndKey() {
+        assertThatThrownBy(() -> CaptureFixtures.plan("ISTIO_SERVICE_CIDR=10.0.0.0/8,127.0.0.0/8\n"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining(CaptureFixtures.CONFIG_DIR.resolve("cluster.env")
+                        + ":1: ISTIO_SERVICE_CIDR='10.0.0.0/8,127.0.0.0/8': 127.0.0.0/8 holds 127.0.0.1");
+    }
+
+    @Test
+    void istio18KeysAreKnownOrRefusedPrecisely() {
+        ConfigLoader loader = new ConfigLoader(HostFacts.fixed("vm", List.of()));
+        ConfigFiles files = ConfigFiles.inDirectory(CaptureFixtures.CONFIG_DIR);
+        assertThatThrownBy(() -> loader.loadInMemory(files, "KUBE_VIRT_INTERFACES=eth1\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("KUBE_VIRT_INTERFACES='eth1': is not "
+                        + "supported").hasMessageContaining("use ISTIO_EXCLUDE_INTERFACES");
+        assertThatThrownBy(() -> loader.loadInMemory(files, "PROXY_UID=1337,1338\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("lists of uids are not supported");
+        assertThatThrownBy(() -> loader.loadInMemory(files, "ISTIO_EXCLUDE_INTERFACES=lo\n"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("'lo' cannot be excluded");
+        assertThat(assertDoesNotThrow(() -> loader.loadInMemory(files, "ISTIO_OUTBOUND_PORTS=5432\n"
+                + "ISTIO_EXCLUDE_INTERFACES=docker0,virbr0,wg0\nPROXY_UID=1500\n")).warnings())
+                .as("known keys: no 'unknown key, did you mean ISTIO_INBOUND_PORTS'").isEmpty();
+    }
+
+    @Test
+    void anAcceptedSettingWithoutEffectIsAWarning() throws Exception {
+        ConfigLoader loader = new ConfigLoader(HostFacts.fixed("vm", List.of()));
+        ConfigFiles files = ConfigFiles.inDirectory(CaptureFixtures.CONFIG_DIR);
+        assertThat(loader.loadInMemory(files, "ISTIO_META_DNS_CAPTURE=true\n").warnings())
+                .singleElement().satisfies(w -> assertThat(w.render()).contains("ISTIO_META_DNS_CAPTURE='true': is "
+                        + "accepted but has no effect"));
+        assertThat(loader.loadInMemory(files, "ISTIO_META_DNS_CAPTURE=false\n").warnings()).as("the default")
+                .isEmpty();
+    }
+
+    @Test
+    void proxyUidReplacesTheEnvoyUsersIdsButMustBeTheUidEnvoyRunsAs() throws Exception {
+        Path etc = Files.createDirectories(temp.resolve("etc"));
+        Files.writeString(etc.resolve("passwd"), "istio-proxy:x:998:997::/var/lib/istio:/bin/false\n",
+                StandardCharsets.UTF_8);
+        String sshd = "VM_AGENT_SSHD_CONFIG=" + temp.resolve("no-sshd") + "\nVM_AGENT_GROUP=nogroup\n";
+        assertThat(CaptureHost.read(CaptureFixtures.settings(sshd + "ENVOY_USER=envoy\nPROXY_UID=1500\n"), etc))
+                .as("no such ENVOY_USER: PROXY_UID, and PROXY_GID defaults to it (Istio 1.8)")
+                .isEqualTo(new CaptureHost(List.of(22), 1500, 1500, java.util.OptionalLong.empty()));
+        assertThat(CaptureHost.read(CaptureFixtures.settings(sshd + "PROXY_UID=998\nPROXY_GID=1501\n"), etc))
+                .isEqualTo(new CaptureHost(List.of(22), 998, 1501, java.util.OptionalLong.empty()));
+        assertThatThrownBy(() -> CaptureHost.read(CaptureFixtures.settings(sshd + "PROXY_UID=1500\n"), etc))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("PROXY_UID='1500': Envoy runs as "
+                        + "ENVOY_USER istio-proxy, uid 998");
     }
 
     @Test
