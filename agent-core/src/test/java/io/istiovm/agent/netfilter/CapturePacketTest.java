@@ -295,6 +295,23 @@ class CapturePacketTest {
                 .contains("-m conntrack --ctstate RELATED,ESTABLISHED").doesNotContain("-m socket");
     }
 
+    /**
+     * The whole TPROXY path of Istio 1.9: the stand-in passes the connection on to the application from the
+     * client's address with Envoy's mark; the mark RETURN keeps that from being diverted again and the CONNMARK
+     * pair brings the application's replies back to the stand-in instead of out to the client.
+     */
+    @Test
+    void tproxyPassthroughFromTheClientsAddressReachesTheApplicationAndItsRepliesComeBack() throws Exception {
+        int transparentPort = 15016;
+        network.startTproxyPassthroughStandIn(transparentPort, 1337);
+        network.listenOnReportingClient(network.vm(), "app", VM_IPV4, 8888);
+        netfilter.apply(CaptureFixtures.plan("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\nISTIO_INBOUND_PORTS=8888\n"
+                + "INBOUND_CAPTURE_PORT=" + transparentPort + "\n"));
+        String answer = network.connect(network.peer(), 0, 0, VM_IPV4, 8888);
+        assertThat(answer).startsWith("envoy-inbound " + VM_IPV4 + ":8888 from " + VmPeerNetwork.PEER_IPV4 + ":")
+                .contains(" via app " + VM_IPV4 + ":8888 from " + VmPeerNetwork.PEER_IPV4 + ":");
+    }
+
     // Issue 11 item 9: interface exclusion
     @Test
     void anExcludedInterfacesForwardedTrafficGoesDirectWithAllInboundPortsCaptured() throws Exception {

@@ -22,6 +22,8 @@ interface Libc extends Library {
     int IPV6_TRANSPARENT = 75;
     /** SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST have the same number. */
     int SO_ORIGINAL_DST = 80;
+    /** SO_MARK: the firewall mark of a socket's packets (Envoy's original_src sets it in TPROXY mode). */
+    int SO_MARK = 36;
     int O_RDONLY = 0;
     int O_CLOEXEC = 0x80000;
     int CLONE_NEWNET = 0x40000000;
@@ -42,6 +44,10 @@ interface Libc extends Library {
     int getsockname(int fd, byte[] address, int[] length);
 
     long write(int fd, byte[] buffer, long count);
+
+    int connect(int fd, byte[] address, int length);
+
+    long read(int fd, byte[] buffer, long count);
 
     int shutdown(int fd, int how);
 

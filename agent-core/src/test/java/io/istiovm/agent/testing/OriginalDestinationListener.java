@@ -30,6 +30,8 @@ public final class OriginalDestinationListener implements AutoCloseable {
     private final byte[] bindAddress;
     /** Whether the answer also names the client's address ({@code from <ip>:<port>}). */
     private final boolean reportClient;
+    /** Non-zero: pass each connection through to its original destination as Envoy does in TPROXY mode. */
+    private volatile long passthroughMark;
 
     private OriginalDestinationListener(String namespace, String name, byte[] bindAddress, int port,
                                         boolean transparent, boolean reportClient) {
@@ -77,6 +79,58 @@ public final class OriginalDestinationListener implements AutoCloseable {
         return listener;
     }
 
+    /**
+     * Envoy's inbound listener in TPROXY mode with its passthrough: a transparent IPv4 socket on {@code port} that,
+     * for each connection, connects on to the original destination from the client's own address (IP_TRANSPARENT,
+     * bound to it) with the firewall mark {@code mark} (SO_MARK, as Envoy's original_src filter), reads the
+     * application's line and answers {@code "<name> <original destination> from <client> via <application's line>"}.
+     * This is the path Istio 1.9's mark RETURN and CONNMARK rules exist for: without the first the passthrough is
+     * diverted back here, without the second the application's replies go out to the real client.
+     */
+    public static OriginalDestinationListener startTproxyPassthrough(String namespace, String name, int port,
+                                                                     long mark) throws IOException {
+        OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name,
+                new byte[4], port, true, true);
+        listener.passthroughMark = mark;
+        listener.thread.start();
+        try {
+            if (!listener.listening.await(10, TimeUnit.SECONDS)) {
+                throw new IOException("listener " + name + " did not start");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        if (listener.failure != null) {
+            throw new IOException(listener.failure);
+        }
+        return listener;
+    }
+
+    /** Connects from {@code client} (a sockaddr_in) to {@code destination} with the mark; the first line, or why not. */
+    private String passThrough(byte[] client, byte[] destination) {
+        Libc c = Libc.INSTANCE;
+        int fd = c.socket(Libc.AF_INET, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        try {
+            byte[] from = client.clone();
+            from[2] = 0;
+            from[3] = 0;
+            if (c.setsockopt(fd, Libc.SOL_IP, Libc.IP_TRANSPARENT, new int[] {1}, 4) != 0
+                    || c.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_MARK, new int[] {(int) passthroughMark}, 4) != 0
+                    || c.bind(fd, from, 16) != 0) {
+                return "passthrough setup failed";
+            }
+            if (c.connect(fd, destination, 16) != 0) {
+                return "passthrough connect failed";
+            }
+            byte[] buffer = new byte[256];
+            long n = c.read(fd, buffer, buffer.length);
+            return n <= 0 ? "passthrough read nothing" : new String(buffer, 0, (int) n, StandardCharsets.UTF_8).strip();
+        } finally {
+            c.close(fd);
+        }
+    }
+
     private void serve(String namespace, int port) {
         Libc c = Libc.INSTANCE;
         try {
@@ -116,6 +170,12 @@ public final class OriginalDestinationListener implements AutoCloseable {
                 return;
             }
             String from = reportClient ? " from " + OriginalDestination.format(client.getByteArray(0, 28), ipv6) : "";
+            if (passthroughMark != 0) {
+                byte[] destination = new byte[16];
+                int[] length = {16};
+                c.getsockname(connection, destination, length);
+                from += " via " + passThrough(client.getByteArray(0, 16), destination);
+            }
             byte[] reply = (name + " " + OriginalDestination.of(connection, ipv6) + from + "\n")
                     .getBytes(StandardCharsets.UTF_8);
             c.write(connection, reply, reply.length);

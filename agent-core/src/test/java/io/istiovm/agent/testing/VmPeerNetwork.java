@@ -136,6 +136,15 @@ public final class VmPeerNetwork implements AutoCloseable {
         return listener;
     }
 
+    /** As {@link #listenOn}, answering {@code "<name> <destination> from <client>"}. */
+    public OriginalDestinationListener listenOnReportingClient(String namespace, String name, String address,
+                                                              int port) throws IOException {
+        OriginalDestinationListener listener = OriginalDestinationListener.start(namespace, name, address, port,
+                false, true);
+        listeners.add(listener);
+        return listener;
+    }
+
     /**
      * The inbound stand-in of Envoy in TPROXY mode: a transparent socket on {@code port} of both families that
      * answers {@code "<name> <original destination> from <client address>"}, so a test sees that the client's
@@ -146,6 +155,11 @@ public final class VmPeerNetwork implements AutoCloseable {
             listeners.add(OriginalDestinationListener.start(vm, "envoy-inbound", v6 ? "::" : "0.0.0.0", port, true,
                     true));
         }
+    }
+
+    /** The TPROXY inbound stand-in with Envoy's passthrough (see {@link OriginalDestinationListener}); in the VM. */
+    public void startTproxyPassthroughStandIn(int port, long mark) throws IOException {
+        listeners.add(OriginalDestinationListener.startTproxyPassthrough(vm, "envoy-inbound", port, mark));
     }
 
     /** Starts a listener in {@code namespace} answering {@code "<name> <original destination>"}; closed with this. */
