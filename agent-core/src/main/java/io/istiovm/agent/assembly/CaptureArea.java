@@ -63,8 +63,9 @@ public final class CaptureArea {
                 Path target = hosts.settings().target();
                 FileEvents.Registration registration = runtime.fileEvents().watch(target.getParent(),
                         paths -> {
-                            if (paths.stream().anyMatch(p -> p.getFileName() != null
-                                    && p.getFileName().equals(target.getFileName()))) {
+                            // The directory itself stands for "events were lost" (an overflow).
+                            if (paths.stream().anyMatch(p -> p.equals(target.getParent())
+                                    || target.getFileName().equals(p.getFileName()))) {
                                 onChange.run();
                             }
                         });
