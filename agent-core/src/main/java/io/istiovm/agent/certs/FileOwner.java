@@ -4,11 +4,13 @@ import io.istiovm.agent.config.UserRef;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
 
-/** Numeric owner of the files the agent writes. */
+/**
+ * The user VM_AGENT_CERTS_OWNER names, numerically. The identity files stay root's (Envoy's user must not be able
+ * to change what the agent trusts); only this user's group is given read access ({@link CertsDirectory}).
+ */
 public record FileOwner(int uid, int gid) {
     /** Istio's fallback when istio-proxy does not exist (the same as ENVOY_USER's). */
     public static final int ISTIO_PROXY_FALLBACK_ID = 1337;
@@ -36,11 +38,6 @@ public record FileOwner(int uid, int gid) {
             }
         }
         return new FileOwner(ISTIO_PROXY_FALLBACK_ID, ISTIO_PROXY_FALLBACK_ID);
-    }
-
-    void apply(Path path) throws IOException {
-        Files.setAttribute(path, "unix:uid", uid, LinkOption.NOFOLLOW_LINKS);
-        Files.setAttribute(path, "unix:gid", gid, LinkOption.NOFOLLOW_LINKS);
     }
 
     @Override

@@ -39,7 +39,7 @@ class CertsDirectoryTest {
 
     private void write(CertsDirectory certs, Issued issued, boolean pkcs8) throws Exception {
         certs.write(Pem.encodePrivateKey(issued.keys().getPrivate(), pkcs8), List.of(issued.leaf()),
-                List.of(pki.root()), OWNER);
+                List.of(pki.root()), OWNER.gid());
     }
 
     @Test
@@ -53,10 +53,16 @@ class CertsDirectoryTest {
             Path link = certs.dir().resolve(name);
             assertThat(Files.isSymbolicLink(link)).isTrue();
             assertThat(Files.readSymbolicLink(link)).isEqualTo(Path.of("..data", name));
-            assertThat(Files.getAttribute(link, "unix:uid")).isEqualTo(4242);
+            // Root's files (Envoy's user must not change what the agent trusts); the owner's group may read them.
+            assertThat(Files.getAttribute(link, "unix:uid")).isEqualTo(0);
             assertThat(Files.getAttribute(link, "unix:gid")).isEqualTo(4343);
         }
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.key()))).isEqualTo("rw-------");
+        Path version = certs.dir().resolve(Files.readSymbolicLink(certs.dir().resolve("..data")));
+        assertThat(Files.getAttribute(version, "unix:uid", LinkOption.NOFOLLOW_LINKS)).isEqualTo(0);
+        assertThat(Files.getAttribute(version, "unix:gid", LinkOption.NOFOLLOW_LINKS)).isEqualTo(4343);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(version, LinkOption.NOFOLLOW_LINKS)))
+                .isEqualTo("rwxr-xr-x");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.key()))).isEqualTo("rw-r-----");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.chain()))).isEqualTo("rw-r--r--");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(certs.root()))).isEqualTo("rw-r--r--");
         assertThat(Files.readString(certs.key())).startsWith("-----BEGIN EC PRIVATE KEY-----");
