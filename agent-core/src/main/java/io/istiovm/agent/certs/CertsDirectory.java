@@ -242,16 +242,12 @@ public final class CertsDirectory {
         }
     }
 
-    /** The version the layout names, if it is a directory the agent made (owned by {@code self}). */
-    private Optional<String> trustedVersion(HeldDirectory held, int self) throws IOException {
-        try {
-            Optional<String> version = layoutVersion(held);
-            if (version.isPresent() && held.stat(version.get())
-                    .filter(entry -> entry.is(HeldDirectory.EntryType.DIRECTORY, self)).isPresent()) {
-                return version;
-            }
-        } catch (InvalidIdentityException e) {
-            // ..data names something else: nothing to keep.
+    /** The version {@code ..data} names, if it is a directory the agent made (owned by {@code self}). */
+    private static Optional<String> trustedVersion(HeldDirectory held, int self) throws IOException {
+        Optional<String> version = held.readLink(DATA).filter(CertsDirectory::isVersionName);
+        if (version.isPresent() && held.stat(version.get())
+                .filter(entry -> entry.is(HeldDirectory.EntryType.DIRECTORY, self)).isPresent()) {
+            return version;
         }
         return Optional.empty();
     }
