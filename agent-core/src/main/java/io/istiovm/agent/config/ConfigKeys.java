@@ -583,7 +583,8 @@ public final class ConfigKeys {
             .group(Group.AGENT).since("agent").defaultsTo("istio-proxy")
             .meaning("User (name or uid) whose group may read the files written to OUTPUT_CERTS (key 0640); "
                     + "they belong to root, so that this user cannot change what the agent trusts; a name's primary "
-                    + "group is the group, a uid's group is the same number; 1337 when the name does not exist."));
+                    + "group is the group, a uid's group is the same number; 1337 when the name does not exist and no "
+                    + "account has that id."));
 
     private static final List<ConfigKey<?>> ALL_VIEW = Collections.unmodifiableList(ALL);
     private static final Map<String, ConfigKey<?>> BY_NAME;

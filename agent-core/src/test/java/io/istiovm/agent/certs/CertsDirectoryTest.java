@@ -293,5 +293,11 @@ class CertsDirectoryTest {
                 .isEqualTo(new FileOwner(1337, 1337));
         assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.uid(4242), passwd))
                 .isEqualTo(new FileOwner(4242, 4242));
+
+        Files.writeString(passwd, "root:x:0:0:root:/root:/bin/bash\nbob:x:1337:1337::/home/bob:/bin/sh\n");
+        assertThatThrownBy(() -> FileOwner.resolve(io.istiovm.agent.config.UserRef.named("istio-proxy"), passwd))
+                .hasMessage("VM_AGENT_CERTS_OWNER: there is no user 'istio-proxy' in " + passwd + ", and Istio's "
+                        + "fallback id 1337 belongs to user 'bob'; create the user or set VM_AGENT_CERTS_OWNER to the "
+                        + "user (or uid) whose group may read the key");
     }
 }

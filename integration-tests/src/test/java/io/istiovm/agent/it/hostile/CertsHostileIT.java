@@ -200,9 +200,11 @@ class CertsHostileIT {
         // Racing: each fresh version directory is moved away and replaced by a link to the victim directory, and
         // each fresh link the agent is about to rename is re-pointed at the victim file, as fast as a shell can.
         Path stop = tmp.resolve("stop-racing");
+        Path swaps = certs.resolve(".swapped");
         String racer = "cd " + certs + " && while [ ! -e " + stop + " ]; do"
                 + " for d in ..identity-*; do case $d in *.stolen) ;; *) if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then"
-                + " mv \"$d\" \"$d.stolen\" 2>/dev/null && ln -s " + victimDir.path() + " \"$d\"; fi;; esac; done;"
+                + " mv \"$d\" \"$d.stolen\" 2>/dev/null && ln -s " + victimDir.path() + " \"$d\" && echo \"$d\" >> "
+                + swaps + "; fi;; esac; done;"
                 + " for l in .*.link-*; do [ -L \"$l\" ] && ln -sfn " + victim.path() + " \"$l\" 2>/dev/null; done;"
                 + " done; true";
         int issuedBefore = ca.issued();
@@ -223,6 +225,7 @@ class CertsHostileIT {
             Files.delete(stop);
         }
         assertThat(agent.isAlive()).as(agent.logText()).isTrue();
+        assertThat(Files.readAllLines(swaps)).as("version directories the racer swapped for links").isNotEmpty();
         victimDir.assertUntouched();
         victim.assertUntouched();
         // The race left the layout broken (its links stand at the agent's names): the next rotation repairs it.
