@@ -401,9 +401,9 @@ public final class HeldDirectory implements AutoCloseable {
     /**
      * Creates a fresh directory named {@code prefix} and an unpredictable suffix (mkdirat, which never follows a
      * link and fails on any existing entry; a taken name is retried with another suffix), opens it without
-     * following links, and checks on the descriptor that it is the one this call made: owned by this process, no access for
-     * group or others, empty. Another user who can write this directory may swap the new name between the mkdir and the
-     * open; then this refuses rather than write into what it did not make.
+     * following links, and checks on the descriptor that it is the one this call made: owned by this process, no
+     * access for group or others, empty. Another user who can write this directory may swap the new name between
+     * the mkdir and the open; then this refuses rather than write into what it did not make.
      */
     public HeldDirectory makeFreshDirectory(String prefix) throws IOException {
         for (int attempt = 0; ; attempt++) {
