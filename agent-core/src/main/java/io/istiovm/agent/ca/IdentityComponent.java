@@ -204,7 +204,11 @@ public final class IdentityComponent implements Component {
             }
         }
 
-        /** Adopts a valid identity found on disk that differs from the current one; ignores an invalid one. */
+        /**
+         * Adopts a valid identity found on disk that differs from the current one; ignores an invalid one. Envoy's
+         * user may put anything there, so every failure is caught and reported here, an error the JVM survives
+         * (out of memory, stack overflow) included: the loop must go on rotating the identity it holds.
+         */
         private void adoptFromDisk() {
             Optional<WorkloadIdentity> current = state.current();
             try {
@@ -213,12 +217,25 @@ public final class IdentityComponent implements Component {
                     LOG.info("adopting the identity found on disk: {}", onDisk);
                     rotator.adopt(onDisk);
                 }
+                diskProblem = null;
             } catch (InvalidIdentityException e) {
-                LOG.warn("certificate files changed but are not usable, keeping {}: {}",
-                        current.map(Object::toString).orElse("no identity"), e.getMessage());
-            } catch (IOException e) {
-                LOG.warn("cannot read the certificate files, keeping the current identity: {}", e.toString());
+                reportDiskProblem("certificate files changed but are not usable", current, e.getMessage());
+            } catch (IOException | RuntimeException | OutOfMemoryError | StackOverflowError e) {
+                reportDiskProblem("cannot read the certificate files", current, e.toString());
             }
+        }
+
+        private void reportDiskProblem(String what, Optional<WorkloadIdentity> current, String problem) {
+            diskProblem = what + ": " + problem;
+            LOG.warn("{}, keeping {}: {}", what, current.map(Object::toString).orElse("no identity"), problem);
+        }
+
+        /** The last problem reading the disk, until a read succeeds; part of the reported status. */
+        private volatile String diskProblem;
+
+        private String diskNote() {
+            String problem = diskProblem;
+            return problem == null ? "" : "; ignoring the files on disk (" + problem + ")";
         }
 
         private void report() {
@@ -235,10 +252,11 @@ public final class IdentityComponent implements Component {
                         .orElse("no workload identity yet");
                 context.status().failed(why + (retry.isEmpty() ? "" : "; " + retry));
             } else if (status.failures() > 0) {
-                context.status().degraded(retry + "; the certificate is valid until " + current.get().notAfter());
+                context.status().degraded(retry + "; the certificate is valid until " + current.get().notAfter()
+                        + diskNote());
             } else {
                 context.status().ready(current.get().spiffeId() + " valid until " + current.get().notAfter()
-                        + status.due().map(due -> ", rotation due at " + due).orElse(""));
+                        + status.due().map(due -> ", rotation due at " + due).orElse("") + diskNote());
             }
         }
 

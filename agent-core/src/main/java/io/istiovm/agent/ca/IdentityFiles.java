@@ -2,11 +2,8 @@ package io.istiovm.agent.ca;
 
 import io.istiovm.agent.certs.CertsDirectory;
 import io.istiovm.agent.certs.InvalidIdentityException;
-import io.istiovm.agent.certs.Pem;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -95,10 +92,9 @@ public final class IdentityFiles {
     /** The trust roots to verify the CA with when there is no valid identity to take them from. */
     public List<X509Certificate> roots() throws InvalidIdentityException, IOException {
         for (CertsDirectory dir : directories) {
-            try {
-                return Pem.certificates(dir.root().toString(), Files.readAllBytes(dir.root()));
-            } catch (NoSuchFileException e) {
-                // try the next directory
+            Optional<List<X509Certificate>> roots = dir.roots();
+            if (roots.isPresent()) {
+                return roots.get();
             }
         }
         throw new InvalidIdentityException(output.root() + ": missing; the CA cannot be verified without the mesh's "

@@ -42,7 +42,10 @@ public final class Renewal {
     private final IdentityExpectation expectation;
     private final Optional<Path> tokenFile;
 
-    /** Renews as {@code settings} say, through {@code ca}, writing files owned by {@code owner}. */
+    /**
+     * Renews as {@code settings} say, through {@code ca}, writing root's files readable by {@code owner}'s group
+     * (VM_AGENT_CERTS_OWNER; the files are never that user's: see {@link CertsDirectory}).
+     */
     public Renewal(IdentitySettings settings, CaClient ca, FileOwner owner, Clock clock) {
         this.clock = Objects.requireNonNull(clock, "clock");
         this.ca = Objects.requireNonNull(ca, "ca");
@@ -82,7 +85,7 @@ public final class Renewal {
                 new IdentityExpectation(id.trustDomain(), id.namespace(), Optional.of(id.serviceAccount())),
                 "the new key", from, "root-cert.pem")
                 .validate(keys.getPrivate(), chain, credentials.roots(), clock.instant());
-        output.write(Pem.encodePrivateKey(keys.getPrivate(), pkcs8), renewed.chain(), renewed.roots(), owner);
+        output.write(Pem.encodePrivateKey(keys.getPrivate(), pkcs8), renewed.chain(), renewed.roots(), owner.gid());
         return renewed;
     }
 

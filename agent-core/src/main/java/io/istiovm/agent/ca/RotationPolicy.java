@@ -44,6 +44,23 @@ public record RotationPolicy(double graceRatio, double jitter, Duration minRemai
         return at;
     }
 
+    /**
+     * The least time between two successful rotations: a minute, or a tenth of the lifetime of a certificate
+     * living less than ten minutes. Without it, a CA answering with certificates whose rotation instant has passed
+     * already (a TTL shorter than asked, a clock ahead) would be called again at once, back to back, forever.
+     */
+    static final Duration MIN_ROTATION_INTERVAL = Duration.ofMinutes(1);
+
+    /**
+     * When to rotate a certificate just renewed at {@code now}, rotating at {@code due}: not before the
+     * {@link #MIN_ROTATION_INTERVAL floor}.
+     */
+    public Instant afterRenewal(Instant due, Instant notBefore, Instant notAfter, Instant now) {
+        Duration tenth = Duration.between(notBefore, notAfter).dividedBy(10);
+        Instant earliest = now.plus(tenth.compareTo(MIN_ROTATION_INTERVAL) < 0 ? tenth : MIN_ROTATION_INTERVAL);
+        return due.isBefore(earliest) ? earliest : due;
+    }
+
     /** Earliest and latest rotation instants over all jitter values. */
     public Instant[] rotationWindow(Instant notBefore, Instant notAfter) {
         return new Instant[] {rotateAt(notBefore, notAfter, 1.0), rotateAt(notBefore, notAfter, 0.0)};

@@ -109,8 +109,9 @@ public final class Rotator {
                 LOG.info("renewal succeeded after {} failed attempt(s)", failures);
             }
             adopt(renewed);
+            due = policy.afterRenewal(due, renewed.notBefore(), renewed.notAfter(), clock.instant());
             return due;
-        } catch (Exception e) {
+        } catch (Exception | OutOfMemoryError | StackOverflowError e) {
             failures++;
             lastError = e.getMessage();
             Duration wait = policy.backoff(failures, random.nextDouble());
@@ -120,7 +121,7 @@ public final class Rotator {
         }
     }
 
-    private void report(Optional<WorkloadIdentity> current, Instant now, Exception e, Duration wait) {
+    private void report(Optional<WorkloadIdentity> current, Instant now, Throwable e, Duration wait) {
         String retry = "attempt " + failures + " failed, retrying in " + ValueTypes.formatDuration(wait) + ": "
                 + e.getMessage();
         if (current.isEmpty()) {

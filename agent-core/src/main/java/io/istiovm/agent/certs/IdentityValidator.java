@@ -45,11 +45,27 @@ public final class IdentityValidator {
         for (int i = 1; i < chain.size(); i++) {
             checkValidity(chainName, "certificate " + (i + 1) + " (" + describe(chain.get(i)) + ")", chain.get(i), now, problems);
         }
+        checkLeafUsage(leaf, problems);
+        // A root-cert.pem may carry several roots (a root rotation in progress): an expired or not yet valid one
+        // is skipped, as a TLS stack does with an unusable trust anchor, as long as the chain leads to a valid one.
+        List<X509Certificate> usableRoots = new ArrayList<>();
+        List<String> rootProblems = new ArrayList<>();
         for (X509Certificate root : roots) {
-            checkValidity(rootName, "the root certificate (" + describe(root) + ")", root,
-                    now, problems);
+            int before = rootProblems.size();
+            checkValidity(rootName, "the root certificate (" + describe(root) + ")", root, now, rootProblems);
+            if (rootProblems.size() == before) {
+                usableRoots.add(root);
+            }
         }
-        checkChain(chain, roots, problems);
+        if (usableRoots.isEmpty()) {
+            problems.addAll(rootProblems);
+        } else {
+            int before = problems.size();
+            checkChain(chain, usableRoots, problems);
+            if (problems.size() > before) {
+                problems.addAll(rootProblems);
+            }
+        }
         SpiffeId id = spiffeId(leaf, problems);
         if (id != null) {
             checkExpectation(id, problems);
@@ -95,6 +111,48 @@ public final class IdentityValidator {
         }
         problems.add(chainName + ": the chain does not lead to a certificate in " + rootName + " (top of chain: "
                 + top.getIssuerX500Principal().getName() + ")");
+    }
+
+    /** keyUsage bit 0 (digitalSignature), as {@link X509Certificate#getKeyUsage()} numbers them. */
+    private static final int DIGITAL_SIGNATURE = 0;
+    private static final String SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+    private static final String CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+    private static final String ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
+
+    /**
+     * The leaf is a workload certificate as Istio's CA issues it (security/pkg/pki/util, genCertTemplateFromCSR in
+     * Istio 1.x: not a CA, keyUsage digitalSignature and keyEncipherment, extendedKeyUsage serverAuth and
+     * clientAuth): a CA certificate would let its key sign other identities, and Envoy uses the one certificate
+     * both to accept and to open mTLS connections. An absent keyUsage or extendedKeyUsage allows every use (RFC
+     * 5280 4.2.1.3, 4.2.1.12).
+     */
+    private void checkLeafUsage(X509Certificate leaf, List<String> problems) {
+        if (leaf.getBasicConstraints() >= 0) {
+            problems.add(chainName + ": the leaf certificate is a CA certificate (basicConstraints CA:TRUE); a "
+                    + "workload certificate must not be able to sign others");
+        }
+        boolean[] keyUsage = leaf.getKeyUsage();
+        if (keyUsage != null && (keyUsage.length <= DIGITAL_SIGNATURE || !keyUsage[DIGITAL_SIGNATURE])) {
+            problems.add(chainName + ": the leaf certificate's keyUsage lacks digitalSignature, which TLS needs");
+        }
+        try {
+            List<String> extended = leaf.getExtendedKeyUsage();
+            if (extended != null && !extended.contains(ANY_EXTENDED_KEY_USAGE)) {
+                List<String> lacking = new ArrayList<>();
+                if (!extended.contains(SERVER_AUTH)) {
+                    lacking.add("serverAuth");
+                }
+                if (!extended.contains(CLIENT_AUTH)) {
+                    lacking.add("clientAuth");
+                }
+                if (!lacking.isEmpty()) {
+                    problems.add(chainName + ": the leaf certificate's extendedKeyUsage lacks "
+                            + String.join(" and ", lacking) + " (mTLS uses it as both server and client)");
+                }
+            }
+        } catch (CertificateParsingException e) {
+            problems.add(chainName + ": the leaf certificate's extendedKeyUsage cannot be parsed");
+        }
     }
 
     /** Subject DN, or the serial for workload certificates, whose subject is empty. */

@@ -615,8 +615,10 @@ public final class ConfigKeys {
     public static final ConfigKey<UserRef> VM_AGENT_CERTS_OWNER = define(ConfigKey.builder("VM_AGENT_CERTS_OWNER",
                     user())
             .group(Group.AGENT).since("agent").defaultsTo("istio-proxy")
-            .meaning("Owner (name or uid) of the files written to OUTPUT_CERTS; a name's primary group is the "
-                    + "group, a uid's group is the same number; 1337:1337 when the name does not exist."));
+            .meaning("User (name or uid) whose group may read the files written to OUTPUT_CERTS (key 0640); "
+                    + "they belong to root, so that this user cannot change what the agent trusts; a name's primary "
+                    + "group is the group, a uid's group is the same number; 1337 when the name does not exist and no "
+                    + "account has that id."));
 
     private static final List<ConfigKey<?>> ALL_VIEW = Collections.unmodifiableList(ALL);
     private static final Map<String, ConfigKey<?>> BY_NAME;

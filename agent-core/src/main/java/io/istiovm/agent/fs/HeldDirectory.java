@@ -62,7 +62,14 @@ public final class HeldDirectory implements AutoCloseable {
         int renameat(int olddirfd, String oldpath, int newdirfd, String newpath) throws LastErrorException;
 
         int unlinkat(int dirfd, String path, int flags) throws LastErrorException;
+
+        int symlinkat(String target, int newdirfd, String linkpath) throws LastErrorException;
+
+        int geteuid();
     }
+
+    /** Source of the unpredictable suffixes of fresh names. */
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     private final Path path;
     private final int fd;
@@ -154,13 +161,33 @@ public final class HeldDirectory implements AutoCloseable {
     public void writeAtomically(String name, byte[] content, int mode) throws IOException {
         String temp = "." + checkedName(name) + ".tmp";
         delete(temp);
+        createFile(temp, content, mode, OptionalInt.empty());
+        try {
+            LibC.INSTANCE.renameat(fd, temp, fd, name);
+            LibC.INSTANCE.fsync(fd);
+        } catch (LastErrorException e) {
+            delete(temp);
+            throw failure(path.resolve(name), "cannot be replaced", e);
+        }
+    }
+
+    /**
+     * Creates entry {@code name}, which must not exist (O_EXCL: a planted link or file makes this fail, it is never
+     * opened), holding {@code content}: the owner (this process's user, and {@code group} when given) and then the
+     * mode are set on the descriptor before the first byte is written, and the file is synced.
+     */
+    public void createFile(String name, byte[] content, int mode, OptionalInt group) throws IOException {
         int file;
         try {
-            file = LibC.INSTANCE.openat(fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+            file = LibC.INSTANCE.openat(fd, checkedName(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    mode & 0700);
         } catch (LastErrorException e) {
-            throw failure(path.resolve(temp), "cannot be created", e);
+            throw failure(path.resolve(name), "cannot be created", e);
         }
         try {
+            if (group.isPresent()) {
+                LibC.INSTANCE.fchown(file, -1, group.getAsInt());
+            }
             // The mode on the descriptor, because creation applies the umask.
             LibC.INSTANCE.fchmod(file, mode);
             for (int written = 0; written < content.length; ) {
@@ -170,16 +197,23 @@ public final class HeldDirectory implements AutoCloseable {
             LibC.INSTANCE.fsync(file);
         } catch (LastErrorException e) {
             closeQuietly(file);
-            delete(temp);
-            throw failure(path.resolve(temp), "cannot be written", e);
+            delete(name);
+            throw failure(path.resolve(name), "cannot be written", e);
         }
         try {
             LibC.INSTANCE.close(file);
-            LibC.INSTANCE.renameat(fd, temp, fd, name);
+        } catch (LastErrorException e) {
+            delete(name);
+            throw failure(path.resolve(name), "cannot be written", e);
+        }
+    }
+
+    /** Syncs this directory, so that entries created, renamed or removed in it survive a crash. */
+    public void sync() throws IOException {
+        try {
             LibC.INSTANCE.fsync(fd);
         } catch (LastErrorException e) {
-            delete(temp);
-            throw failure(path.resolve(name), "cannot be replaced", e);
+            throw failure(path, "cannot be synced", e);
         }
     }
 
@@ -303,6 +337,188 @@ public final class HeldDirectory implements AutoCloseable {
         } catch (LastErrorException e) {
             throw directoryFailure(path.resolve(name), e);
         }
+    }
+
+    /** The effective uid of this process: the owner of every entry it creates. */
+    public static int processUid() {
+        return LibC.INSTANCE.geteuid();
+    }
+
+    /** The kind of an entry, from its {@code st_mode}, never from what a link points to. */
+    public enum EntryType {
+        REGULAR_FILE, DIRECTORY, SYMBOLIC_LINK, OTHER;
+
+        static EntryType of(int mode) {
+            return switch (mode & 0170000) {
+                case 0100000 -> REGULAR_FILE;
+                case 0040000 -> DIRECTORY;
+                case 0120000 -> SYMBOLIC_LINK;
+                default -> OTHER;
+            };
+        }
+    }
+
+    /** One entry of a held directory as lstat(2) saw it: a link is described, never followed. */
+    public record Entry(String name, EntryType type, int uid, int gid, int mode) {
+        /** True for an entry of {@code type} owned by {@code owner}: how the agent recognises what it made. */
+        public boolean is(EntryType expected, int owner) {
+            return type == expected && uid == owner;
+        }
+    }
+
+    /** The entries of this directory (without . and ..), each described without following links. */
+    public java.util.List<Entry> list() throws IOException {
+        java.util.List<Entry> entries = new java.util.ArrayList<>();
+        try (java.nio.file.DirectoryStream<Path> names = java.nio.file.Files.newDirectoryStream(self())) {
+            for (Path name : names) {
+                stat(name.getFileName().toString()).ifPresent(entries::add);
+            }
+        }
+        return entries;
+    }
+
+    /** Entry {@code name} as lstat(2) sees it; empty when there is none. */
+    public java.util.Optional<Entry> stat(String name) throws IOException {
+        try {
+            var attributes = java.nio.file.Files.readAttributes(entry(name), "unix:mode,uid,gid",
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            int mode = (Integer) attributes.get("mode");
+            return java.util.Optional.of(new Entry(name, EntryType.of(mode), (Integer) attributes.get("uid"),
+                    (Integer) attributes.get("gid"), mode & 07777));
+        } catch (java.nio.file.NoSuchFileException e) {
+            return java.util.Optional.empty();
+        }
+    }
+
+    /** This directory itself, as its descriptor sees it (whatever its path names now). */
+    public Entry describe() throws IOException {
+        var attributes = java.nio.file.Files.readAttributes(self(), "unix:mode,uid,gid");
+        int mode = (Integer) attributes.get("mode");
+        return new Entry(path.getFileName() == null ? "/" : path.getFileName().toString(), EntryType.of(mode),
+                (Integer) attributes.get("uid"), (Integer) attributes.get("gid"), mode & 07777);
+    }
+
+    /**
+     * Creates a fresh directory named {@code prefix} and an unpredictable suffix (mkdirat, which never follows a
+     * link and fails on any existing entry; a taken name is retried with another suffix), opens it without
+     * following links, and checks on the descriptor that it is the one this call made: owned by this process, no
+     * access for group or others, empty. Another user who can write this directory may swap the new name between
+     * the mkdir and the open; then this refuses rather than write into what it did not make.
+     */
+    public HeldDirectory makeFreshDirectory(String prefix) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            String name = checkedName(prefix + freshSuffix());
+            if (!makeDirectory(name)) {
+                if (attempt < 16) {
+                    continue;
+                }
+                throw new IOException(path.resolve(prefix) + "*: no free name after " + attempt + " attempts");
+            }
+            afterFreshDirectory.accept(this, name);
+            HeldDirectory fresh = openDirectory(name);
+            try {
+                Entry made = fresh.describe();
+                if (made.type() != EntryType.DIRECTORY || made.uid() != processUid() || (made.mode() & 077) != 0
+                        || !fresh.list().isEmpty()) {
+                    throw new IOException(fresh.path() + ": was replaced after it was created (owner " + made.uid()
+                            + ", mode " + Integer.toOctalString(made.mode()) + "); refusing to write into it");
+                }
+                return fresh;
+            } catch (IOException | RuntimeException e) {
+                fresh.close();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Runs between the mkdir and the open of {@link #makeFreshDirectory}: tests swap the new entry there, as a
+     * racing user could, to see it refused. Does nothing otherwise.
+     */
+    static volatile java.util.function.BiConsumer<HeldDirectory, String> afterFreshDirectory = (dir, name) -> {
+    };
+
+    /** {@code prefix} with an unpredictable suffix, for a temporary name another user cannot plant in advance. */
+    public static String freshName(String prefix) {
+        return checkedName(prefix + freshSuffix());
+    }
+
+    private static String freshSuffix() {
+        return Long.toUnsignedString(RANDOM.nextLong(), 36);
+    }
+
+    /** The entry's name in its parent, for renaming it or pointing a link at it. */
+    public String name() {
+        return path.getFileName().toString();
+    }
+
+    /**
+     * Points entry {@code name} at {@code target} atomically: a link made at a fresh, unpredictable name
+     * (symlinkat, which fails rather than replace anything) is renamed over {@code name}, which is replaced
+     * whatever it was, except a directory (then this fails). Then the directory is synced.
+     */
+    public void replaceWithLink(String name, String target) throws IOException {
+        String temp = freshName("." + checkedName(name) + ".link-");
+        try {
+            LibC.INSTANCE.symlinkat(target, fd, temp);
+        } catch (LastErrorException e) {
+            throw failure(path.resolve(temp), "cannot be created", e);
+        }
+        try {
+            LibC.INSTANCE.renameat(fd, temp, fd, name);
+        } catch (LastErrorException e) {
+            delete(temp);
+            throw failure(path.resolve(name), "cannot be replaced", e);
+        }
+        sync();
+    }
+
+    /** The target of the symbolic link {@code name}; empty when the entry is missing or not a link. */
+    public java.util.Optional<String> readLink(String name) throws IOException {
+        try {
+            return java.util.Optional.of(java.nio.file.Files.readSymbolicLink(entry(name)).toString());
+        } catch (java.nio.file.NoSuchFileException | java.nio.file.NotLinkException e) {
+            return java.util.Optional.empty();
+        }
+    }
+
+    /**
+     * Removes the directory {@code name} and what is inside it, but only what {@code owner} made: the directory
+     * and each entry are removed only when they are directories, regular files or links owned by {@code owner};
+     * links are removed, never followed, and a directory is descended through its descriptor, never by path.
+     * Anything else is left where it is (and keeps its parent); returns the paths left behind, empty when the whole
+     * tree is gone.
+     */
+    public java.util.List<Path> deleteOwnedTree(String name, int owner) throws IOException {
+        java.util.Optional<Entry> top = stat(name);
+        if (top.isEmpty()) {
+            return java.util.List.of();
+        }
+        if (!top.get().is(EntryType.DIRECTORY, owner)) {
+            return java.util.List.of(path.resolve(name));
+        }
+        java.util.List<Path> left = new java.util.ArrayList<>();
+        try (HeldDirectory sub = openDirectory(name)) {
+            if (!sub.describe().is(EntryType.DIRECTORY, owner)) {
+                return java.util.List.of(path.resolve(name));
+            }
+            for (Entry entry : sub.list()) {
+                if (entry.is(EntryType.DIRECTORY, owner)) {
+                    left.addAll(sub.deleteOwnedTree(entry.name(), owner));
+                } else if (entry.is(EntryType.REGULAR_FILE, owner) || entry.is(EntryType.SYMBOLIC_LINK, owner)) {
+                    sub.delete(entry.name());
+                } else {
+                    left.add(sub.path().resolve(entry.name()));
+                }
+            }
+        }
+        if (left.isEmpty()) {
+            deleteDirectory(name);
+            sync();
+        } else {
+            left.add(path.resolve(name));
+        }
+        return left;
     }
 
     /** Moves entry {@code name} of this directory to {@code targetName} in {@code target}, replacing that entry. */

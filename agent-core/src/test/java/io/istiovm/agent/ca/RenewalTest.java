@@ -76,7 +76,9 @@ class RenewalTest {
         assertThat(second.spiffeId().uri()).isEqualTo(ID);
         assertThat(second.serial()).isNotEqualTo(first.serial());
         assertThat(files.load().leaf()).isEqualTo(second.leaf());
-        assertThat(Files.getAttribute(files.output().key(), "unix:uid")).isEqualTo(4242);
+        // root's key, readable by VM_AGENT_CERTS_OWNER's group only (CertsDirectory: Envoy's user trusts nothing).
+        assertThat(Files.getAttribute(files.output().key(), "unix:uid")).isEqualTo(0);
+        assertThat(Files.getAttribute(files.output().key(), "unix:gid")).isEqualTo(4242);
 
         // The next connection presents the certificate that is current by then.
         files.renew(Optional.of(second));

@@ -182,4 +182,27 @@ class RotatorTest {
         assertThat(Duration.between(earliest, latest)).isGreaterThan(Duration.ofMinutes(120));
         assertThat(due.stream().distinct().count()).isEqualTo(200);
     }
+
+    @Test
+    void aCertificateWhoseRotationTimeHasPassedIsNotRenewedBackToBack() {
+        // A CA that answers with certificates already past their rotation instant (issued an hour ago for 90
+        // minutes: half-life passed): without a floor the rotator would call it again at once, forever.
+        Rotator rotator = new Rotator(clock, policy, new SplittableRandom(1), state, current -> {
+            attempts++;
+            KeyPair keys = TestPki.ecKeys();
+            Instant now = clock.instant();
+            return new IdentityValidator(new IdentityExpectation("cluster.local", "vm", Optional.empty()), "key.pem",
+                    "cert-chain.pem", "root-cert.pem").validate(keys.getPrivate(), List.of(pki.issue(keys.getPublic(),
+                    List.of(ID), List.of(), now.minus(Duration.ofHours(1)), now.plus(Duration.ofMinutes(30)))),
+                    List.of(pki.root()), now);
+        });
+        Instant next = rotator.tick();
+        assertThat(attempts).isEqualTo(1);
+        assertThat(next).isEqualTo(START.plus(RotationPolicy.MIN_ROTATION_INTERVAL));
+        assertThat(rotator.tick()).isEqualTo(next);
+        assertThat(attempts).isEqualTo(1);
+        clock.set(next);
+        assertThat(rotator.tick()).isEqualTo(next.plus(RotationPolicy.MIN_ROTATION_INTERVAL));
+        assertThat(attempts).isEqualTo(2);
+    }
 }

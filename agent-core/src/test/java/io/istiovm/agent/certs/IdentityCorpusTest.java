@@ -302,4 +302,51 @@ class IdentityCorpusTest {
         java.security.PrivateKey key = Pem.privateKey("key.pem", Files.readAllBytes(keyFile));
         assertThat(key.getAlgorithm()).isEqualTo("EC");
     }
+
+    @Test
+    void aRootCertWithOneExpiredRootStillVerifiesWithTheOthers() throws Exception {
+        TestPki old = TestPki.create("Expired root", NOW.minus(Duration.ofDays(30)), NOW.minus(Duration.ofDays(1)));
+        Files.writeString(dir.resolve("root-cert.pem"), Pem.encodeCertificates(List.of(old.root(), pki.root())));
+        assertThat(certs.load(EXPECT, NOW).leaf()).isEqualTo(leaf);
+
+        // Only the expired root left: refused, saying why.
+        Files.writeString(dir.resolve("root-cert.pem"), Pem.encodeCertificates(List.of(old.root())));
+        assertThatThrownBy(() -> certs.load(EXPECT, NOW)).isInstanceOf(InvalidIdentityException.class)
+                .hasMessageContaining(path("root-cert.pem") + ": the root certificate (" + old.root()
+                        .getSubjectX500Principal().getName() + ") expired at");
+
+        // A valid root that did not sign the chain, next to the expired one that did: refused.
+        TestPki other = TestPki.create("Unrelated root", NOW.minus(Duration.ofDays(1)), NOW.plus(Duration.ofDays(1)));
+        X509Certificate underOld = old.issue(keys.getPublic(), List.of(ID), List.of(), NOW.minus(Duration.ofHours(1)),
+                NOW.plus(Duration.ofHours(1)));
+        writeChain(underOld);
+        Files.writeString(dir.resolve("root-cert.pem"), Pem.encodeCertificates(List.of(old.root(), other.root())));
+        assertThatThrownBy(() -> certs.load(EXPECT, NOW)).isInstanceOf(InvalidIdentityException.class)
+                .hasMessageContaining(path("cert-chain.pem") + ": the chain does not lead to a certificate in")
+                .hasMessageContaining("expired at");
+    }
+
+    @Test
+    void aLeafThatIsACaOrLacksClientOrServerAuthIsRefused() throws Exception {
+        Instant from = NOW.minus(Duration.ofHours(1));
+        Instant to = NOW.plus(Duration.ofHours(1));
+        writeChain(pki.issueUnusual(keys.getPublic(), ID, from, to, true, List.of()));
+        assertThatThrownBy(() -> certs.load(EXPECT, NOW)).isInstanceOf(InvalidIdentityException.class)
+                .hasMessageContaining(path("cert-chain.pem") + ": the leaf certificate is a CA certificate "
+                        + "(basicConstraints CA:TRUE); a workload certificate must not be able to sign others");
+
+        writeChain(pki.issueUnusual(keys.getPublic(), ID, from, to, false,
+                List.of(org.bouncycastle.asn1.x509.KeyPurposeId.id_kp_serverAuth)));
+        assertRefused(path("cert-chain.pem") + ": the leaf certificate's extendedKeyUsage lacks clientAuth (mTLS "
+                + "uses it as both server and client)");
+
+        writeChain(pki.issueUnusual(keys.getPublic(), ID, from, to, false,
+                List.of(org.bouncycastle.asn1.x509.KeyPurposeId.id_kp_codeSigning)));
+        assertRefused(path("cert-chain.pem") + ": the leaf certificate's extendedKeyUsage lacks serverAuth and "
+                + "clientAuth (mTLS uses it as both server and client)");
+
+        // No extendedKeyUsage at all allows every use (RFC 5280), as older CAs issue.
+        writeChain(pki.issueUnusual(keys.getPublic(), ID, from, to, false, List.of()));
+        assertThat(certs.load(EXPECT, NOW).spiffeId().uri()).isEqualTo(ID);
+    }
 }

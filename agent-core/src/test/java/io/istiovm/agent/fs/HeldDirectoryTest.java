@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.OptionalInt;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -155,6 +156,93 @@ class HeldDirectoryTest {
         }
         assertThatThrownBy(() -> HeldDirectory.readRegularFile(dir.resolve("link.pem"), 100))
                 .hasMessageEndingWith("link.pem: is a symbolic link; refusing to follow it");
+        assertVictimUntouched();
+    }
+
+    @Test
+    void aFreshDirectorySwappedBeforeItIsOpenedIsRefused() throws Exception {
+        Path victimDir = Files.createDirectories(tmp.resolve("victim-dir"));
+        Files.writeString(victimDir.resolve("one"), "1\n");
+        Path proxyOwned = Files.createDirectories(tmp.resolve("proxy-owned"));
+        Files.setAttribute(proxyOwned, "unix:uid", 1337);
+        for (Path replacement : List.of(victimDir, proxyOwned)) {
+            HeldDirectory.afterFreshDirectory = (held, name) -> {
+                try {
+                    Path made = dir.resolve(name);
+                    Files.move(made, dir.resolve("stolen-" + name));
+                    if (replacement == victimDir) {
+                        Files.createSymbolicLink(made, replacement);
+                    } else {
+                        Files.move(replacement, made);
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            };
+            try (HeldDirectory held = HeldDirectory.open(dir)) {
+                assertThatThrownBy(() -> held.makeFreshDirectory("..identity-")).isInstanceOf(IOException.class)
+                        .hasMessageContaining(replacement == victimDir ? "is a symbolic link; refusing to follow it"
+                                : "was replaced after it was created (owner 1337");
+            } finally {
+                HeldDirectory.afterFreshDirectory = (held, name) -> {
+                };
+            }
+        }
+        try (var entries = Files.list(victimDir)) {
+            assertThat(entries.map(p -> p.getFileName().toString())).containsExactly("one");
+        }
+    }
+
+    @Test
+    void aFreshDirectoryIsPrivateAndItsNameUnpredictable() throws IOException {
+        try (HeldDirectory held = HeldDirectory.open(dir);
+             HeldDirectory first = held.makeFreshDirectory("..identity-");
+             HeldDirectory second = held.makeFreshDirectory("..identity-")) {
+            assertThat(first.name()).startsWith("..identity-").isNotEqualTo(second.name());
+            assertThat(first.describe().mode()).isEqualTo(0700);
+            assertThat(first.describe().uid()).isEqualTo(HeldDirectory.processUid());
+        }
+    }
+
+    @Test
+    void deleteOwnedTreeRemovesOnlyWhatTheOwnerMadeAndNeverFollowsALink() throws IOException {
+        Path version = Files.createDirectories(dir.resolve("..identity-a"));
+        Files.writeString(version.resolve("key.pem"), "key\n");
+        Files.createSymbolicLink(version.resolve("link"), victim);
+        Files.createDirectories(version.resolve("sub"));
+        Files.writeString(version.resolve("sub/cert.pem"), "cert\n");
+        Path foreign = Files.writeString(version.resolve("foreign.pem"), "planted\n");
+        Files.setAttribute(foreign, "unix:uid", 1337);
+        Path foreignDir = Files.createDirectories(dir.resolve("..identity-b"));
+        Files.writeString(foreignDir.resolve("key.pem"), "key\n");
+        Files.setAttribute(foreignDir, "unix:uid", 1337);
+        Files.createSymbolicLink(dir.resolve("..identity-c"), victim.getParent());
+        int root = HeldDirectory.processUid();
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            assertThat(held.deleteOwnedTree("..identity-a", root)).containsExactly(foreign, version);
+            assertThat(held.deleteOwnedTree("..identity-b", root)).containsExactly(foreignDir);
+            assertThat(held.deleteOwnedTree("..identity-c", root)).containsExactly(dir.resolve("..identity-c"));
+            Files.delete(foreign);
+            assertThat(held.deleteOwnedTree("..identity-a", root)).isEmpty();
+        }
+        assertThat(version).doesNotExist();
+        assertThat(foreignDir.resolve("key.pem")).exists();
+        assertThat(Files.isSymbolicLink(dir.resolve("..identity-c"))).isTrue();
+        assertVictimUntouched();
+    }
+
+    @Test
+    void createFileRefusesAPlantedLinkAndReplaceWithLinkReplacesOne() throws IOException {
+        Files.createSymbolicLink(dir.resolve("key.pem"), victim);
+        Files.createSymbolicLink(dir.resolve("..data"), victim);
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            assertThatThrownBy(() -> held.createFile("key.pem", "x".getBytes(StandardCharsets.UTF_8), 0600,
+                    OptionalInt.empty())).isInstanceOf(IOException.class).hasMessageContaining("cannot be created");
+            held.replaceWithLink("..data", "..identity-a");
+            assertThat(held.readLink("..data")).contains("..identity-a");
+            assertThat(held.readLink("key.pem")).contains(victim.toString());
+            assertThat(held.stat("..data").orElseThrow().type()).isEqualTo(HeldDirectory.EntryType.SYMBOLIC_LINK);
+        }
         assertVictimUntouched();
     }
 }

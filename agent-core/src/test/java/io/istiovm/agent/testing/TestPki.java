@@ -98,6 +98,17 @@ public final class TestPki {
                 new X500Name(new org.bouncycastle.asn1.x500.RDN[0]), key, notBefore, notAfter, false, names);
     }
 
+    /**
+     * A leaf Istio's CA would not issue, for the validator's tests: a CA certificate when {@code ca}, and
+     * extendedKeyUsage {@code purposes} (none at all when empty).
+     */
+    public X509Certificate issueUnusual(PublicKey key, String uriSan, Instant notBefore, Instant notAfter, boolean ca,
+                                        List<org.bouncycastle.asn1.x509.KeyPurposeId> purposes) {
+        return sign(keys.getPrivate(), X500Name.getInstance(root.getSubjectX500Principal().getEncoded()),
+                new X500Name(new org.bouncycastle.asn1.x500.RDN[0]), key, notBefore, notAfter, ca, purposes,
+                List.of(new GeneralName(GeneralName.uniformResourceIdentifier, uriSan)));
+    }
+
     /** An intermediate CA under this root. */
     public TestPki intermediate(String childName, Instant notBefore, Instant notAfter) {
         KeyPair childKeys = ecKeys();
@@ -107,8 +118,20 @@ public final class TestPki {
         return new TestPki(childName, childKeys, cert);
     }
 
+    /** As Istio's CA issues workload certificates (security/pkg/pki/util, Istio 1.x): server and client auth. */
+    private static final List<org.bouncycastle.asn1.x509.KeyPurposeId> WORKLOAD_PURPOSES = List.of(
+            org.bouncycastle.asn1.x509.KeyPurposeId.id_kp_serverAuth,
+            org.bouncycastle.asn1.x509.KeyPurposeId.id_kp_clientAuth);
+
     private static X509Certificate sign(PrivateKey signer, X500Name issuer, X500Name subject, PublicKey key,
                                         Instant notBefore, Instant notAfter, boolean ca, List<GeneralName> sans) {
+        return sign(signer, issuer, subject, key, notBefore, notAfter, ca, ca ? List.of() : WORKLOAD_PURPOSES, sans);
+    }
+
+    private static X509Certificate sign(PrivateKey signer, X500Name issuer, X500Name subject, PublicKey key,
+                                        Instant notBefore, Instant notAfter, boolean ca,
+                                        List<org.bouncycastle.asn1.x509.KeyPurposeId> purposes,
+                                        List<GeneralName> sans) {
         try {
             X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(issuer,
                     BigInteger.valueOf(SERIALS.incrementAndGet()).shiftLeft(32).add(BigInteger.valueOf(
@@ -121,6 +144,10 @@ public final class TestPki {
                 builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
                 builder.addExtension(Extension.keyUsage, true,
                         new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+            }
+            if (!purposes.isEmpty()) {
+                builder.addExtension(Extension.extendedKeyUsage, false, new org.bouncycastle.asn1.x509.ExtendedKeyUsage(
+                        purposes.toArray(org.bouncycastle.asn1.x509.KeyPurposeId[]::new)));
             }
             if (!sans.isEmpty()) {
                 builder.addExtension(Extension.subjectAlternativeName, subject.getRDNs().length == 0,
