@@ -45,7 +45,7 @@ public final class SdsProbe {
         List<String> command = new ArrayList<>(List.of("setpriv", "--reuid=" + uid, "--regid=" + gid,
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:TieredStopAtLevel=1",
-                "-XX:+UseSerialGC", "-Xshare:auto", "-Djava.io.tmpdir=" + scratch, source.toString(),
+                "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto", source.toString(),
                 socket.toString(), method, resource));
         VmPeerNetwork.ProcessResult result = VmPeerNetwork.exec(command);
         String out = result.stdout().strip();
