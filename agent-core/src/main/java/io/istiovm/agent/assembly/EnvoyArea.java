@@ -110,6 +110,13 @@ public final class EnvoyArea {
      */
     public SdsSettings sdsSettings() throws IOException, ConfigException {
         ProcessUser user = envoyUser();
+        java.nio.file.Path socket = config.get(ConfigKeys.VM_AGENT_SDS_SOCKET).toAbsolutePath();
+        int socketBytes = socket.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (socketBytes > SdsSettings.MAX_SOCKET_PATH_BYTES) {
+            // The agent binds through a short /proc/self/fd path, but Envoy connects by this one.
+            throw invalid(ConfigKeys.VM_AGENT_SDS_SOCKET, socket + " is " + socketBytes + " bytes; a unix socket's "
+                    + "path holds at most " + SdsSettings.MAX_SOCKET_PATH_BYTES + ", so Envoy could not connect");
+        }
         List<java.nio.file.Path> fileDirectories = new java.util.ArrayList<>();
         for (String directory : config.get(ConfigKeys.VM_AGENT_SDS_FILE_DIRS)) {
             java.nio.file.Path path = java.nio.file.Path.of(directory);
@@ -118,7 +125,7 @@ public final class EnvoyArea {
             }
             fileDirectories.add(path.normalize());
         }
-        return new SdsSettings(config.get(ConfigKeys.VM_AGENT_SDS_SOCKET),
+        return new SdsSettings(socket,
                 OptionalInt.of(Math.toIntExact(user.gid())), Math.toIntExact(user.uid()), fileDirectories,
                 SdsSettings.OS_TRUST_BUNDLES, SdsSettings.FILE_POLL_INTERVAL);
     }

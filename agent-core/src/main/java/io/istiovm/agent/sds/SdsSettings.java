@@ -30,6 +30,9 @@ public record SdsSettings(Path socket, OptionalInt socketGroup, int envoyUid, Li
             Path.of("/usr/local/etc/ssl/cert.pem"),                     // FreeBSD
             Path.of("/etc/ssl/certs/ca-certificates"));                 // Talos
 
+    /** sun_path holds 108 bytes with the terminating NUL. */
+    public static final int MAX_SOCKET_PATH_BYTES = 107;
+
     /** pilot-agent watches with inotify; a poll this often is the agent's (bounded, link-safe) equivalent. */
     public static final Duration FILE_POLL_INTERVAL = Duration.ofSeconds(5);
 
