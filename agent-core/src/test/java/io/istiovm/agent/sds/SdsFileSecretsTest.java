@@ -148,9 +148,17 @@ class SdsFileSecretsTest {
         poll();
         Files.delete(bundle);
         poll();
-        assertThat(stream.responses()).isEqualTo(1);
         assertThat(stream.failure()).isEmpty();
         assertThat(server.streams()).hasSize(1);
+
+        // The stream lives on, and the next good content is the next (second) response.
+        String next = new TestIdentities().issue().rootCertificatePem();
+        Files.writeString(bundle, next);
+        poll();
+        assertThat(stream.awaitResponses(2, WAIT)).isTrue();
+        assertThat(trustedCa(stream.lastSecret().orElseThrow())).isEqualTo(next);
+        assertThat(stream.responses()).isEqualTo(2);
+        assertThat(stream.rejections()).isZero();
     }
 
     @Test
