@@ -39,7 +39,13 @@ public class SdsProbe {
         byte[] name = args[2].getBytes(StandardCharsets.UTF_8);
         ByteArrayOutputStream message = new ByteArrayOutputStream();
         message.write(0x1a); // DiscoveryRequest.resource_names (3), length-delimited
-        message.write(name.length);
+        for (int length = name.length; ; length >>>= 7) { // the length as a protobuf varint
+            if (length < 0x80) {
+                message.write(length);
+                break;
+            }
+            message.write((length & 0x7f) | 0x80);
+        }
         message.write(name);
         byte[] body = message.toByteArray();
         ByteArrayOutputStream grpc = new ByteArrayOutputStream();

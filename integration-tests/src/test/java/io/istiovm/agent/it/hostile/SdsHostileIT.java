@@ -100,12 +100,16 @@ class SdsHostileIT {
         VictimFile victim = VictimFile.record(victimKey);
         startAgentUntilLive();
         String plant = "cd " + envoyFiles + " && printf '%s' '" + other.certificateChainPem() + "' > chain.pem && "
-                + "ln -s " + victimKey + " key.pem";
+                + "ln -s " + victimKey + " key.pem && printf '%s' '" + other.privateKeyPem() + "' > own-key.pem";
         assertThat(VmPeerNetwork.exec(List.of("setpriv", "--reuid=" + ENVOY_UID, "--regid=" + ENVOY_UID,
                 "--clear-groups", "--", "sh", "-c", plant)).exitCode()).isZero();
 
         SdsProbe.Outcome envoy = SdsProbe.call(scratch, ENVOY_UID, ENVOY_UID, socket(), "FetchSecrets", "default");
         assertThat(envoy.gotKey()).as("Envoy's uid is served (the probe works): " + envoy.line()).isTrue();
+        SdsProbe.Outcome ownFiles = SdsProbe.call(scratch, ENVOY_UID, ENVOY_UID, socket(), "FetchSecrets",
+                "file-cert:" + envoyFiles.resolve("chain.pem") + "~" + envoyFiles.resolve("own-key.pem"));
+        assertThat(ownFiles.gotKey()).as("Envoy's user's own files are served (long names work): "
+                + ownFiles.line()).isTrue();
         for (String method : List.of("FetchSecrets", "StreamSecrets")) {
             SdsProbe.Outcome stranger = SdsProbe.call(scratch, OTHER_UID, ENVOY_UID, socket(), method, "default");
             assertThat(stranger.gotNothing()).as("uid " + OTHER_UID + " in Envoy's group, " + method + ": "
