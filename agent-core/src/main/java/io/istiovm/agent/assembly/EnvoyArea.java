@@ -104,10 +104,30 @@ public final class EnvoyArea {
                 config.get(ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL));
     }
 
-    /** The SDS socket, connectable by the group of ENVOY_USER (from the host's passwd). */
-    public SdsSettings sdsSettings() throws IOException {
-        long gid = envoyUser().gid();
-        return new SdsSettings(config.get(ConfigKeys.VM_AGENT_SDS_SOCKET), OptionalInt.of(Math.toIntExact(gid)));
+    /**
+     * The SDS socket, connectable by the group of ENVOY_USER and served to its uid (from the host's passwd); the
+     * directories of VM_AGENT_SDS_FILE_DIRS, which must be absolute.
+     */
+    public SdsSettings sdsSettings() throws IOException, ConfigException {
+        ProcessUser user = envoyUser();
+        java.nio.file.Path socket = config.get(ConfigKeys.VM_AGENT_SDS_SOCKET).toAbsolutePath();
+        int socketBytes = socket.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (socketBytes > SdsSettings.MAX_SOCKET_PATH_BYTES) {
+            // The agent binds through a short /proc/self/fd path, but Envoy connects by this one.
+            throw invalid(ConfigKeys.VM_AGENT_SDS_SOCKET, socket + " is " + socketBytes + " bytes; a unix socket's "
+                    + "path holds at most " + SdsSettings.MAX_SOCKET_PATH_BYTES + ", so Envoy could not connect");
+        }
+        List<java.nio.file.Path> fileDirectories = new java.util.ArrayList<>();
+        for (String directory : config.get(ConfigKeys.VM_AGENT_SDS_FILE_DIRS)) {
+            java.nio.file.Path path = java.nio.file.Path.of(directory);
+            if (!path.isAbsolute()) {
+                throw invalid(ConfigKeys.VM_AGENT_SDS_FILE_DIRS, "'" + directory + "' is not an absolute path");
+            }
+            fileDirectories.add(path.normalize());
+        }
+        return new SdsSettings(socket,
+                OptionalInt.of(Math.toIntExact(user.gid())), Math.toIntExact(user.uid()), fileDirectories,
+                SdsSettings.OS_TRUST_BUNDLES, SdsSettings.FILE_POLL_INTERVAL);
     }
 
     /**

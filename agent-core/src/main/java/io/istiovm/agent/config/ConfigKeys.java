@@ -488,6 +488,13 @@ public final class ConfigKeys {
             .meaning("Unix socket of the agent's SDS server (Envoy's `sds-grpc` cluster); mode 0660, group of "
                     + "ENVOY_USER."));
 
+    public static final ConfigKey<List<String>> VM_AGENT_SDS_FILE_DIRS = define(ConfigKey.builder(
+                    "VM_AGENT_SDS_FILE_DIRS", words())
+            .group(Group.AGENT).since("agent")
+            .defaultsTo("/etc/certs /etc/istio /var/run/secrets /etc/ssl/certs /etc/pki/tls/certs /etc/pki/ca-trust")
+            .meaning("Directories (absolute, space-separated) whose files SDS serves to Envoy for `file-root:PATH` "
+                    + "and `file-cert:CERT~KEY` names; a path elsewhere is refused."));
+
     public static final ConfigKey<Path> VM_AGENT_ENVOY_CONFIG_DIR = define(ConfigKey.builder(
                     "VM_AGENT_ENVOY_CONFIG_DIR", path())
             .group(Group.AGENT).since("agent").defaultsTo("/etc/istio/proxy")

@@ -1,5 +1,6 @@
 package io.istiovm.agent.sds;
 
+import com.google.protobuf.Any;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.envoyproxy.envoy.service.secret.v3.SecretDiscoveryServiceGrpc;
@@ -11,6 +12,7 @@ import io.grpc.stub.StreamObserver;
 import io.istiovm.agent.fs.HeldDirectory;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Prepared;
 import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
@@ -24,7 +26,12 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.Set;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -39,20 +46,32 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Envoy's Secret Discovery Service on a unix socket: {@code StreamSecrets} and {@code FetchSecrets} for the
- * resources {@code default} (workload certificate and key) and {@code ROOTCA} (trust anchors), pushed to every
- * open stream when the identity changes.
+ * workload identity ({@code default}: certificate and key; {@code ROOTCA}: trust anchors) and for files, as
+ * pilot-agent serves them ({@code file-root:system}, {@code file-root:PATH}, {@code file-cert:CERT~KEY}, read by
+ * {@link SecretFileReader}); every open stream is pushed what changed (a new identity, a file whose content changed).
  *
- * <p>Only the agent and Envoy's group can connect: the socket is 0660 with Envoy's group, and a directory the
- * agent creates for it is 0750 with that group. Between bind and chmod the socket has the umask's mode, which
- * (with the daemon's umask 022 or tighter) denies connecting to anyone else, since connecting needs write access.
+ * <p>Who may connect: the socket is 0660 with Envoy's group, and a directory the agent creates for it 0750 with
+ * that group; between bind and chmod the socket has the umask's mode, which (with the daemon's umask 022 or
+ * tighter) denies connecting to anyone else, since connecting needs write access. Of those who can connect, only
+ * Envoy's uid and root are served: {@link PeerCredentialsCheck} closes any other connection before gRPC sees it.
+ * Requests are bounded ({@value #MAX_REQUEST_BYTES} bytes a message, {@value #MAX_METADATA_BYTES} bytes of
+ * headers, {@value #MAX_RESOURCE_NAMES} names a request, {@value #MAX_FILE_SECRETS} file secrets watched).
  *
- * <p>As a component: {@link #prepare()} reads the settings and refuses a socket path taken by something that is
- * not a socket; {@link Plan#start} binds and is READY once listening. A reload may change the socket's group
- * (applied at once); a new socket path needs a restart, since Envoy's running bootstrap names the old one.
+ * <p>As a component: {@link #prepare()} reads the settings, picks the OS trust bundle and refuses a socket path
+ * taken by something that is not a socket; {@link Plan#start} binds and is READY once listening, and polls the
+ * served files on its loop. A reload may change the socket's group, Envoy's uid and the file directories (applied
+ * at once); a new socket path needs a restart, since Envoy's running bootstrap names the old one.
  */
 public final class SdsServer implements Component {
     private static final Logger LOG = LoggerFactory.getLogger(SdsServer.class);
     private static final String SOCKET_KEY = "VM_AGENT_SDS_SOCKET";
+    /** Envoy's requests carry its node (Istio's metadata is a few KB): far below this. */
+    static final int MAX_REQUEST_BYTES = 1 << 20;
+    static final int MAX_METADATA_BYTES = 16 << 10;
+    static final int MAX_RESOURCE_NAMES = 64;
+    static final int MAX_FILE_SECRETS = 256;
+    /** Envoy opens a stream or two per secret per epoch. */
+    private static final int MAX_CALLS_PER_CONNECTION = 128;
 
     private final IdentitySource identities;
     private final Callable<SdsSettings> settings;
@@ -75,7 +94,7 @@ public final class SdsServer implements Component {
     public Plan prepare() throws Exception {
         SdsSettings s = settings.call();
         refuseNonSocket(s.socket());
-        return new Plan(s);
+        return new Plan(s, osTrustBundle(s.osTrustBundles()));
     }
 
     /** A file in the socket's place that is not a socket is someone else's; it is never replaced. */
@@ -91,6 +110,17 @@ public final class SdsServer implements Component {
         }
     }
 
+    /** As pilot-agent picks it: the first of the candidates that exists. */
+    private static Optional<Path> osTrustBundle(List<Path> candidates) {
+        for (Path candidate : candidates) {
+            if (Files.exists(candidate)) {
+                return Optional.of(candidate);
+            }
+        }
+        LOG.warn("no OS trust bundle found (looked for {}): file-root:system will be refused", candidates);
+        return Optional.empty();
+    }
+
     private static boolean isSocket(Path path) throws IOException {
         int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         return (mode & 0170000) == 0140000;
@@ -99,25 +129,36 @@ public final class SdsServer implements Component {
     /** The server to start: where it listens and for whom. */
     public final class Plan implements Prepared {
         private final SdsSettings settings;
+        private final Optional<Path> osTrustBundle;
 
-        private Plan(SdsSettings settings) {
+        private Plan(SdsSettings settings, Optional<Path> osTrustBundle) {
             this.settings = settings;
+            this.osTrustBundle = osTrustBundle;
         }
 
         public SdsSettings settings() {
             return settings;
         }
 
+        /** The bundle {@code file-root:system} serves, when one exists. */
+        public Optional<Path> osTrustBundle() {
+            return osTrustBundle;
+        }
+
         @Override
         public void describe(PrintWriter out) {
             out.println("sds socket " + settings.socket() + " mode 0660" + settings.socketGroup().stream()
-                    .mapToObj(g -> " group " + g).findFirst().orElse("") + ", resources " + SecretsPlan.KNOWN);
+                    .mapToObj(g -> " group " + g).findFirst().orElse("") + ", served to uids 0 and "
+                    + settings.envoyUid() + "; secrets default, ROOTCA, file-root:system ("
+                    + osTrustBundle.map(Path::toString).orElse("no OS bundle") + "), file-root:/file-cert: below "
+                    + settings.fileDirectories());
         }
 
         @Override
         public Serving start(ComponentContext context) throws IOException, InterruptedException {
-            Serving serving = new Serving(settings);
+            Serving serving = new Serving(this);
             serving.listen();
+            serving.startPolling(context);
             context.status().ready("listening on " + settings.socket());
             return serving;
         }
@@ -144,13 +185,34 @@ public final class SdsServer implements Component {
         private final AtomicLong nonces = new AtomicLong();
         private final AtomicLong streamIds = new AtomicLong();
         private final Map<Long, SdsStream> streams = new ConcurrentHashMap<>();
+        private final PeerCredentialsCheck peers;
+        private final Optional<Path> osTrustBundle;
+        private final Duration pollInterval;
+        private int envoyUid;
+        private List<Path> fileDirectories;
+        private volatile SecretFileReader files;
+        /** The file secrets open streams asked for, as last read; the poll re-reads them. */
+        private final Map<String, SecretFileReader.FileSecret> fileSecrets = new ConcurrentHashMap<>();
+        /** The last failure of each watched file secret's re-read, so that a failure is logged once. */
+        private final Map<String, String> fileFailures = new ConcurrentHashMap<>();
         private EventLoopGroup loop;
         private Server server;
+        private Loop poll;
         private IdentitySource.Subscription subscription;
 
-        private Serving(SdsSettings settings) {
-            this.socket = settings.socket();
-            this.socketGroup = settings.socketGroup();
+        private Serving(Plan plan) {
+            this.socket = plan.settings().socket();
+            this.socketGroup = plan.settings().socketGroup();
+            this.envoyUid = plan.settings().envoyUid();
+            this.peers = new PeerCredentialsCheck(envoyUid);
+            this.osTrustBundle = plan.osTrustBundle();
+            this.fileDirectories = plan.settings().fileDirectories();
+            this.files = new SecretFileReader(fileDirectories);
+            this.pollInterval = plan.settings().filePollInterval();
+        }
+
+        private synchronized void startPolling(ComponentContext context) {
+            poll = context.startLoop(this::pollFiles);
         }
 
         public Path socket() {
@@ -177,7 +239,15 @@ public final class SdsServer implements Component {
                 stagingName = made;
                 staging = directory.openDirectory(stagingName);
                 server = NettyServerBuilder.forAddress(new DomainSocketAddress(staging.entry("socket").toString()))
-                        .channelType(EpollServerDomainSocketChannel.class)
+                        .channelFactory(() -> {
+                            // The peer check first in the listening channel's pipeline, ahead of netty's acceptor.
+                            EpollServerDomainSocketChannel channel = new EpollServerDomainSocketChannel();
+                            channel.pipeline().addLast(peers);
+                            return channel;
+                        })
+                        .maxInboundMessageSize(MAX_REQUEST_BYTES)
+                        .maxInboundMetadataSize(MAX_METADATA_BYTES)
+                        .maxConcurrentCallsPerConnection(MAX_CALLS_PER_CONNECTION)
                         .bossEventLoopGroup(loop)
                         .workerEventLoopGroup(loop)
                         // Every handler only records a request or sends a response from memory: they run on the
@@ -257,27 +327,50 @@ public final class SdsServer implements Component {
             }
         }
 
-        /** Same socket: nothing, or a new group given to the socket (and to the directory the agent made). */
+        /**
+         * Same socket: nothing, or what changed applied at once: a new group given to the socket (and to the
+         * directory the agent made), a new Envoy uid served (open connections were checked when they connected),
+         * new file directories (streams of a file now outside them end at the next poll, woken now).
+         */
         @Override
         public synchronized Reconciled reload(Prepared next) throws IOException {
             if (!(next instanceof Plan plan)) {
                 throw new IllegalArgumentException("not an SDS plan: " + next);
             }
-            if (!plan.settings().socket().equals(socket)) {
+            SdsSettings wanted = plan.settings();
+            if (!wanted.socket().equals(socket)) {
                 return Reconciled.unchanged().withRestartNeeded(SOCKET_KEY + " changed: restart the agent "
                         + "(systemctl restart istio-vm-agent); SDS keeps serving on " + socket);
             }
-            if (plan.settings().socketGroup().equals(socketGroup)) {
-                return Reconciled.unchanged();
+            List<String> changes = new ArrayList<>();
+            if (!wanted.socketGroup().equals(socketGroup)) {
+                socketGroup = wanted.socketGroup();
+                chgrp();
+                changes.add("socket group " + socketGroup.stream().mapToObj(Integer::toString).findFirst()
+                        .orElse("unchanged"));
             }
-            socketGroup = plan.settings().socketGroup();
-            chgrp();
-            return Reconciled.changed("socket group " + socketGroup.stream().mapToObj(Integer::toString)
-                    .findFirst().orElse("unchanged"));
+            if (wanted.envoyUid() != envoyUid) {
+                envoyUid = wanted.envoyUid();
+                peers.serve(envoyUid);
+                changes.add("serving uid " + envoyUid);
+            }
+            if (!wanted.fileDirectories().equals(fileDirectories)) {
+                fileDirectories = wanted.fileDirectories();
+                files = new SecretFileReader(fileDirectories);
+                changes.add("file directories " + fileDirectories);
+                if (poll != null) {
+                    poll.wake();
+                }
+            }
+            return changes.isEmpty() ? Reconciled.unchanged() : Reconciled.changed(String.join(", ", changes));
         }
 
         @Override
         public synchronized void stop() throws InterruptedException, IOException {
+            if (poll != null) {
+                poll.close();
+                poll = null;
+            }
             if (subscription != null) {
                 subscription.close();
                 subscription = null;
@@ -319,11 +412,112 @@ public final class SdsServer implements Component {
             return states;
         }
 
+        /** The latest connections refused for their uid (oldest first). */
+        public List<SdsPeer> refusedPeers() {
+            return peers.refused();
+        }
+
         private void pushToAll(ServedIdentity identity) {
             LOG.info("identity version {}: pushing to {} SDS stream(s)", identity.version(), streams.size());
             for (SdsStream stream : streams.values()) {
-                stream.push(identity);
+                stream.refresh(name -> FileSecretName.parse(name, osTrustBundle).isEmpty());
             }
+        }
+
+        /**
+         * One poll of the files served: each one an open stream asked for is read again; a changed one is pushed
+         * to the streams that asked for it. A read that fails keeps the last good content (a file being replaced
+         * is briefly missing or half-written; pilot-agent retries the same way), except a refusal by the allowed
+         * directories, which ends the streams that asked for it.
+         */
+        private Instant pollFiles(Instant now) {
+            Set<String> wanted = new HashSet<>();
+            for (SdsStream stream : streams.values()) {
+                wanted.addAll(stream.names());
+            }
+            fileSecrets.keySet().retainAll(wanted);
+            fileFailures.keySet().retainAll(wanted);
+            for (String name : List.copyOf(fileSecrets.keySet())) {
+                FileSecretName file = FileSecretName.parse(name, osTrustBundle).orElseThrow();
+                try {
+                    SecretFileReader.FileSecret read = files.read(file);
+                    fileFailures.remove(name);
+                    SecretFileReader.FileSecret before = fileSecrets.put(name, read);
+                    if (before != null && !before.version().equals(read.version())) {
+                        LOG.info("SDS secret {} changed on disk (version {}): pushing", name, read.version());
+                        for (SdsStream stream : streams.values()) {
+                            stream.refresh(name::equals);
+                        }
+                    }
+                } catch (SecretFileReader.Refused refused) {
+                    if (refused.status().getCode() == Status.Code.PERMISSION_DENIED) {
+                        fileSecrets.remove(name);
+                        for (SdsStream stream : streams.values()) {
+                            stream.endIfAsked(name, refused);
+                        }
+                    } else if (!refused.getMessage().equals(fileFailures.put(name, refused.getMessage()))) {
+                        LOG.warn("SDS secret {}: {}; still serving the last content read", name,
+                                refused.getMessage());
+                    }
+                }
+            }
+            return now.plus(pollInterval);
+        }
+
+        /**
+         * The file secret {@code file}: when {@code watch}, from (or into) the watched set, else read now.
+         */
+        private SecretFileReader.FileSecret fileSecret(FileSecretName file, boolean watch)
+                throws SecretFileReader.Refused {
+            if (!watch) {
+                return files.read(file);
+            }
+            SecretFileReader.FileSecret known = fileSecrets.get(file.name());
+            if (known != null) {
+                return known;
+            }
+            if (fileSecrets.size() >= MAX_FILE_SECRETS) {
+                throw new SecretFileReader.Refused(Status.Code.RESOURCE_EXHAUSTED, "more than "
+                        + MAX_FILE_SECRETS + " file secrets are watched already");
+            }
+            SecretFileReader.FileSecret read = files.read(file);
+            SecretFileReader.FileSecret raced = fileSecrets.putIfAbsent(file.name(), read);
+            return raced != null ? raced : read;
+        }
+
+        /**
+         * The response carrying {@code names}; empty while one of them needs the workload identity and there is
+         * none yet. Its version is the distinct versions of its secrets, joined by {@code /} (the identity's
+         * version when it carries only identity secrets, as before file secrets existed).
+         */
+        private Optional<DiscoveryResponse> respond(List<String> names, boolean watch)
+                throws SecretFileReader.Refused {
+            if (names.size() > MAX_RESOURCE_NAMES) {
+                throw new SecretFileReader.Refused(Status.Code.RESOURCE_EXHAUSTED, names.size()
+                        + " resource names in one request; at most " + MAX_RESOURCE_NAMES + " are served");
+            }
+            Optional<ServedIdentity> identity = identities.current();
+            Set<String> versions = new LinkedHashSet<>();
+            List<Any> resources = new ArrayList<>();
+            for (String name : names) {
+                Optional<FileSecretName> file = FileSecretName.parse(name, osTrustBundle);
+                if (file.isPresent()) {
+                    SecretFileReader.FileSecret secret = fileSecret(file.get(), watch);
+                    resources.add(Any.pack(secret.secret()));
+                    versions.add(secret.version());
+                } else if (identity.isEmpty()) {
+                    return Optional.empty();
+                } else {
+                    resources.add(Any.pack(SecretsPlan.fromIdentity(name, identity.get())));
+                    versions.add(identity.get().version());
+                }
+            }
+            return Optional.of(DiscoveryResponse.newBuilder()
+                    .setVersionInfo(String.join("/", versions))
+                    .setTypeUrl(SecretsPlan.TYPE_URL)
+                    .setNonce(Long.toString(nonces.incrementAndGet()))
+                    .addAllResources(resources)
+                    .build());
         }
 
         private final class Service extends SecretDiscoveryServiceGrpc.SecretDiscoveryServiceImplBase {
@@ -337,34 +531,37 @@ public final class SdsServer implements Component {
 
             @Override
             public void fetchSecrets(DiscoveryRequest request, StreamObserver<DiscoveryResponse> responses) {
-                Optional<ServedIdentity> identity = identities.current();
-                if (identity.isEmpty()) {
+                Optional<DiscoveryResponse> response;
+                try {
+                    response = respond(List.copyOf(request.getResourceNamesList()), false);
+                } catch (SecretFileReader.Refused refused) {
+                    LOG.warn("SDS fetch refused: {}", refused.getMessage());
+                    responses.onError(refused.status().asException());
+                    return;
+                }
+                if (response.isEmpty()) {
                     responses.onError(Status.UNAVAILABLE.withDescription("no workload identity yet").asException());
                     return;
                 }
-                responses.onNext(response(request.getResourceNamesList(), identity.get()));
+                responses.onNext(response.get());
                 responses.onCompleted();
             }
         }
 
-        private DiscoveryResponse response(List<String> names, ServedIdentity identity) {
-            return DiscoveryResponse.newBuilder()
-                    .setVersionInfo(identity.version())
-                    .setTypeUrl(SecretsPlan.TYPE_URL)
-                    .setNonce(Long.toString(nonces.incrementAndGet()))
-                    .addAllResources(SecretsPlan.resources(names, identity))
-                    .build();
-        }
-
         /**
-         * One {@code StreamSecrets} call. xDS rules: the first request subscribes; a request carrying the nonce of
-         * our last response is an ACK (no error detail) or a NACK (error detail); a request with an older nonce is
-         * stale and ignored; a changed resource list is answered at once.
+         * One {@code StreamSecrets} call, with the xDS rules of Istio's server (1.31-dev {@code pkg/xds/server.go}
+         * {@code ShouldRespond}): the stream's first request is answered whatever nonce it carries (Envoy before
+         * 1.29 sends the last nonce of its previous stream when it reconnects, envoyproxy/envoy#30155); after that
+         * a request carrying the nonce of our last response is an ACK (no error detail) or a NACK (error detail), a
+         * request with another nonce is stale and ignored, and a changed resource list is answered at once. A name
+         * that cannot be served ends the stream with the refusal's status, as pilot-agent's stream ends with the
+         * error of its secret generation.
          */
         private final class SdsStream implements StreamObserver<DiscoveryRequest> {
             private final long id;
             private final ServerCallStreamObserver<DiscoveryResponse> responses;
             private List<String> names = List.of();
+            private boolean initialized;
             private String sentNonce = "";
             private String sentVersion;
             private String ackedVersion;
@@ -378,11 +575,16 @@ public final class SdsServer implements Component {
 
             @Override
             public synchronized void onNext(DiscoveryRequest request) {
-                String nonce = request.getResponseNonce();
-                if (!nonce.isEmpty() && !nonce.equals(sentNonce)) {
+                if (closed) {
                     return;
                 }
-                if (!nonce.isEmpty()) {
+                String nonce = request.getResponseNonce();
+                boolean first = !initialized;
+                initialized = true;
+                if (!first && !nonce.isEmpty() && !nonce.equals(sentNonce)) {
+                    return;
+                }
+                if (!first && !nonce.isEmpty()) {
                     if (request.hasErrorDetail()) {
                         lastRejection = request.getErrorDetail().getMessage();
                         LOG.warn("SDS stream {}: Envoy rejected version {} of {}: {}", id, sentVersion, names,
@@ -394,36 +596,60 @@ public final class SdsServer implements Component {
                     }
                 }
                 List<String> requested = List.copyOf(request.getResourceNamesList());
-                boolean subscribing = nonce.isEmpty() || !requested.equals(names);
+                boolean subscribing = first || nonce.isEmpty() || !requested.equals(names);
                 names = requested;
-                for (String name : names) {
-                    if (!SecretsPlan.KNOWN.contains(name)) {
-                        LOG.warn("SDS stream {}: unknown resource '{}' requested; this agent serves {}", id, name,
-                                SecretsPlan.KNOWN);
-                    }
-                }
-                if (subscribing) {
-                    identities.current().ifPresent(this::sendLocked);
+                if (subscribing && !names.isEmpty()) {
+                    sendLocked(false);
                 }
             }
 
-            synchronized void push(ServedIdentity identity) {
-                if (!names.isEmpty() && !identity.version().equals(sentVersion)) {
-                    sendLocked(identity);
+            synchronized List<String> names() {
+                return names;
+            }
+
+            /** Sends the stream's secrets again when one of its names is {@code affected} and they changed. */
+            synchronized void refresh(java.util.function.Predicate<String> affected) {
+                if (names.stream().anyMatch(affected)) {
+                    sendLocked(true);
                 }
             }
 
-            private void sendLocked(ServedIdentity identity) {
+            synchronized void endIfAsked(String name, SecretFileReader.Refused refused) {
+                if (names.contains(name)) {
+                    end(refused);
+                }
+            }
+
+            private void sendLocked(boolean onlyIfChanged) {
                 if (closed) {
                     return;
                 }
-                DiscoveryResponse response = response(names, identity);
-                sentNonce = response.getNonce();
-                sentVersion = identity.version();
+                Optional<DiscoveryResponse> response;
                 try {
-                    responses.onNext(response);
+                    response = respond(names, true);
+                } catch (SecretFileReader.Refused refused) {
+                    end(refused);
+                    return;
+                }
+                if (response.isEmpty() || (onlyIfChanged && response.get().getVersionInfo().equals(sentVersion))) {
+                    return;
+                }
+                sentNonce = response.get().getNonce();
+                sentVersion = response.get().getVersionInfo();
+                try {
+                    responses.onNext(response.get());
                 } catch (RuntimeException e) {
                     LOG.debug("SDS stream {}: send failed: {}", id, e.toString());
+                }
+            }
+
+            private void end(SecretFileReader.Refused refused) {
+                LOG.warn("SDS stream {}: ending it: {}", id, refused.getMessage());
+                close();
+                try {
+                    responses.onError(refused.status().asRuntimeException());
+                } catch (RuntimeException e) {
+                    LOG.debug("SDS stream {}: ending failed: {}", id, e.toString());
                 }
             }
 

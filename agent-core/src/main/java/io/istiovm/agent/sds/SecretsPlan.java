@@ -1,47 +1,55 @@
 package io.istiovm.agent.sds;
 
-import com.google.protobuf.Any;
 import com.google.protobuf.ByteString;
 import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.Optional;
 
-/** Which Envoy {@link Secret} each SDS resource name stands for, built from a {@link ServedIdentity}. */
+/**
+ * The Envoy {@link Secret} each SDS resource name stands for, in the shapes pilot-agent sends (Istio 1.31-dev
+ * {@code security/pkg/nodeagent/sds/sdsservice.go} {@code toEnvoySecret}): trust anchors as a validation context
+ * with inline {@code trusted_ca}, a certificate as a {@code tls_certificate} with inline chain and key.
+ */
 final class SecretsPlan {
     /** The workload certificate and key, as Istio names it. */
     static final String WORKLOAD = "default";
     /** The trust anchors (a validation context), as Istio names it. */
     static final String ROOT = "ROOTCA";
     static final String TYPE_URL = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
-    static final List<String> KNOWN = List.of(WORKLOAD, ROOT);
 
     private SecretsPlan() {
     }
 
-    static Optional<Secret> secret(String name, ServedIdentity identity) {
-        return switch (name) {
-            case WORKLOAD -> Optional.of(Secret.newBuilder().setName(WORKLOAD)
-                    .setTlsCertificate(TlsCertificate.newBuilder()
-                            .setCertificateChain(inline(identity.certificateChainPem()))
-                            .setPrivateKey(inline(identity.privateKeyPem())))
-                    .build());
-            case ROOT -> Optional.of(Secret.newBuilder().setName(ROOT)
-                    .setValidationContext(CertificateValidationContext.newBuilder()
-                            .setTrustedCa(inline(identity.rootCertificatePem())))
-                    .build());
-            default -> Optional.empty();
-        };
+    /**
+     * The secret an identity-backed name stands for: {@code ROOTCA} the trust anchors; any other name (normally
+     * {@code default}) the workload certificate and key under that name, as pilot-agent's secret cache answers a
+     * name that is neither ROOTCA nor a file.
+     */
+    static Secret fromIdentity(String name, ServedIdentity identity) {
+        if (name.equals(ROOT)) {
+            return trust(ROOT, identity.rootCertificatePem().getBytes(StandardCharsets.UTF_8));
+        }
+        return certificate(name, identity.certificateChainPem().getBytes(StandardCharsets.UTF_8),
+                identity.privateKeyPem().getBytes(StandardCharsets.UTF_8));
     }
 
-    static List<Any> resources(List<String> names, ServedIdentity identity) {
-        return names.stream().map(n -> secret(n, identity)).flatMap(Optional::stream).map(Any::pack).toList();
+    static Secret trust(String name, byte[] bundlePem) {
+        return Secret.newBuilder().setName(name)
+                .setValidationContext(CertificateValidationContext.newBuilder().setTrustedCa(inline(bundlePem)))
+                .build();
     }
 
-    private static DataSource inline(String pem) {
-        return DataSource.newBuilder().setInlineBytes(ByteString.copyFrom(pem, StandardCharsets.UTF_8)).build();
+    static Secret certificate(String name, byte[] chainPem, byte[] keyPem) {
+        return Secret.newBuilder().setName(name)
+                .setTlsCertificate(TlsCertificate.newBuilder()
+                        .setCertificateChain(inline(chainPem))
+                        .setPrivateKey(inline(keyPem)))
+                .build();
+    }
+
+    private static DataSource inline(byte[] pem) {
+        return DataSource.newBuilder().setInlineBytes(ByteString.copyFrom(pem)).build();
     }
 }

@@ -16,6 +16,10 @@ import io.istiovm.agent.testing.ManualLoops;
 import io.istiovm.agent.testing.SdsTestClient;
 import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.TestIdentities;
+import io.istiovm.agent.testing.JavaProcess;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -35,7 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The SDS server over a real unix socket, driven by a client that speaks the xDS protocol as Envoy does. */
 class SdsServerTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
-    private static final int NOBODY_GROUP = 65534;
+    static final int NOBODY_GROUP = 65534;
 
     @TempDir
     Path dir;
@@ -54,7 +58,13 @@ class SdsServerTest {
     }
 
     private SdsServer component(Path socket, OptionalInt group) {
-        return new SdsServer(identities, () -> new SdsSettings(socket, group));
+        return new SdsServer(identities, () -> settings(socket, group));
+    }
+
+    /** Settings for a test server: Envoy's uid is nobody's, files only below the test's own directory. */
+    static SdsSettings settings(Path socket, OptionalInt group) {
+        return new SdsSettings(socket, group, NOBODY_GROUP, List.of(socket.getParent().getParent()), List.of(),
+                SdsSettings.FILE_POLL_INTERVAL);
     }
 
     private SdsServer.Serving start(Path socket, OptionalInt group) throws Exception {
@@ -192,7 +202,7 @@ class SdsServerTest {
     }
 
     @Test
-    void aStaleSocketFromAKilledAgentIsReplacedButOtherFilesAreRefusedBeforeStart() throws Exception {
+    void aFileInTheSocketsPlaceIsRefusedBeforeStartAndLeftAlone() throws Exception {
         server.stop();
         Path other = dir.resolve("sds/socket");
         Files.writeString(other, "not a socket");
@@ -205,6 +215,81 @@ class SdsServerTest {
         client = new SdsTestClient(server.socket());
         identities.set(ca.issue());
         assertThat(client.fetch(List.of("ROOTCA")).getResourcesCount()).isEqualTo(1);
+    }
+
+    @Test
+    void aStaleSocketLeftByAKilledAgentIsReplaced() throws Exception {
+        // A separate JVM binds the socket as the agent would and is SIGKILLed: nothing unlinks its socket.
+        Path socket = Files.createDirectories(dir.resolve("killed")).resolve("sds.sock");
+        JavaProcess.Running agent = JavaProcess.start(JavaProcess.command(StaleSocketMain.class, socket.toString()));
+        try {
+            agent.awaitLine("bound");
+        } finally {
+            agent.process().destroyForcibly().waitFor();
+        }
+        assertThat(agent.process().exitValue()).as("killed by SIGKILL").isEqualTo(128 + 9);
+        assertThat(isSocket(socket)).as("the killed agent's socket is still there").isTrue();
+        Object staleInode = Files.getAttribute(socket, "unix:ino", LinkOption.NOFOLLOW_LINKS);
+        assertThatThrownBy(() -> SocketChannel.open(UnixDomainSocketAddress.of(socket)).close())
+                .as("nothing listens on it").isInstanceOf(java.net.ConnectException.class);
+
+        SdsServer.Serving replacing = start(socket, OptionalInt.of(NOBODY_GROUP));
+        try (SdsTestClient replaced = new SdsTestClient(socket)) {
+            assertThat(Files.getAttribute(socket, "unix:ino", LinkOption.NOFOLLOW_LINKS)).isNotEqualTo(staleInode);
+            identities.set(ca.issue());
+            assertThat(replaced.fetch(List.of("ROOTCA")).getResourcesCount()).isEqualTo(1);
+        } finally {
+            replacing.stop();
+        }
+    }
+
+    private static boolean isSocket(Path path) throws Exception {
+        return ((Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000) == 0140000;
+    }
+
+    /** Binds a unix socket at args[0], says so, and waits to be killed. */
+    public static final class StaleSocketMain {
+        public static void main(String[] args) throws Exception {
+            ServerSocketChannel channel = ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX);
+            channel.bind(UnixDomainSocketAddress.of(args[0]));
+            System.out.println("bound");
+            System.out.flush();
+            Thread.sleep(Long.MAX_VALUE);
+        }
+    }
+
+    @Test
+    void aReconnectReusingTheLastNonceOfItsPreviousStreamIsAnswered() throws Exception {
+        ServedIdentity identity = ca.issue();
+        identities.set(identity);
+        SdsTestClient.Stream before = client.stream("default", SdsTestClient::acceptAll, s -> { });
+        assertThat(before.awaitAccepted(identity.version(), WAIT)).isTrue();
+        String lastNonce = before.lastNonce();
+        before.close();
+        Await.until("first stream gone", WAIT, () -> server.streams().isEmpty());
+
+        // Envoy before 1.29 (envoyproxy/envoy#30155): the new stream's first request carries the old nonce.
+        SdsTestClient.Stream after = client.resume("default", identity.version(), lastNonce,
+                SdsTestClient::acceptAll, s -> { });
+        assertThat(after.awaitResponses(1, WAIT)).as("the first request is answered whatever its nonce").isTrue();
+        assertThat(after.lastSecret()).hasValueSatisfying(secret -> assertThat(secret.getName())
+                .isEqualTo("default"));
+        Await.until("server saw the ACK", WAIT, () -> server.streams().size() == 1
+                && server.streams().get(0).ackedVersion().equals(Optional.of(identity.version())));
+    }
+
+    @Test
+    void aNameThatIsNeitherRootcaNorAFileGetsTheWorkloadCertificateAsPilotAgentServesIt() throws Exception {
+        ServedIdentity identity = ca.issue();
+        identities.set(identity);
+        for (String name : List.of("kubernetes://some-secret", "file-cert:no-separator", "file-root:a~b")) {
+            DiscoveryResponse response = client.fetch(List.of(name));
+            assertThat(response.getResourcesCount()).isEqualTo(1);
+            Secret secret = response.getResources(0).unpack(Secret.class);
+            assertThat(secret.getName()).isEqualTo(name);
+            assertThat(secret.getTlsCertificate().getCertificateChain().getInlineBytes()
+                    .toString(StandardCharsets.UTF_8)).isEqualTo(identity.certificateChainPem());
+        }
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.istiovm.agent.testing;
 
+import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
@@ -21,9 +22,12 @@ import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
- * An SDS client that behaves as Envoy does on its side of {@code StreamSecrets}: one stream per resource name,
- * every response answered with an ACK (version and nonce echoed) or a NACK (previous version, the nonce, and an
- * error detail), as the {@code judge} decides. Used by the SDS unit tests and by the Envoy stand-in.
+ * An SDS client that behaves as Envoy does on its side of {@code StreamSecrets} (SotW): one stream per resource
+ * name, whose first request carries the node (Envoy's {@code sds-grpc} streams do), every response answered with an
+ * ACK (version and nonce echoed) or a NACK (previous version, the nonce, and an error detail), as the {@code judge}
+ * decides. {@link #resume} opens a stream the way Envoy before 1.29 reconnects one: its first request carries the
+ * version and nonce of the previous stream (envoyproxy/envoy#30155). Used by the SDS unit tests and by the Envoy
+ * stand-in.
  */
 public final class SdsTestClient implements AutoCloseable {
     private final EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
@@ -48,7 +52,19 @@ public final class SdsTestClient implements AutoCloseable {
      */
     public Stream stream(String resourceName, Function<DiscoveryResponse, Optional<String>> judge,
                          Consumer<Secret> accepted) {
-        return new Stream(resourceName, judge, accepted);
+        return new Stream(resourceName, "", "", judge, accepted);
+    }
+
+    /** A stream whose first request reuses {@code version} and {@code nonce} of an earlier stream, as a reconnect. */
+    public Stream resume(String resourceName, String version, String nonce,
+                         Function<DiscoveryResponse, Optional<String>> judge, Consumer<Secret> accepted) {
+        return new Stream(resourceName, version, nonce, judge, accepted);
+    }
+
+    /** The node an Envoy of the agent's bootstrap sends (id and cluster as Istio forms them). */
+    public static Node node() {
+        return Node.newBuilder().setId("sidecar~10.0.0.5~vm-1.vm~vm.svc.cluster.local").setCluster("vm-app.vm")
+                .build();
     }
 
     public DiscoveryResponse fetch(List<String> names) {
@@ -74,20 +90,47 @@ public final class SdsTestClient implements AutoCloseable {
         private final Consumer<Secret> accepted;
         private final StreamObserver<DiscoveryRequest> requests;
         private String acceptedVersion = "";
+        private String lastNonce = "";
+        private Secret lastSecret;
         private int responses;
         private int rejections;
         private Throwable failure;
 
-        Stream(String name, Function<DiscoveryResponse, Optional<String>> judge, Consumer<Secret> accepted) {
+        Stream(String name, String version, String nonce, Function<DiscoveryResponse, Optional<String>> judge,
+               Consumer<Secret> accepted) {
             this.name = name;
             this.judge = judge;
             this.accepted = accepted;
             this.requests = SecretDiscoveryServiceGrpc.newStub(channel).streamSecrets(new Responses());
             synchronized (this) {
-                requests.onNext(DiscoveryRequest.newBuilder().addResourceNames(name)
+                requests.onNext(DiscoveryRequest.newBuilder().setNode(node()).addResourceNames(name)
                         .setTypeUrl("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret")
+                        .setVersionInfo(version).setResponseNonce(nonce)
                         .build());
             }
+        }
+
+        /** The nonce of the last response received (empty before the first). */
+        public synchronized String lastNonce() {
+            return lastNonce;
+        }
+
+        /** The secret of the last response ACKed. */
+        public synchronized Optional<Secret> lastSecret() {
+            return Optional.ofNullable(lastSecret);
+        }
+
+        /** Waits until the stream ended with an error; false on timeout. */
+        public synchronized boolean awaitFailure(Duration timeout) throws InterruptedException {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (failure == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            }
+            return true;
         }
 
         public synchronized String acceptedVersion() {
@@ -166,8 +209,10 @@ public final class SdsTestClient implements AutoCloseable {
                         answer.setVersionInfo(acceptedVersion);
                     }
                     if (secret != null && rejection.isEmpty()) {
+                        lastSecret = secret;
                         accepted.accept(secret);
                     }
+                    lastNonce = response.getNonce();
                     responses++;
                     requests.onNext(answer.build());
                     Stream.this.notifyAll();
