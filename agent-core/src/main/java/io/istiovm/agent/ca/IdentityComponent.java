@@ -238,7 +238,9 @@ public final class IdentityComponent implements Component {
                 context.status().degraded(retry + "; the certificate is valid until " + current.get().notAfter());
             } else {
                 context.status().ready(current.get().spiffeId() + " valid until " + current.get().notAfter()
-                        + status.due().map(due -> ", rotation due at " + due).orElse(""));
+                        + status.due().map(due -> ", rotation due at " + due).orElse("")
+                        + files.caChosen().map(ca -> "; CA " + ca.protocol().method() + " at " + ca.address())
+                        .orElse(""));
             }
         }
 

@@ -70,6 +70,7 @@ class IdentityComponentTest {
         ca = TestCa.start(clock);
         certs = tmp.resolve("certs");
         settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
         settings.put("PROV_CERT", certs.toString());
         settings.put("ISTIO_NAMESPACE", "vm");
         settings.put("VM_AGENT_CERTS_OWNER", "4242");

@@ -28,6 +28,7 @@ public final class TestCaMain {
         ca.writeIdentity(dir.resolve("certs"), TestCa.identity("default", "default"), ttl);
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
         settings.put("PROV_CERT", dir.resolve("certs").toString());
         settings.put("VM_AGENT_CERTS_OWNER", "0");
         TestConfigs.load(dir.resolve("config"), settings);

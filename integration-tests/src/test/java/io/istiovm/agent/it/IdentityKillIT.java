@@ -43,6 +43,7 @@ class IdentityKillIT {
         ca.writeIdentity(certs, ID, Duration.ofHours(1));
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
         settings.put("PROV_CERT", certs.toString());
         settings.put("ISTIO_NAMESPACE", "vm");
         settings.put("VM_AGENT_CERTS_OWNER", "4242");
