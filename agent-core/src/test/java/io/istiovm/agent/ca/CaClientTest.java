@@ -9,9 +9,6 @@ import io.istiovm.agent.certs.SpiffeId;
 import io.istiovm.agent.config.HostPort;
 import io.istiovm.agent.testing.TestCa;
 import io.istiovm.agent.testing.TestPki;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -42,13 +39,6 @@ class CaClientTest {
     @AfterEach
     void stopCa() {
         ca.close();
-    }
-
-    /** A loopback port nothing listens on (bound, then closed: connections to it are refused). */
-    private static int closedPort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
     }
 
     private static CaEndpoint createCertificate(int port) {
@@ -90,7 +80,7 @@ class CaClientTest {
     @Test
     void anUnreachableIstiodFallsBackToCitadel() throws Exception {
         ca.serveOnly(TestCa.Service.HANDLE_CSR);
-        CaClient client = automatic(closedPort(), ca.port());
+        CaClient client = automatic(TestCa.closedPort(), ca.port());
         sign(client);
         assertThat(client.chosen()).contains(handleCsr(ca.port()));
         assertThat(client.endpoint()).isEqualTo(handleCsr(ca.port()));
@@ -99,7 +89,7 @@ class CaClientTest {
     @Test
     void anIstiodOnlyCaIsUsedThroughCreateCertificateWithoutTryingCitadel() throws Exception {
         ca.serveOnly(TestCa.Service.CREATE_CERTIFICATE);
-        CaClient client = automatic(ca.port(), closedPort());
+        CaClient client = automatic(ca.port(), TestCa.closedPort());
         sign(client);
         sign(client);
         assertThat(ca.calls()).containsExactly(CREATE, CREATE);
@@ -119,8 +109,8 @@ class CaClientTest {
 
     @Test
     void bothUnreachableIsOneFailureNamingBoth() throws Exception {
-        int istiod = closedPort();
-        int citadel = closedPort();
+        int istiod = TestCa.closedPort();
+        int citadel = TestCa.closedPort();
         CaClient client = automatic(istiod, citadel);
         assertThatThrownBy(() -> sign(client)).isInstanceOf(CaException.class)
                 .hasMessageStartingWith("IstioCertificateService/CreateCertificate at 127.0.0.1:" + istiod

@@ -171,6 +171,13 @@ public final class TestCa implements AutoCloseable {
         return "127.0.0.1:" + port;
     }
 
+    /** A port on 127.0.0.1 where nothing listens (bound, then closed: connections to it are refused). */
+    public static int closedPort() throws IOException {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
     public TestPki pki() {
         return pki;
     }
