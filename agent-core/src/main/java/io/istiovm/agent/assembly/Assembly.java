@@ -1,5 +1,6 @@
 package io.istiovm.agent.assembly;
 
+import io.istiovm.agent.ca.CaChoice;
 import io.istiovm.agent.certs.IdentityState;
 import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.lifecycle.Component;
@@ -21,6 +22,8 @@ public final class Assembly {
     private final AgentRuntime runtime;
     /** The agent's one current identity: it outlives reloads, and SDS serves whatever the identity area puts here. */
     private final IdentityState identity = new IdentityState();
+    /** Which CA endpoint issued last (VM_AGENT_CA_PROTOCOL=auto): it outlives reloads too. */
+    private final CaChoice caChoice = new CaChoice();
 
     public Assembly(AgentRuntime runtime) {
         this.runtime = Objects.requireNonNull(runtime, "runtime");
@@ -35,7 +38,7 @@ public final class Assembly {
     }
 
     public IdentityArea identity(AgentConfig config) {
-        return new IdentityArea(config, runtime, identity);
+        return new IdentityArea(config, runtime, identity, caChoice);
     }
 
     public EnvoyArea envoy(AgentConfig config) {

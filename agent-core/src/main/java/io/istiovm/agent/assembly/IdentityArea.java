@@ -1,7 +1,9 @@
 package io.istiovm.agent.assembly;
 
+import io.istiovm.agent.ca.CaChoice;
 import io.istiovm.agent.ca.CaClient;
 import io.istiovm.agent.ca.CaEndpoint;
+import io.istiovm.agent.ca.CaEndpoints;
 import io.istiovm.agent.ca.CaException;
 import io.istiovm.agent.ca.IdentityComponent;
 import io.istiovm.agent.ca.IdentityFiles;
@@ -30,13 +32,16 @@ public final class IdentityArea {
     private final AgentConfig config;
     private final AgentRuntime runtime;
     private final IdentityState state;
+    /** The CA endpoint that last issued: the assembly's, so that it outlives reloads. */
+    private final CaChoice caChoice;
     /** {@link #settings()}, computed at its first call: a configuration problem surfaces where it is asked for. */
     private IdentitySettings settings;
 
-    IdentityArea(AgentConfig config, AgentRuntime runtime, IdentityState state) {
+    IdentityArea(AgentConfig config, AgentRuntime runtime, IdentityState state, CaChoice caChoice) {
         this.config = config;
         this.runtime = runtime;
         this.state = state;
+        this.caChoice = caChoice;
     }
 
     /** What the identity reads from the configuration. */
@@ -59,21 +64,27 @@ public final class IdentityArea {
         KeySpec keySpec = config.get(ConfigKeys.ECC_SIGNATURE_ALGORITHM).equals("RSA")
                 ? new KeySpec("RSA", config.get(ConfigKeys.WORKLOAD_RSA_KEY_SIZE)) : KeySpec.ecP256();
         return new IdentitySettings(config.get(ConfigKeys.OUTPUT_CERTS), config.get(ConfigKeys.PROV_CERT),
-                expectation, rotation, caEndpoint(), keySpec, config.get(ConfigKeys.PKCS8_KEY),
+                expectation, rotation, caEndpoints(), keySpec, config.get(ConfigKeys.PKCS8_KEY),
                 config.get(ConfigKeys.SECRET_TTL), config.get(ConfigKeys.VM_AGENT_CERTS_OWNER),
                 config.find(ConfigKeys.VM_AGENT_CA_TOKEN_FILE));
     }
 
-    /** istiod's CreateCertificate at CA_ADDR, or 1.4 Citadel's HandleCSR at CITADEL_ADDRESS. */
-    private CaEndpoint caEndpoint() {
-        if (config.get(ConfigKeys.VM_AGENT_CA_PROTOCOL).equals("HandleCSR")) {
-            return new CaEndpoint(CaEndpoint.Protocol.HANDLE_CSR, config.get(ConfigKeys.CITADEL_ADDRESS),
-                    CaEndpoint.CITADEL_SERVER_NAME, config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT),
-                    config.get(ConfigKeys.ISTIO_META_CLUSTER_ID));
-        }
-        return new CaEndpoint(CaEndpoint.Protocol.CREATE_CERTIFICATE, config.get(ConfigKeys.CA_ADDR),
-                config.get(ConfigKeys.ISTIOD_SAN), config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT),
+    /**
+     * istiod's CreateCertificate at CA_ADDR, 1.4 Citadel's HandleCSR at CITADEL_ADDRESS, or (auto) the first, then
+     * the second.
+     */
+    private CaEndpoints caEndpoints() {
+        CaEndpoint createCertificate = new CaEndpoint(CaEndpoint.Protocol.CREATE_CERTIFICATE,
+                config.get(ConfigKeys.CA_ADDR), config.get(ConfigKeys.ISTIOD_SAN),
+                config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT), config.get(ConfigKeys.ISTIO_META_CLUSTER_ID));
+        CaEndpoint handleCsr = new CaEndpoint(CaEndpoint.Protocol.HANDLE_CSR, config.get(ConfigKeys.CITADEL_ADDRESS),
+                CaEndpoint.CITADEL_SERVER_NAME, config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT),
                 config.get(ConfigKeys.ISTIO_META_CLUSTER_ID));
+        return switch (config.get(ConfigKeys.VM_AGENT_CA_PROTOCOL)) {
+            case "CreateCertificate" -> CaEndpoints.forced(createCertificate);
+            case "HandleCSR" -> CaEndpoints.forced(handleCsr);
+            default -> CaEndpoints.automatic(createCertificate, handleCsr);
+        };
     }
 
     /**
@@ -83,7 +94,7 @@ public final class IdentityArea {
     public IdentityFiles files() throws IOException {
         IdentitySettings settings = settings();
         FileOwner owner = FileOwner.resolve(settings.certsOwner(), runtime.paths().passwd());
-        Renewal renewal = new Renewal(settings, new CaClient(settings.ca()), owner, runtime.clock());
+        Renewal renewal = new Renewal(settings, new CaClient(settings.ca(), caChoice), owner, runtime.clock());
         return new IdentityFiles(settings, renewal, runtime.clock());
     }
 

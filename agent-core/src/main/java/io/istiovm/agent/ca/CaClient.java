@@ -24,6 +24,7 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLException;
@@ -32,21 +33,60 @@ import javax.net.ssl.SSLException;
  * Sends one CSR to the CA and returns the PEM chain it answers (leaf first). Each call opens its own channel
  * with the credentials current at that moment, so a rotated certificate is used from the next connection on,
  * and the CA's certificate is verified against the given roots and {@link CaEndpoint#serverName()}.
+ *
+ * <p>With several candidate endpoints ({@link CaEndpoints#automatic()}), a call tries the one that last issued a
+ * certificate ({@link CaChoice}) first, then the others in order, passing one over only when it is unreachable
+ * or does not implement its method ({@link #triesTheNextAfter}); an endpoint that answers with a refusal ends the
+ * call, since the next one would be a different CA, not a better answer. Answers are bounded
+ * ({@link #MAX_ANSWER_BYTES}, {@link #MAX_METADATA_BYTES}): the CA is reached through the network, possibly
+ * through a gateway the mesh does not control, and a CSR answer is a few kilobytes.
  */
 public final class CaClient {
     static final Metadata.Key<String> CLUSTER_ID = Metadata.Key.of("ClusterID", Metadata.ASCII_STRING_MARSHALLER);
     static final Metadata.Key<String> AUTHORIZATION =
             Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    /** Largest answer accepted: a chain of a dozen 4096-bit RSA certificates is under 30 KiB. */
+    public static final int MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+    /** Largest header and trailer block accepted (gRPC Java's own default, made explicit). */
+    public static final int MAX_METADATA_BYTES = 8 * 1024;
     private static final String CREDENTIAL_TYPE_ONPREM = "onprem";
 
-    private final CaEndpoint endpoint;
+    private final CaEndpoints endpoints;
+    private final CaChoice choice;
 
-    public CaClient(CaEndpoint endpoint) {
-        this.endpoint = endpoint;
+    /** A client of {@code endpoints} that remembers in {@code choice} which one issued. */
+    public CaClient(CaEndpoints endpoints, CaChoice choice) {
+        this.endpoints = Objects.requireNonNull(endpoints, "endpoints");
+        this.choice = Objects.requireNonNull(choice, "choice");
     }
 
+    /** A client of {@code endpoint} only. */
+    public CaClient(CaEndpoint endpoint) {
+        this(CaEndpoints.forced(endpoint), new CaChoice());
+    }
+
+    public CaEndpoints endpoints() {
+        return endpoints;
+    }
+
+    /** The endpoint the next call tries first: the one that last issued a certificate, else the first candidate. */
     public CaEndpoint endpoint() {
-        return endpoint;
+        return chosen().orElse(endpoints.first());
+    }
+
+    /** The endpoint that last issued a certificate; empty before the first success. */
+    public Optional<CaEndpoint> chosen() {
+        return choice.chosen(endpoints);
+    }
+
+    /**
+     * Whether a call that failed with {@code code} at one endpoint goes on to the next: the endpoint was not
+     * reached (UNAVAILABLE: refused, reset, TLS handshake failed; DEADLINE_EXCEEDED: no answer in time) or does
+     * not serve the method (UNIMPLEMENTED: istiod has no HandleCSR, a 1.4 Citadel may have no CreateCertificate).
+     */
+    static boolean triesTheNextAfter(Status.Code code) {
+        return code == Status.Code.UNAVAILABLE || code == Status.Code.UNIMPLEMENTED
+                || code == Status.Code.DEADLINE_EXCEEDED;
     }
 
     /**
@@ -68,11 +108,41 @@ public final class CaClient {
         }
     }
 
+    /** Signs {@code csrPem} at the first endpoint that answers (see the class comment). */
     public List<String> sign(String csrPem, Duration ttl, Credentials credentials) throws CaException {
+        List<CaEndpoint> order = choice.order(endpoints);
+        List<String> passedOver = new ArrayList<>();
+        for (int i = 0; i < order.size(); i++) {
+            CaEndpoint endpoint = order.get(i);
+            try {
+                List<String> chain = sign(endpoint, csrPem, ttl, credentials);
+                choice.issuedBy(endpoints, endpoint, passedOver);
+                return chain;
+            } catch (StatusRuntimeException e) {
+                String failure = endpoint + ": " + describe(e.getStatus());
+                if (!triesTheNextAfter(e.getStatus().getCode()) || i == order.size() - 1) {
+                    throw new CaException(passedOver.isEmpty() ? failure
+                            : String.join("; ", passedOver) + "; then " + failure, e);
+                }
+                passedOver.add(failure);
+            }
+        }
+        throw new IllegalStateException("no CA endpoint to try");
+    }
+
+    private static String describe(Status status) {
+        return status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription())
+                + (status.getCause() == null ? "" : " (" + status.getCause().getMessage() + ")");
+    }
+
+    private List<String> sign(CaEndpoint endpoint, String csrPem, Duration ttl, Credentials credentials)
+            throws CaException {
         ManagedChannel channel = NettyChannelBuilder
                 .forAddress(endpoint.address().host(), endpoint.address().port())
                 .sslContext(sslContext(credentials))
                 .overrideAuthority(endpoint.serverName())
+                .maxInboundMessageSize(MAX_ANSWER_BYTES)
+                .maxInboundMetadataSize(MAX_METADATA_BYTES)
                 .build();
         try {
             Metadata headers = new Metadata();
@@ -81,14 +151,9 @@ public final class CaClient {
             io.grpc.Channel intercepted = ClientInterceptors.intercept(channel,
                     MetadataUtils.newAttachHeadersInterceptor(headers));
             return switch (endpoint.protocol()) {
-                case CREATE_CERTIFICATE -> createCertificate(intercepted, csrPem, ttl);
-                case HANDLE_CSR -> handleCsr(intercepted, csrPem, ttl, credentials);
+                case CREATE_CERTIFICATE -> createCertificate(endpoint, intercepted, csrPem, ttl);
+                case HANDLE_CSR -> handleCsr(endpoint, intercepted, csrPem, ttl, credentials);
             };
-        } catch (StatusRuntimeException e) {
-            Status status = e.getStatus();
-            throw new CaException(endpoint + ": " + status.getCode()
-                    + (status.getDescription() == null ? "" : ": " + status.getDescription())
-                    + (status.getCause() == null ? "" : " (" + status.getCause().getMessage() + ")"), e);
         } finally {
             channel.shutdownNow();
             try {
@@ -99,7 +164,8 @@ public final class CaClient {
         }
     }
 
-    private List<String> createCertificate(io.grpc.Channel channel, String csrPem, Duration ttl) throws CaException {
+    private static List<String> createCertificate(CaEndpoint endpoint, io.grpc.Channel channel, String csrPem,
+                                                  Duration ttl) throws CaException {
         IstioCertificateResponse response = IstioCertificateServiceGrpc.newBlockingStub(channel)
                 .withDeadlineAfter(endpoint.timeout().toMillis(), TimeUnit.MILLISECONDS)
                 .createCertificate(IstioCertificateRequest.newBuilder()
@@ -112,8 +178,8 @@ public final class CaClient {
         return List.copyOf(response.getCertChainList());
     }
 
-    private List<String> handleCsr(io.grpc.Channel channel, String csrPem, Duration ttl, Credentials credentials)
-            throws CaException {
+    private static List<String> handleCsr(CaEndpoint endpoint, io.grpc.Channel channel, String csrPem, Duration ttl,
+                                          Credentials credentials) throws CaException {
         CsrRequest.Builder request = CsrRequest.newBuilder()
                 .setCsrPem(ByteString.copyFrom(csrPem, StandardCharsets.US_ASCII))
                 .setCredentialType(CREDENTIAL_TYPE_ONPREM)

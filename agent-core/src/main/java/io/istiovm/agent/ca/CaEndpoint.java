@@ -12,9 +12,20 @@ public record CaEndpoint(Protocol protocol, HostPort address, String serverName,
 
     public enum Protocol {
         /** istio.v1.auth.IstioCertificateService/CreateCertificate (istiod, Istio 1.5+). */
-        CREATE_CERTIFICATE,
+        CREATE_CERTIFICATE("IstioCertificateService/CreateCertificate"),
         /** istio.v1.auth.IstioCAService/HandleCSR (Citadel, Istio 1.4). */
-        HANDLE_CSR
+        HANDLE_CSR("IstioCAService/HandleCSR");
+
+        private final String method;
+
+        Protocol(String method) {
+            this.method = method;
+        }
+
+        /** The gRPC service and method, as logs and states show it. */
+        public String method() {
+            return method;
+        }
     }
 
     /** The name 1.4 node agents used for Citadel's certificate (hence the /etc/hosts line). */
@@ -32,7 +43,11 @@ public record CaEndpoint(Protocol protocol, HostPort address, String serverName,
 
     @Override
     public String toString() {
-        return (protocol == Protocol.HANDLE_CSR ? "IstioCAService/HandleCSR" : "IstioCertificateService/CreateCertificate")
-                + " at " + address + " (server name " + serverName + ")";
+        return protocol.method() + " at " + address + " (server name " + serverName + ")";
+    }
+
+    /** Same service at the same place (deadline and cluster aside): what {@link CaChoice} remembers. */
+    boolean sameServiceAs(CaEndpoint other) {
+        return protocol == other.protocol && address.equals(other.address) && serverName.equals(other.serverName);
     }
 }

@@ -256,7 +256,9 @@ public final class IdentityComponent implements Component {
                         + diskNote());
             } else {
                 context.status().ready(current.get().spiffeId() + " valid until " + current.get().notAfter()
-                        + status.due().map(due -> ", rotation due at " + due).orElse("") + diskNote());
+                        + status.due().map(due -> ", rotation due at " + due).orElse("")
+                        + files.caChosen().map(ca -> "; CA " + ca.protocol().method() + " at " + ca.address())
+                        .orElse("") + diskNote());
             }
         }
 

@@ -101,6 +101,11 @@ public final class IdentityFiles {
                 + "root certificate (copy root-cert.pem from `istioctl x workload entry configure`)");
     }
 
+    /** The CA endpoint that last issued a certificate; empty before the first renewal. */
+    public Optional<CaEndpoint> caChosen() {
+        return renewal.caChosen();
+    }
+
     /** One renewal of {@code current} (or enrolment when empty); the new identity is on disk when this returns. */
     public WorkloadIdentity renew(Optional<WorkloadIdentity> current)
             throws CaException, InvalidIdentityException, IOException {

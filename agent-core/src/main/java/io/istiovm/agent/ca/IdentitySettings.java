@@ -18,7 +18,8 @@ import java.util.Optional;
  * @param provisionedCerts   PROV_CERT: the identity placed at provisioning, read when OUTPUT_CERTS has none
  * @param expectation        TRUST_DOMAIN, ISTIO_NAMESPACE and (when configured) SERVICE_ACCOUNT
  * @param rotation           SECRET_GRACE_PERIOD_RATIO(_JITTER), VM_AGENT_CERT_MIN_REMAINING, VM_AGENT_CA_BACKOFF_MAX
- * @param ca                 CA_ADDR or CITADEL_ADDRESS by VM_AGENT_CA_PROTOCOL, ISTIOD_SAN, ClusterID, VM_AGENT_CA_TIMEOUT
+ * @param ca                 VM_AGENT_CA_PROTOCOL's endpoints: CA_ADDR (ISTIOD_SAN) and/or CITADEL_ADDRESS, with the
+ *                           ClusterID and VM_AGENT_CA_TIMEOUT
  * @param keySpec            ECC_SIGNATURE_ALGORITHM, WORKLOAD_RSA_KEY_SIZE
  * @param pkcs8Key           PKCS8_KEY: the form key.pem is written in
  * @param secretTtl          SECRET_TTL: the lifetime asked of the CA
@@ -26,7 +27,7 @@ import java.util.Optional;
  * @param tokenFile          VM_AGENT_CA_TOKEN_FILE: the bearer token to enrol with when there is no valid identity
  */
 public record IdentitySettings(Path outputCerts, Path provisionedCerts, IdentityExpectation expectation,
-                               RotationPolicy rotation, CaEndpoint ca, KeySpec keySpec, boolean pkcs8Key,
+                               RotationPolicy rotation, CaEndpoints ca, KeySpec keySpec, boolean pkcs8Key,
                                Duration secretTtl, UserRef certsOwner, Optional<Path> tokenFile) {
 
     public IdentitySettings {

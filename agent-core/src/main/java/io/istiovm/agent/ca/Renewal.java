@@ -62,6 +62,11 @@ public final class Renewal {
         return ca.endpoint();
     }
 
+    /** The CA endpoint that last issued a certificate (VM_AGENT_CA_PROTOCOL=auto picks it); empty before. */
+    public Optional<CaEndpoint> caChosen() {
+        return ca.chosen();
+    }
+
     /**
      * Renews {@code current} if it is still valid (mTLS with it), otherwise enrols with the token file; the
      * trust roots are the current identity's, or {@code roots} when there is none.

@@ -450,10 +450,12 @@ public final class ConfigKeys {
             .meaning("Extra host names (comma- or space-separated) mapped to VM_AGENT_GATEWAY_ADDRESS."));
 
     public static final ConfigKey<String> VM_AGENT_CA_PROTOCOL = define(ConfigKey.builder("VM_AGENT_CA_PROTOCOL",
-                    choice("CreateCertificate", "HandleCSR"))
-            .group(Group.AGENT).since("agent").defaultsTo("CreateCertificate")
-            .meaning("CA protocol: CreateCertificate (IstioCertificateService, Istio 1.5+, at CA_ADDR) or "
-                    + "HandleCSR (IstioCAService, Istio 1.4 Citadel, at CITADEL_ADDRESS)."));
+                    choice("auto", "CreateCertificate", "HandleCSR"))
+            .group(Group.AGENT).since("agent").defaultsTo("auto")
+            .meaning("CA protocol: `auto` tries CreateCertificate at CA_ADDR, then HandleCSR at CITADEL_ADDRESS when "
+                    + "the first is unreachable or answers UNIMPLEMENTED, and keeps using the one that issued; "
+                    + "CreateCertificate (IstioCertificateService, Istio 1.5+, at CA_ADDR) or HandleCSR "
+                    + "(IstioCAService, Istio 1.4 Citadel, at CITADEL_ADDRESS) forces one."));
 
     public static final ConfigKey<Duration> VM_AGENT_CAPTURE_VERIFY_INTERVAL = define(ConfigKey.builder(
                     "VM_AGENT_CAPTURE_VERIFY_INTERVAL", duration(Duration.ofSeconds(1), Duration.ofHours(24)))

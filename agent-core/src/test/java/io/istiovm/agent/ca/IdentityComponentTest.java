@@ -70,6 +70,7 @@ class IdentityComponentTest {
         ca = TestCa.start(clock);
         certs = tmp.resolve("certs");
         settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
         settings.put("PROV_CERT", certs.toString());
         settings.put("ISTIO_NAMESPACE", "vm");
         settings.put("VM_AGENT_CERTS_OWNER", "4242");
@@ -251,6 +252,81 @@ class IdentityComponentTest {
         Files.writeString(token, "s3cret\n");
         loops.advance(Duration.ofSeconds(1));
         assertThat(status().phase()).isEqualTo(Phase.READY);
+    }
+
+    // Issue 11, point 11: with the guide's settings (no VM_AGENT_CA_PROTOCOL) the component rotates against
+    // whichever CA the mesh has, an Istio 1.4 Citadel (HandleCSR only) or an istiod (CreateCertificate only), and
+    // its state says which protocol issued; with neither reachable it backs off and says why.
+
+    /** Starts with the provisioned identity, then steps through its rotation time (half its lifetime). */
+    private WorkloadIdentity startAndRotate() throws Exception {
+        settings.put("SECRET_GRACE_PERIOD_RATIO_JITTER", "0");
+        ca.writeIdentity(certs, ID, LIFETIME);
+        start();
+        WorkloadIdentity provisioned = current();
+        assertThat(status().reason()).as("no CA contacted yet").doesNotContain("; CA ");
+        loops.advance(Duration.between(clock.instant(), provisioned.notBefore().plus(LIFETIME.dividedBy(2))));
+        return provisioned;
+    }
+
+    @Test
+    void withTheDefaultSettingsACitadelOnlyMeshRotatesThroughHandleCsr() throws Exception {
+        ca.serveOnly(TestCa.Service.HANDLE_CSR);
+        settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
+        WorkloadIdentity provisioned = startAndRotate();
+
+        assertThat(current().serial()).isNotEqualTo(provisioned.serial());
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+        assertThat(status().reason()).endsWith("; CA IstioCAService/HandleCSR at " + ca.address());
+        assertThat(area().files().caChosen()).map(CaEndpoint::protocol).contains(CaEndpoint.Protocol.HANDLE_CSR);
+    }
+
+    @Test
+    void withTheDefaultSettingsAnUnreachableIstiodFallsBackToCitadel() throws Exception {
+        ca.serveOnly(TestCa.Service.HANDLE_CSR);
+        settings.put("CA_ADDR", "127.0.0.1:" + TestCa.closedPort());
+        settings.put("CITADEL_ADDRESS", ca.address());
+        WorkloadIdentity provisioned = startAndRotate();
+
+        assertThat(current().serial()).isNotEqualTo(provisioned.serial());
+        assertThat(status().reason()).endsWith("; CA IstioCAService/HandleCSR at " + ca.address());
+    }
+
+    @Test
+    void withTheDefaultSettingsAnIstiodOnlyMeshRotatesThroughCreateCertificate() throws Exception {
+        ca.serveOnly(TestCa.Service.CREATE_CERTIFICATE);
+        settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", "127.0.0.1:" + TestCa.closedPort());
+        WorkloadIdentity provisioned = startAndRotate();
+
+        assertThat(current().serial()).isNotEqualTo(provisioned.serial());
+        assertThat(status().phase()).isEqualTo(Phase.READY);
+        assertThat(status().reason()).endsWith("; CA IstioCertificateService/CreateCertificate at " + ca.address());
+        assertThat(ca.calls()).containsExactly("istio.v1.auth.IstioCertificateService/CreateCertificate");
+    }
+
+    @Test
+    void withNeitherReachableTheRotationFailsNamingBothAndBacksOff() throws Exception {
+        int istiod = TestCa.closedPort();
+        int citadel = TestCa.closedPort();
+        settings.put("CA_ADDR", "127.0.0.1:" + istiod);
+        settings.put("CITADEL_ADDRESS", "127.0.0.1:" + citadel);
+        WorkloadIdentity provisioned = startAndRotate();
+
+        assertThat(current()).isSameAs(provisioned);
+        assertThat(status().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(status().reason()).startsWith("renewal failed 1 time, retrying at ")
+                .contains("IstioCertificateService/CreateCertificate at 127.0.0.1:" + istiod)
+                .contains("then IstioCAService/HandleCSR at 127.0.0.1:" + citadel)
+                .doesNotContain("; CA ");
+        // Backing off: the next attempt is 0.8 to 1 s away, not at once.
+        Duration untilRetry = Duration.between(clock.instant(), loops.nextWake().orElseThrow());
+        assertThat(untilRetry).isBetween(Duration.ofMillis(800), Duration.ofSeconds(1));
+        loops.advance(untilRetry.minusMillis(1));
+        assertThat(status().reason()).startsWith("renewal failed 1 time");
+        loops.advance(Duration.ofMillis(1));
+        assertThat(status().reason()).startsWith("renewal failed 2 times");
     }
 
     @Test

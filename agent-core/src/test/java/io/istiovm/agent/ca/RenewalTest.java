@@ -142,6 +142,7 @@ class RenewalTest {
     @Test
     void caWhoseCertificateDoesNotCarryTheExpectedNameIsRefused() throws Exception {
         settings.put("ISTIOD_SAN", "istiod.elsewhere.svc");
+        settings.put("VM_AGENT_CA_PROTOCOL", "CreateCertificate");
         WorkloadIdentity current = provision();
         assertThatThrownBy(() -> files().renew(Optional.of(current))).isInstanceOf(CaException.class)
                 .hasMessageContaining("UNAVAILABLE");

@@ -124,12 +124,43 @@ class RotatorTest {
     }
 
     @Test
-    void rotateNowCancelsBackoffAndTheSchedule() {
+    void rotateNowCancelsTheSchedule() {
         Rotator rotator = rotator();
-        rotator.tick();
+        Instant due = rotator.tick();
+        clock.advance(Duration.ofMinutes(1));
         rotator.rotateNow();
         rotator.tick();
+        assertThat(clock.instant()).isBefore(due);
         assertThat(published).hasSize(2);
+    }
+
+    @Test
+    void rotateNowCancelsABackoffInProgress() {
+        Rotator rotator = rotator();
+        rotator.tick();
+        clock.set(START.plus(Duration.ofHours(12)));
+        caDown = true;
+        // Four failures: the next retry is 6.4 to 8 s away.
+        for (int i = 0; i < 4; i++) {
+            clock.set(rotator.tick());
+        }
+        Instant retryAt = rotator.tick();
+        assertThat(rotator.status().retryAt()).contains(retryAt);
+        assertThat(Duration.between(clock.instant(), retryAt)).isGreaterThan(Duration.ofSeconds(6));
+        assertThat(attempts).isEqualTo(6);
+
+        // In the backoff, a tick does not call the CA; after rotateNow the very next one does, at once.
+        clock.advance(Duration.ofSeconds(1));
+        assertThat(rotator.tick()).isEqualTo(retryAt);
+        assertThat(attempts).isEqualTo(6);
+        caDown = false;
+        rotator.rotateNow();
+        assertThat(rotator.status().retryAt()).isEmpty();
+        rotator.tick();
+        assertThat(attempts).isEqualTo(7);
+        assertThat(clock.instant()).isBefore(retryAt);
+        assertThat(published).hasSize(2);
+        assertThat(rotator.status().failures()).isZero();
     }
 
     @Test

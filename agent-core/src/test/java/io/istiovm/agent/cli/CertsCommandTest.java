@@ -39,6 +39,7 @@ class CertsCommandTest {
         configDir = tmp.resolve("config");
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
         settings.put("PROV_CERT", certs.toString());
         settings.put("ISTIO_NAMESPACE", "vm");
         settings.put("VM_AGENT_CERTS_OWNER", "4242");

@@ -44,6 +44,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -69,7 +70,8 @@ import org.bouncycastle.pkcs.PKCS10CertificationRequest;
  * <p>Its serving certificate carries {@link #SERVER_NAMES} (istiod's default ISTIOD_SAN and Citadel's
  * name). Certificates live for {@link #ttl(Duration)} (down to one second; default: what the client asks).
  * {@link #fault(Fault)} makes it misbehave; {@link #stop()} / {@link #restart()} take it off the network and
- * back on the same port. Usage:
+ * back on the same port; {@link #serveOnly(Service)} makes it a CA of one protocol (an Istio 1.4 Citadel, an
+ * istiod), which answers the other with UNIMPLEMENTED as a gRPC server without that service does. Usage:
  *
  * <pre>{@code
  * try (TestCa ca = TestCa.start(Clock.systemUTC())) {
@@ -83,6 +85,14 @@ public final class TestCa implements AutoCloseable {
     public static final String TRUST_DOMAIN = "cluster.local";
     public static final List<String> SERVER_NAMES = List.of("istiod.istio-system.svc", "istio-citadel");
 
+    /** The two CA services, by the method each has. */
+    public enum Service {
+        /** istio.v1.auth.IstioCertificateService/CreateCertificate (istiod). */
+        CREATE_CERTIFICATE,
+        /** istio.v1.auth.IstioCAService/HandleCSR (Citadel, Istio 1.4). */
+        HANDLE_CSR
+    }
+
     /** Ways the CA misbehaves. */
     public enum Fault {
         NONE,
@@ -95,7 +105,11 @@ public final class TestCa implements AutoCloseable {
         /** Signs a certificate for another workload ({@code sa/intruder}). */
         OTHER_IDENTITY,
         /** Signs with a root of the same name as the mesh's that has expired. */
-        EXPIRED_ROOT
+        EXPIRED_ROOT,
+        /** Answers with a 5 MiB chain (a padded PEM block): more than the agent reads. */
+        OVERSIZED_ANSWER,
+        /** Fails with 16 KiB of trailers: more metadata than the agent reads. */
+        OVERSIZED_METADATA
     }
 
     private static final Metadata.Key<String> CLUSTER_ID = Metadata.Key.of("ClusterID",
@@ -119,6 +133,9 @@ public final class TestCa implements AutoCloseable {
     private final AtomicInteger issued = new AtomicInteger();
     private final List<String> clusterIds = new CopyOnWriteArrayList<>();
     private final List<java.math.BigInteger> clientSerials = new CopyOnWriteArrayList<>();
+    private final List<java.math.BigInteger> issuedSerials = new CopyOnWriteArrayList<>();
+    private final List<String> calls = new CopyOnWriteArrayList<>();
+    private volatile Set<Service> services = EnumSet.allOf(Service.class);
     private volatile Fault fault = Fault.NONE;
     private volatile Duration ttl;
     private volatile Duration slowDelay = Duration.ofSeconds(30);
@@ -152,6 +169,13 @@ public final class TestCa implements AutoCloseable {
 
     public String address() {
         return "127.0.0.1:" + port;
+    }
+
+    /** A port on 127.0.0.1 where nothing listens (bound, then closed: connections to it are refused). */
+    public static int closedPort() throws IOException {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
     }
 
     public TestPki pki() {
@@ -200,6 +224,31 @@ public final class TestCa implements AutoCloseable {
         return issued.get();
     }
 
+    /** Serial of every certificate issued so far, in order. */
+    public List<java.math.BigInteger> issuedSerials() {
+        return List.copyOf(issuedSerials);
+    }
+
+    /**
+     * The full method name of every call so far, in order, those answered UNIMPLEMENTED included (e.g.
+     * {@code istio.v1.auth.IstioCAService/HandleCSR}).
+     */
+    public List<String> calls() {
+        return List.copyOf(calls);
+    }
+
+    /** Serves only {@code service} from now on (listening again on the same port if it listens). */
+    public TestCa serveOnly(Service service) throws IOException, InterruptedException {
+        services = EnumSet.of(service);
+        synchronized (this) {
+            if (server != null) {
+                stop();
+                listen(port);
+            }
+        }
+        return this;
+    }
+
     /** The ClusterID header of every request so far. */
     public List<String> clusterIds() {
         return List.copyOf(clusterIds);
@@ -228,16 +277,20 @@ public final class TestCa implements AutoCloseable {
 
     private synchronized void listen(int listenPort) throws IOException {
         ServerInterceptor authentication = new Authentication();
-        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", listenPort))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", listenPort))
                 .sslContext(GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(
                                 serverKeys.getPrivate(), serverCert))
                         .trustManager(new ClientCertificates())
                         .clientAuth(ClientAuth.OPTIONAL)
                         .build())
-                .addService(ServerInterceptors.intercept(new CertificateService(), authentication))
-                .addService(ServerInterceptors.intercept(new CitadelService(), authentication))
-                .build()
-                .start();
+                .fallbackHandlerRegistry(new UnservedMethods());
+        if (services.contains(Service.CREATE_CERTIFICATE)) {
+            builder.addService(ServerInterceptors.intercept(new CertificateService(), authentication));
+        }
+        if (services.contains(Service.HANDLE_CSR)) {
+            builder.addService(ServerInterceptors.intercept(new CitadelService(), authentication));
+        }
+        server = builder.build().start();
         port = server.getPort();
     }
 
@@ -282,11 +335,21 @@ public final class TestCa implements AutoCloseable {
         }
     }
 
+    /** Records calls of methods the CA does not serve; the server then answers UNIMPLEMENTED. */
+    private final class UnservedMethods extends io.grpc.HandlerRegistry {
+        @Override
+        public io.grpc.ServerMethodDefinition<?, ?> lookupMethod(String methodName, String authority) {
+            calls.add(methodName);
+            return null;
+        }
+    }
+
     /** Works out who is calling: the client certificate's SPIFFE id, or the identity bound to the token. */
     private final class Authentication implements ServerInterceptor {
         @Override
         public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                                                             ServerCallHandler<Q, R> next) {
+            calls.add(call.getMethodDescriptor().getFullMethodName());
             Optional<String> caller = Optional.empty();
             SSLSession session = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
             try {
@@ -345,6 +408,13 @@ public final class TestCa implements AutoCloseable {
         Fault current = fault;
         if (current == Fault.UNAVAILABLE) {
             response.onError(Status.UNAVAILABLE.withDescription("test CA: fault UNAVAILABLE").asRuntimeException());
+            return;
+        }
+        if (current == Fault.OVERSIZED_METADATA) {
+            Metadata trailers = new Metadata();
+            trailers.put(Metadata.Key.of("padding", Metadata.ASCII_STRING_MARSHALLER), "x".repeat(16 * 1024));
+            response.onError(Status.INTERNAL.withDescription("test CA: fault OVERSIZED_METADATA")
+                    .asRuntimeException(trailers));
             return;
         }
         R value;
@@ -408,10 +478,14 @@ public final class TestCa implements AutoCloseable {
             default -> pki;
         };
         X509Certificate leaf = signer.issue(key, List.of(subject), List.of(), now, now.plus(lifetime));
+        issuedSerials.add(leaf.getSerialNumber());
         issued.incrementAndGet();
         List<String> chain = new ArrayList<>();
         chain.add(Pem.encodeCertificates(List.of(leaf)));
         chain.add(Pem.encodeCertificates(List.of(signer.root())));
+        if (current == Fault.OVERSIZED_ANSWER) {
+            chain.add("-----BEGIN CERTIFICATE-----\n" + "A".repeat(5 * 1024 * 1024) + "\n-----END CERTIFICATE-----\n");
+        }
         return chain;
     }
 }

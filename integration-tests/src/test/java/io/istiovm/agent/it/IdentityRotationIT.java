@@ -53,6 +53,7 @@ class IdentityRotationIT {
         ca.writeIdentity(certs, ID, LIFETIME);
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("CA_ADDR", ca.address());
+        settings.put("CITADEL_ADDRESS", ca.address());
         settings.put("PROV_CERT", certs.toString());
         settings.put("ISTIO_NAMESPACE", "vm");
         settings.put("ISTIO_META_CLUSTER_ID", "vm-cluster");
