@@ -32,7 +32,9 @@ import java.util.TreeMap;
 
 /**
  * Reads sidecar.env, then cluster.env, then the process environment (later sources win), validates every
- * value against the registry, and returns one {@link AgentConfig}, or every problem at once.
+ * value against the registry, and returns one {@link AgentConfig}, or every problem at once. Each file is first
+ * assessed ({@link FileTrust}): one only root can change is trusted; one that Envoy's user can also change may set
+ * only the keys that cannot raise privileges ({@link ConfigKey#raisesPrivileges()}); any other is refused unread.
  */
 public final class ConfigLoader {
     /** The proxy's admin port; capturing it would loop Envoy's own traffic. */
