@@ -5,7 +5,10 @@ import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.config.ConfigProblem;
+import io.istiovm.agent.config.FileTrust;
+import io.istiovm.agent.config.InvalidValueException;
 import io.istiovm.agent.envoy.EnvoyBootstrap;
+import io.istiovm.agent.envoy.EnvoyPlan;
 import io.istiovm.agent.envoy.EnvoySettings;
 import io.istiovm.agent.envoy.EnvoySupervisor;
 import io.istiovm.agent.envoy.HostProcesses;
@@ -17,8 +20,10 @@ import io.istiovm.agent.sds.SdsServer;
 import io.istiovm.agent.sds.SdsSettings;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -50,8 +55,33 @@ public final class EnvoyArea {
         return new SdsServer(identities, this::sdsSettings);
     }
 
-    public EnvoySupervisor supervisor() {
-        return new EnvoySupervisor(this::settings, this::envoyUser, host);
+    public TrustedSupervisor supervisor() {
+        return new TrustedSupervisor(new EnvoySupervisor(this::settings, this::envoyUser, host));
+    }
+
+    /**
+     * The Envoy component, which also refuses to prepare when a user other than root can change the binary it
+     * would start (the file or a directory above it, as {@link FileTrust} assesses): the binary is the one the
+     * supervisor chose, so the check covers the packaged fallback too.
+     */
+    public final class TrustedSupervisor implements Component {
+        private final EnvoySupervisor supervisor;
+
+        private TrustedSupervisor(EnvoySupervisor supervisor) {
+            this.supervisor = supervisor;
+        }
+
+        @Override
+        public String name() {
+            return supervisor.name();
+        }
+
+        @Override
+        public EnvoyPlan prepare() throws Exception {
+            EnvoyPlan plan = supervisor.prepare();
+            requireRootOnly(plan.binary(), ConfigKeys.VM_AGENT_ENVOY_BINARY, "the agent starts this program");
+            return plan;
+        }
     }
 
     /** The bootstrap Envoy would be started with, validated against Envoy's schema. */
@@ -64,6 +94,12 @@ public final class EnvoyArea {
      * is a configuration error naming the key. (A backoff cap below its start never loads: ConfigLoader refuses it.)
      */
     public EnvoySettings settings() throws ConfigException {
+        Optional<Path> override = config.find(ConfigKeys.ISTIO_BOOTSTRAP_OVERRIDE);
+        if (override.isPresent()) {
+            // Checked before it is read: a file another user controls could be a FIFO, or become Envoy's config.
+            requireRootOnly(override.get(), ConfigKeys.ISTIO_BOOTSTRAP_OVERRIDE,
+                    "the agent merges this file into Envoy's bootstrap");
+        }
         InetAddress ip = config.find(ConfigKeys.ISTIO_SVC_IP).orElseThrow(() -> invalid(ConfigKeys.ISTIO_SVC_IP,
                 "not set, and the host has no global address to default to"));
         String pod = config.find(ConfigKeys.POD_NAME).orElseThrow(() -> invalid(ConfigKeys.POD_NAME,
@@ -134,11 +170,39 @@ public final class EnvoyArea {
      * ENVOY_USER from the host's passwd, read once for this configuration: the SDS socket's group and Envoy's uid
      * then come from the same entry, even if passwd changes between the two components' prepares.
      */
-    private synchronized ProcessUser envoyUser() throws IOException {
+    private synchronized ProcessUser envoyUser() throws ConfigException {
         if (envoyUser == null) {
-            envoyUser = host.user(config.get(ConfigKeys.ENVOY_USER));
+            try {
+                envoyUser = ProcessUser.resolve(config.get(ConfigKeys.ENVOY_USER), runtime.paths().accounts());
+            } catch (InvalidValueException e) {
+                throw new ConfigException(List.of(ConfigProblem.error(config.source(ConfigKeys.ENVOY_USER),
+                        ConfigKeys.ENVOY_USER.name(), config.get(ConfigKeys.ENVOY_USER).toString(), e.getMessage())));
+            }
         }
         return envoyUser;
+    }
+
+    /**
+     * Refuses {@code file} (named by {@code key}) when a user other than root can change it or a directory above
+     * it: {@code why} says what the agent does with it, and the message gives the commands that fix it.
+     */
+    private void requireRootOnly(Path file, ConfigKey<?> key, String why) throws ConfigException {
+        FileTrust.Verdict verdict;
+        try {
+            verdict = FileTrust.assess(file);
+        } catch (IOException e) {
+            throw invalid(key, file, "cannot be inspected: " + e.getMessage());
+        }
+        if (!verdict.rootOnly()) {
+            throw invalid(key, file, why + ", so only root may be able to change it; "
+                    + verdict.explain(runtime.paths().accounts()));
+        }
+    }
+
+
+    private ConfigException invalid(ConfigKey<?> key, Path value, String reason) {
+        return new ConfigException(List.of(ConfigProblem.error(config.source(key), key.name(), value.toString(),
+                reason)));
     }
 
     private ConfigException invalid(ConfigKey<?> key, String reason) {

@@ -1,5 +1,6 @@
 package io.istiovm.agent.assembly;
 
+import io.istiovm.agent.config.Accounts;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -20,5 +21,14 @@ public record HostPaths(Path etc, Path proc) {
 
     public Path passwd() {
         return etc.resolve("passwd");
+    }
+
+    public Path group() {
+        return etc.resolve("group");
+    }
+
+    /** The users and groups of {@link #passwd()} and {@link #group()}. */
+    public Accounts accounts() {
+        return Accounts.files(passwd(), group());
     }
 }

@@ -1,5 +1,8 @@
 package io.istiovm.agent.cli;
 
+import com.fasterxml.jackson.core.SerializableString;
+import com.fasterxml.jackson.core.io.CharacterEscapes;
+import com.fasterxml.jackson.core.io.SerializedString;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -11,6 +14,7 @@ import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.config.ConfigProblem;
+import io.istiovm.agent.config.VisibleText;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -31,8 +35,9 @@ final class CheckCommand extends ConfiguredCommand {
 
     /** What check does not look at, and where it is looked at: said in the help and in every output format. */
     static final String HOST_CHECKS = "the checks that need this host (sshd's ports against ISTIO_INBOUND_PORTS, "
-            + "the identity files, the Envoy binary and user, the bootstrap override, the hosts.d sources) are made "
-            + "by `istio-vm-agent run --dry-run`, which exits as `run` would.";
+            + "the identity files, the Envoy binary and user, the bootstrap override, the hosts.d sources, and who "
+            + "besides root can change the binary, the override and the hosts sources) are made by "
+            + "`istio-vm-agent run --dry-run`, which exits as `run` would.";
 
 
     @Option(names = "--output", paramLabel = "FORMAT", defaultValue = "text",
@@ -66,9 +71,9 @@ final class CheckCommand extends ConfiguredCommand {
     }
 
     private static void printText(PrintWriter out, AgentConfig config) {
-        out.println("sidecar.env  " + config.files().sidecarEnv()
+        out.println("sidecar.env  " + visible(config.files().sidecarEnv().toString())
                 + (Files.exists(config.files().sidecarEnv()) ? "" : "  (not present; optional)"));
-        out.println("cluster.env  " + config.files().clusterEnv());
+        out.println("cluster.env  " + visible(config.files().clusterEnv().toString()));
         out.println("host checks  " + HOST_CHECKS);
         out.println();
         List<AgentConfig.Entry> entries = config.entries();
@@ -86,12 +91,21 @@ final class CheckCommand extends ConfiguredCommand {
             if (entry.key() != null && entry.key().isCompatOnly()) {
                 source.append(" [accepted, no effect]");
             }
-            out.println(pad(entry.name(), nameWidth) + "  " + pad(shown(entry), valueWidth) + "  " + source);
+            out.println(pad(entry.name(), nameWidth) + "  " + pad(shown(entry), valueWidth) + "  "
+                    + visible(source.toString()));
         }
     }
 
     private static String shown(AgentConfig.Entry entry) {
-        return entry.isSet() ? (entry.formatted().isEmpty() ? "(empty)" : entry.formatted()) : "(unset)";
+        return entry.isSet() ? (entry.formatted().isEmpty() ? "(empty)" : visible(entry.formatted())) : "(unset)";
+    }
+
+    /**
+     * Values carry no control characters (the loader refuses them), but paths and file names may: every format
+     * shows them escaped, never raw, so that output cannot move the cursor or fake a line.
+     */
+    private static String visible(String text) {
+        return VisibleText.escape(text);
     }
 
     private static String pad(String text, int width) {
@@ -103,7 +117,7 @@ final class CheckCommand extends ConfiguredCommand {
         Map<String, String> values = new LinkedHashMap<>();
         for (AgentConfig.Entry entry : config.entries()) {
             if (entry.isSet()) {
-                values.put(entry.name(), entry.formatted());
+                values.put(entry.name(), visible(entry.formatted()));
             }
         }
         try {
@@ -115,8 +129,30 @@ final class CheckCommand extends ConfiguredCommand {
         }
     }
 
+    /** JSON's own escapes for every character {@link VisibleText} would escape (Jackson leaves DEL, C1 as is). */
+    private static final class VisibleJson extends CharacterEscapes {
+        private static final long serialVersionUID = 1L;
+        private final int[] ascii = CharacterEscapes.standardAsciiEscapesForJSON();
+
+        VisibleJson() {
+            ascii[0x7f] = CharacterEscapes.ESCAPE_STANDARD;
+        }
+
+        @Override
+        public int[] getEscapeCodesForAscii() {
+            return ascii;
+        }
+
+        @Override
+        public SerializableString getEscapeSequence(int ch) {
+            return ch <= 0xffff && VisibleText.needsEscape((char) ch)
+                    ? new SerializedString(String.format("\\u%04x", ch)) : null;
+        }
+    }
+
     private static void printJson(PrintWriter out, ConfigLoader.Result result) {
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        mapper.getFactory().setCharacterEscapes(new VisibleJson());
         ObjectNode root = mapper.createObjectNode();
         root.put("sidecarEnv", result.config().files().sidecarEnv().toString());
         root.put("clusterEnv", result.config().files().clusterEnv().toString());

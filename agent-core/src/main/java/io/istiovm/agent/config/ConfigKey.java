@@ -74,9 +74,10 @@ public final class ConfigKey<T> {
     private final String compatNote;
     private final boolean environmentOnly;
     private final List<String> misspellings;
+    private final String privilege;
 
     ConfigKey(String name, ValueType<T> type, Default defaultValue, Group group, String since, String meaning,
-              String compatNote, boolean environmentOnly, List<String> misspellings) {
+              String compatNote, boolean environmentOnly, List<String> misspellings, String privilege) {
         if (!name.matches("[A-Z][A-Z0-9_]*")) {
             throw new IllegalArgumentException("key name " + name);
         }
@@ -89,6 +90,7 @@ public final class ConfigKey<T> {
         this.compatNote = compatNote;
         this.environmentOnly = environmentOnly;
         this.misspellings = List.copyOf(misspellings);
+        this.privilege = privilege;
     }
 
     public String name() {
@@ -136,6 +138,20 @@ public final class ConfigKey<T> {
         return misspellings;
     }
 
+    /**
+     * True when a value of this key can make the agent (root) do what Envoy's user cannot: start a program, pick a
+     * user or group, read, write or delete a path as root, give Envoy a capability, or decide what every user on
+     * the host resolves a name to. Such a key is refused from a file that a user other than root can write.
+     */
+    public boolean raisesPrivileges() {
+        return privilege != null;
+    }
+
+    /** How a value of this key could raise privileges ("names the program the agent starts"); null if it cannot. */
+    public String privilege() {
+        return privilege;
+    }
+
     @Override
     public String toString() {
         return name;
@@ -155,6 +171,7 @@ public final class ConfigKey<T> {
         private String compatNote;
         private boolean environmentOnly;
         private List<String> misspellings = List.of();
+        private String privilege;
 
         private Builder(String name, ValueType<T> type) {
             this.name = name;
@@ -201,9 +218,15 @@ public final class ConfigKey<T> {
             return this;
         }
 
+        /** See {@link ConfigKey#raisesPrivileges()}; {@code how} completes "it ..." in a refusal. */
+        Builder<T> raisesPrivileges(String how) {
+            this.privilege = how;
+            return this;
+        }
+
         ConfigKey<T> build() {
             return new ConfigKey<>(name, type, defaultValue, group, since, meaning, compatNote, environmentOnly,
-                    misspellings);
+                    misspellings, privilege);
         }
     }
 }

@@ -99,17 +99,20 @@ public final class ConfigKeys {
     public static final ConfigKey<String> ISTIO_INBOUND_INTERCEPTION_MODE = define(ConfigKey.builder(
                     "ISTIO_INBOUND_INTERCEPTION_MODE", choice("REDIRECT", "TPROXY"))
             .group(Group.CAPTURE).since("1.4").defaultsTo("REDIRECT")
+            .raisesPrivileges("TPROXY gives Envoy the CAP_NET_ADMIN capability")
             .meaning("How inbound traffic reaches Envoy: REDIRECT (NAT) or TPROXY (keeps the source address; "
                     + "Envoy then needs CAP_NET_ADMIN)."));
 
     public static final ConfigKey<Long> ISTIO_INBOUND_TPROXY_MARK = define(ConfigKey.builder(
                     "ISTIO_INBOUND_TPROXY_MARK", unsigned32())
             .group(Group.CAPTURE).since("1.4").defaultsTo("1337")
+            .raisesPrivileges("sets a routing rule the agent installs as root")
             .meaning("Firewall mark of TPROXY-diverted packets."));
 
     public static final ConfigKey<Long> ISTIO_INBOUND_TPROXY_ROUTE_TABLE = define(ConfigKey.builder(
                     "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", unsigned32())
             .group(Group.CAPTURE).since("1.4").defaultsTo("133")
+            .raisesPrivileges("names the routing table the agent writes as root")
             .meaning("Routing table that delivers TPROXY-marked packets locally."));
 
     public static final ConfigKey<Integer> ENVOY_PORT = define(ConfigKey.builder("ENVOY_PORT", port())
@@ -123,6 +126,7 @@ public final class ConfigKeys {
 
     public static final ConfigKey<UserRef> ENVOY_USER = define(ConfigKey.builder("ENVOY_USER", user())
             .group(Group.CAPTURE).since("1.4").defaultsTo("istio-proxy")
+            .raisesPrivileges("names the user Envoy runs as")
             .meaning("User (name or uid) Envoy runs as; its traffic is never captured. Uid and gid 1337 when no "
                     + "such user exists, as Istio does."));
 
@@ -333,12 +337,14 @@ public final class ConfigKeys {
 
     public static final ConfigKey<Path> PROV_CERT = define(ConfigKey.builder("PROV_CERT", path())
             .group(Group.CERTIFICATES).since("1.5").defaultsTo("/etc/certs")
+            .raisesPrivileges("names the directory the agent reads the identity key from (and writes to) as root")
             .meaning("Directory of the provisioning identity (root-cert.pem, cert-chain.pem, key.pem) used to "
                     + "authenticate to the CA."));
 
     public static final ConfigKey<Path> OUTPUT_CERTS = define(ConfigKey.builder("OUTPUT_CERTS", path())
             .group(Group.CERTIFICATES).since("1.5")
             .derivedDefault("PROV_CERT", c -> c.raw(PROV_CERT))
+            .raisesPrivileges("names a directory the agent writes as root")
             .meaning("Directory rotated certificates are written to."));
 
     public static final ConfigKey<Path> CERTS_DIR = define(ConfigKey.builder("CERTS_DIR", path())
@@ -418,6 +424,7 @@ public final class ConfigKeys {
     public static final ConfigKey<Path> ISTIO_BOOTSTRAP_OVERRIDE = define(ConfigKey.builder("ISTIO_BOOTSTRAP_OVERRIDE",
                     path())
             .group(Group.ENVOY).since("1.4")
+            .raisesPrivileges("names a file the agent reads as root into Envoy's bootstrap")
             .meaning("File of bootstrap fields merged over the generated bootstrap (Envoy `--config-yaml`)."));
 
     public static final ConfigKey<Path> ISTIO_BIN_BASE = define(ConfigKey.builder("ISTIO_BIN_BASE", path())
@@ -440,6 +447,7 @@ public final class ConfigKeys {
     public static final ConfigKey<InetAddress> VM_AGENT_GATEWAY_ADDRESS = define(ConfigKey.builder(
                     "VM_AGENT_GATEWAY_ADDRESS", ipAddress())
             .group(Group.AGENT).since("agent")
+            .raisesPrivileges("decides an address in /etc/hosts, through which every user of the host resolves names")
             .meaning("IP of the mesh's ingress gateway. The agent maps the control-plane names (istio-citadel, "
                     + "istio-pilot, istio-pilot.<ns>, istiod.<ns>.svc) to it in /etc/hosts, replacing the line the "
                     + "multi-network guide has you add by hand."));
@@ -447,6 +455,7 @@ public final class ConfigKeys {
     public static final ConfigKey<List<String>> VM_AGENT_GATEWAY_NAMES = define(ConfigKey.builder(
                     "VM_AGENT_GATEWAY_NAMES", hostNameList())
             .group(Group.AGENT).since("agent").defaultsTo("")
+            .raisesPrivileges("decides names in /etc/hosts, through which every user of the host resolves names")
             .meaning("Extra host names (comma- or space-separated) mapped to VM_AGENT_GATEWAY_ADDRESS."));
 
     public static final ConfigKey<String> VM_AGENT_CA_PROTOCOL = define(ConfigKey.builder("VM_AGENT_CA_PROTOCOL",
@@ -478,6 +487,7 @@ public final class ConfigKeys {
     public static final ConfigKey<Path> VM_AGENT_ENVOY_BINARY = define(ConfigKey.builder("VM_AGENT_ENVOY_BINARY",
                     path())
             .group(Group.AGENT).since("agent").defaultsTo("/usr/local/bin/envoy")
+            .raisesPrivileges("names the program the agent starts")
             .meaning("The Envoy executable the agent supervises; when it does not exist and the default is in effect, /usr/bin/envoy is used."));
 
     public static final ConfigKey<Integer> VM_AGENT_ENVOY_ADMIN_PORT = define(ConfigKey.builder(
@@ -487,6 +497,7 @@ public final class ConfigKeys {
 
     public static final ConfigKey<Path> VM_AGENT_SDS_SOCKET = define(ConfigKey.builder("VM_AGENT_SDS_SOCKET", path())
             .group(Group.AGENT).since("agent").defaultsTo("/var/run/secrets/workload-spiffe-uds/socket")
+            .raisesPrivileges("names a path the agent creates as root")
             .meaning("Unix socket of the agent's SDS server (Envoy's `sds-grpc` cluster); mode 0660, group of "
                     + "ENVOY_USER."));
 
@@ -500,11 +511,13 @@ public final class ConfigKeys {
     public static final ConfigKey<Path> VM_AGENT_ENVOY_CONFIG_DIR = define(ConfigKey.builder(
                     "VM_AGENT_ENVOY_CONFIG_DIR", path())
             .group(Group.AGENT).since("agent").defaultsTo("/etc/istio/proxy")
+            .raisesPrivileges("names a directory the agent writes as root")
             .meaning("Directory of the generated bootstraps, one per epoch (`envoy-rev<N>.json`)."));
 
     public static final ConfigKey<Path> VM_AGENT_ENVOY_SHM_DIR = define(ConfigKey.builder(
                     "VM_AGENT_ENVOY_SHM_DIR", path())
             .group(Group.AGENT).since("agent").defaultsTo("/dev/shm")
+            .raisesPrivileges("names a directory the agent deletes files in as root")
             .meaning("Where Envoy keeps its hot-restart shared memory; stale `envoy_shared_memory_*` files are "
                     + "removed before a first epoch starts."));
 
@@ -561,6 +574,7 @@ public final class ConfigKeys {
 
     public static final ConfigKey<Path> VM_AGENT_HOSTS_FILE = define(ConfigKey.builder("VM_AGENT_HOSTS_FILE", path())
             .group(Group.AGENT).since("agent").defaultsTo("/etc/hosts")
+            .raisesPrivileges("names the file the agent rewrites as root")
             .meaning("The hosts file whose marked block the agent owns (names from VM_AGENT_GATEWAY_ADDRESS, the "
                     + "`hosts` file and `hosts.d/` in the configuration directory)."));
 
@@ -575,6 +589,7 @@ public final class ConfigKeys {
     public static final ConfigKey<Path> VM_AGENT_SSHD_CONFIG = define(ConfigKey.builder("VM_AGENT_SSHD_CONFIG",
                     path())
             .group(Group.AGENT).since("agent").defaultsTo("/etc/ssh/sshd_config")
+            .raisesPrivileges("names a file the agent reads as root")
             .meaning("sshd's configuration, read (with its Include files) for the SSH ports that are never "
                     + "captured inbound; port 22 when it is missing or names no Port."));
 
@@ -586,6 +601,7 @@ public final class ConfigKeys {
 
     public static final ConfigKey<UserRef> VM_AGENT_GROUP = define(ConfigKey.builder("VM_AGENT_GROUP", user())
             .group(Group.AGENT).since("agent").defaultsTo("istio-vm-agent")
+            .raisesPrivileges("names the group whose traffic is never captured")
             .meaning("Group (name or gid) the agent runs as; its own connections (CA, control plane) are never "
                     + "captured, while other root-owned traffic is. No exemption when the group does not exist."));
 
@@ -618,12 +634,14 @@ public final class ConfigKeys {
     public static final ConfigKey<Path> VM_AGENT_CA_TOKEN_FILE = define(ConfigKey.builder("VM_AGENT_CA_TOKEN_FILE",
                     path())
             .group(Group.AGENT).since("agent")
+            .raisesPrivileges("names a file the agent reads as root and sends to the CA")
             .meaning("Bearer token file (Istio's istio-token) to enrol with when no valid certificate exists; "
                     + "unset = re-provisioning needs new files from the operator."));
 
     public static final ConfigKey<UserRef> VM_AGENT_CERTS_OWNER = define(ConfigKey.builder("VM_AGENT_CERTS_OWNER",
                     user())
             .group(Group.AGENT).since("agent").defaultsTo("istio-proxy")
+            .raisesPrivileges("names the group the agent lets read the certificate files")
             .meaning("User (name or uid) whose group may read the files written to OUTPUT_CERTS (key 0640); "
                     + "they belong to root, so that this user cannot change what the agent trusts; a name's primary "
                     + "group is the group, a uid's group is the same number; 1337 when the name does not exist and no "

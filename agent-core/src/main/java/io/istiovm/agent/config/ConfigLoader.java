@@ -17,6 +17,8 @@ import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF;
 import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_ENVOY_RESTART_BACKOFF_MAX;
 import static io.istiovm.agent.config.ConfigKeys.VM_AGENT_STATUS_PORT;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -25,24 +27,53 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.TreeMap;
 
 /**
  * Reads sidecar.env, then cluster.env, then the process environment (later sources win), validates every
- * value against the registry, and returns one {@link AgentConfig}, or every problem at once.
+ * value against the registry, and returns one {@link AgentConfig}, or every problem at once. Each file is first
+ * assessed ({@link FileTrust}): one only root can change is trusted; one that Envoy's user can also change may set
+ * only the keys that cannot raise privileges ({@link ConfigKey#raisesPrivileges()}); any other is refused unread.
  */
 public final class ConfigLoader {
     /** The proxy's admin port; capturing it would loop Envoy's own traffic. */
     private static final int ENVOY_ADMIN_PORT = 15000;
 
     private final HostFacts host;
+    private final ConfigFileReader reader;
+    private final FileTrust.Inspector inspector;
+    private final Accounts accounts;
 
+    /** On the running host: plain reads, the host's lstat, the users and groups of {@code host} (tools, tests). */
     public ConfigLoader(HostFacts host) {
+        this(host, ConfigFileReader.PLAIN, FileTrust.Inspector.SYSTEM, host.accounts());
+    }
+
+    /**
+     * @param reader    how the files are read (the command line's is bounded and never blocks)
+     * @param inspector how the owners and modes of the files and the directories above them are learnt
+     * @param accounts  the host's users and groups, to resolve ENVOY_USER and to name owners in messages
+     */
+    public ConfigLoader(HostFacts host, ConfigFileReader reader, FileTrust.Inspector inspector, Accounts accounts) {
         this.host = Objects.requireNonNull(host);
+        this.reader = Objects.requireNonNull(reader);
+        this.inspector = Objects.requireNonNull(inspector);
+        this.accounts = Objects.requireNonNull(accounts);
     }
 
     /** A loaded configuration and the warnings found on the way. */
     public record Result(AgentConfig config, List<ConfigProblem> warnings) {
+    }
+
+    /**
+     * One file as read: its lines, and who other than root can change it. {@code otherWriter} is the one non-root
+     * uid that can (the owner of the file or of a directory above it), or empty when only root can.
+     */
+    private record Input(EnvFile file, OptionalLong otherWriter, FileTrust.Verdict verdict) {
+        static Input trusted(EnvFile file) {
+            return new Input(file, OptionalLong.empty(), null);
+        }
     }
 
     private record Setting(String raw, Source source, Source overrides) {
@@ -55,8 +86,7 @@ public final class ConfigLoader {
      */
     public Result load(ConfigFiles files, Map<String, String> environment, boolean filesFromFlag)
             throws ConfigException {
-        return resolve(files, EnvFile.read(files.sidecarEnv()), EnvFile.read(files.clusterEnv()), environment,
-                filesFromFlag);
+        return resolve(files, input(files.sidecarEnv()), input(files.clusterEnv()), environment, filesFromFlag);
     }
 
     /**
@@ -64,20 +94,72 @@ public final class ConfigLoader {
      * process environment, reading no file: for tests that need a configuration, and tools that hold one.
      */
     public Result loadInMemory(ConfigFiles files, String clusterEnv) throws ConfigException {
-        return resolve(files, EnvFile.absent(files.sidecarEnv()), EnvFile.parse(files.clusterEnv(),
-                clusterEnv.getBytes(java.nio.charset.StandardCharsets.UTF_8)), Map.of(), true);
+        return resolve(files, Input.trusted(EnvFile.absent(files.sidecarEnv())),
+                Input.trusted(EnvFile.parse(files.clusterEnv(),
+                        clusterEnv.getBytes(java.nio.charset.StandardCharsets.UTF_8))), Map.of(), true);
     }
 
-    private Result resolve(ConfigFiles files, EnvFile sidecar, EnvFile cluster, Map<String, String> environment,
+    /**
+     * Reads one file after asking who can change it (sshd's StrictModes): a file that only root controls is read
+     * through its links; one that exactly one other user controls is read without following a final link, and may
+     * then set only keys that cannot raise privileges (see {@link #resolve}); anything more open is refused unread.
+     */
+    private Input input(Path path) {
+        FileTrust.Verdict verdict;
+        Path readAt = path;
+        try {
+            Optional<FileTrust.Status> leaf = inspector.lstat(path.toAbsolutePath());
+            if (leaf.isEmpty()) {
+                return Input.trusted(EnvFile.absent(path));
+            }
+            verdict = FileTrust.assess(path, inspector);
+            if (leaf.get().isLink()) {
+                if (!verdict.rootOnly()) {
+                    return new Input(EnvFile.refused(path, "is a symbolic link in a directory that a user other "
+                            + "than root can write, and is not followed there: " + verdict.explain(accounts)),
+                            OptionalLong.empty(), verdict);
+                }
+                try {
+                    readAt = path.toRealPath();
+                } catch (java.nio.file.NoSuchFileException e) {
+                    return Input.trusted(EnvFile.refused(path, "is a symbolic link to a file that does not exist"));
+                }
+            }
+        } catch (IOException e) {
+            return Input.trusted(EnvFile.refused(path, "cannot be inspected: " + e.getMessage()));
+        }
+        OptionalLong writer = verdict.soleOtherWriter();
+        if (!verdict.rootOnly() && writer.isEmpty()) {
+            return new Input(EnvFile.refused(path, "can be changed by users other than root: "
+                    + verdict.explain(accounts)), OptionalLong.empty(), verdict);
+        }
+        List<ConfigFileReader.Content> opened = new ArrayList<>();
+        EnvFile file = EnvFile.read(path, readAt, reader, opened::add);
+        for (ConfigFileReader.Content content : opened) {
+            // The inode actually read, which its owner may have changed since it was assessed.
+            boolean ownerKnown = content.uid() == 0 || (writer.isPresent() && content.uid() == writer.getAsLong());
+            if (!ownerKnown || (content.mode() & 0022) != 0) {
+                return new Input(EnvFile.refused(path, "changed while it was read: now owned by "
+                        + accounts.describeUid(content.uid()) + ", mode " + String.format("%04o", content.mode())
+                        + "; make it root's (fix: chown root " + path + " && chmod go-w " + path + ")"),
+                        OptionalLong.empty(), verdict);
+            }
+        }
+        return new Input(file, writer, verdict);
+    }
+
+    private Result resolve(ConfigFiles files, Input sidecarInput, Input clusterInput, Map<String, String> environment,
                            boolean filesFromFlag) throws ConfigException {
         List<ConfigProblem> problems = new ArrayList<>();
         Map<String, Setting> settings = new LinkedHashMap<>();
+        EnvFile cluster = clusterInput.file();
 
         if (!cluster.exists()) {
             problems.add(ConfigProblem.error(new Source.FileLine(files.clusterEnv(), 0), null, null,
                     "not found; cluster.env is required (set ISTIO_CLUSTER_CONFIG or --config-dir to read another)"));
         }
-        for (EnvFile file : List.of(sidecar, cluster)) {
+        for (Input input : List.of(sidecarInput, clusterInput)) {
+            EnvFile file = input.file();
             problems.addAll(file.problems());
             for (EnvFile.Assignment assignment : file.assignments()) {
                 String name = assignment.key();
@@ -93,6 +175,13 @@ public final class ConfigLoader {
                             "is read only from the process environment; ignored in a file"));
                     continue;
                 }
+                if (key.isPresent() && key.get().raisesPrivileges() && input.otherWriter().isPresent()) {
+                    problems.add(ConfigProblem.error(assignment.source(), name, assignment.value(),
+                            key.get().privilege() + ", so only a file that root alone can change may set it; "
+                                    + input.verdict().explain(accounts)
+                                    + ", or set it in the agent's environment (its systemd unit)"));
+                    continue;
+                }
                 Setting earlier = settings.get(name);
                 settings.put(name, new Setting(assignment.value(), assignment.source(),
                         earlier == null ? null : earlier.source()));
@@ -101,6 +190,12 @@ public final class ConfigLoader {
         environment.forEach((name, raw) -> {
             Optional<ConfigKey<?>> key = ConfigKeys.byName(name);
             if ((key.isPresent() && !key.get().isEnvironmentOnly()) || ConfigKeys.isMetadataFamily(name)) {
+                int control = VisibleText.firstControl(raw);
+                if (control >= 0) {
+                    problems.add(ConfigProblem.error(Source.ENVIRONMENT, name, raw, VisibleText.describe(
+                            raw.charAt(control)) + " at position " + (control + 1) + " is not allowed"));
+                    return;
+                }
                 Setting earlier = settings.get(name);
                 settings.put(name, new Setting(raw, Source.ENVIRONMENT, earlier == null ? null : earlier.source()));
             }
@@ -147,6 +242,7 @@ public final class ConfigLoader {
 
         AgentConfig config = new AgentConfig(files, entries);
         crossCheck(config, entries, problems);
+        checkEnvoyUser(config, entries, List.of(sidecarInput, clusterInput), problems);
 
         List<ConfigProblem> ordered = new ArrayList<>(problems);
         ordered.sort(Comparator.comparingInt((ConfigProblem p) -> sourceRank(p.source(), files))
@@ -200,6 +296,34 @@ public final class ConfigLoader {
             }
             problems.add(ConfigProblem.error(setting.source(), name, setting.raw(), reason));
             return new AgentConfig.Entry(name, key, setting.raw(), null, "", setting.source(), setting.overrides());
+        }
+    }
+
+    /**
+     * ENVOY_USER must name an unprivileged account (never uid 0; the 1337 fallback only when that id is nobody
+     * else's), and a configuration file another user can change is accepted only when that user is Envoy's: the
+     * guide hands /var/lib/istio/envoy to istio-proxy, who may then set the keys that cannot raise privileges.
+     */
+    private void checkEnvoyUser(AgentConfig config, Map<String, AgentConfig.Entry> entries, List<Input> inputs,
+                                List<ConfigProblem> problems) {
+        Optional<UserRef> user = config.find(ConfigKeys.ENVOY_USER);
+        if (user.isEmpty()) {
+            return;
+        }
+        Accounts.Account envoy;
+        try {
+            envoy = accounts.envoyUser(user.get());
+        } catch (InvalidValueException e) {
+            problems.add(problem(entries, ConfigKeys.ENVOY_USER, Severity.ERROR, e.getMessage()));
+            return;
+        }
+        for (Input input : inputs) {
+            if (input.otherWriter().isPresent() && input.otherWriter().getAsLong() != envoy.uid()) {
+                problems.add(ConfigProblem.error(new Source.FileLine(input.file().path(), 0), null, null,
+                        "can be changed by " + accounts.describeUid(input.otherWriter().getAsLong()) + ", who is "
+                                + "neither root nor Envoy's user (ENVOY_USER=" + user.get() + ", uid " + envoy.uid()
+                                + "): " + input.verdict().explain(accounts)));
+            }
         }
     }
 

@@ -26,7 +26,10 @@ public record ConfigProblem(Severity severity, Source source, String key, String
         return severity == Severity.ERROR;
     }
 
-    /** {@code error: /var/lib/istio/envoy/cluster.env:3: ENVOY_PORT='0': port 0 is out of range (1-65535)}. */
+    /**
+     * {@code error: /var/lib/istio/envoy/cluster.env:3: ENVOY_PORT='0': port 0 is out of range (1-65535)}; never a
+     * raw control character (a path or a reason may carry one), see {@link VisibleText}.
+     */
     public String render() {
         StringBuilder out = new StringBuilder(severity.label()).append(": ").append(source.location()).append(": ");
         if (key != null) {
@@ -36,7 +39,7 @@ public record ConfigProblem(Severity severity, Source source, String key, String
             }
             out.append(": ");
         }
-        return out.append(reason).toString();
+        return VisibleText.escape(out.append(reason).toString());
     }
 
     @Override

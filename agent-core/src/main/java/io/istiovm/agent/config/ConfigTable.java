@@ -20,7 +20,8 @@ public final class ConfigTable {
                 out.append("| Key | Form | Default | Since | Meaning |\n");
                 out.append("|---|---|---|---|---|\n");
             }
-            String meaning = key.meaning() + (key.isCompatOnly() ? " *Accepted, no effect:* " + key.compatNote() : "");
+            String meaning = key.meaning() + (key.isCompatOnly() ? " *Accepted, no effect:* " + key.compatNote() : "")
+                    + (key.raisesPrivileges() ? " *Root-only source:* it " + key.privilege() + "." : "");
             out.append("| `").append(key.name()).append("` | ")
                     .append(cell(key.type().describe())).append(" | ")
                     .append(cell(key.defaultValue().describe())).append(" | ")

@@ -7,8 +7,6 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -64,32 +62,35 @@ public final class EnvFile {
         return problems;
     }
 
-    /** Reads and lexes {@code path}. A missing file gives an empty result with {@link #exists()} false. */
-    public static EnvFile read(Path path) {
+    /**
+     * Reads {@code readAt} with {@code reader} and lexes it, labelled as {@code path} (the loader reads the file
+     * its links lead to only when root alone controls them). A missing file gives an empty result with
+     * {@link #exists()} false; {@code read} is told the owner and mode of what it read.
+     */
+    public static EnvFile read(Path path, Path readAt, ConfigFileReader reader,
+                               java.util.function.Consumer<ConfigFileReader.Content> read) {
         Source.FileLine whole = new Source.FileLine(path, 0);
         try {
-            if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS) && !Files.exists(path)) {
-                return new EnvFile(path, false, List.of(), List.of());
-            }
-            if (!Files.exists(path)) {
-                return failed(path, whole, "is a symbolic link to a file that does not exist");
-            }
-            if (!Files.isRegularFile(path)) {
-                return failed(path, whole, "is not a regular file");
-            }
-            long size = Files.size(path);
-            if (size > MAX_BYTES) {
-                return failed(path, whole, "is " + size + " bytes; a configuration file may be at most "
-                        + MAX_BYTES + " bytes (1 MiB)");
-            }
-            return parse(path, Files.readAllBytes(path));
+            ConfigFileReader.Content content = reader.read(readAt, MAX_BYTES);
+            read.accept(content);
+            return parse(path, content.bytes());
         } catch (NoSuchFileException e) {
             return new EnvFile(path, false, List.of(), List.of());
         } catch (AccessDeniedException e) {
             return failed(path, whole, "cannot be read: permission denied");
         } catch (IOException e) {
-            return failed(path, whole, "cannot be read: " + e.getMessage());
+            // The readers' messages start with the path they read, which the problem already names.
+            String message = String.valueOf(e.getMessage());
+            String prefix = readAt.toAbsolutePath() + ": ";
+            return failed(path, whole, "cannot be read: " + (message.startsWith(prefix)
+                    ? message.substring(prefix.length()) : message.startsWith(readAt + ": ")
+                    ? message.substring(readAt.toString().length() + 2) : message));
         }
+    }
+
+    /** A file that cannot be used at all, for the reason given (its lines are not read). */
+    public static EnvFile refused(Path path, String reason) {
+        return failed(path, new Source.FileLine(path, 0), reason);
     }
 
     /** A file that is not there ({@link #exists()} false), for a configuration held in memory. */
@@ -271,7 +272,12 @@ public final class EnvFile {
                             throw error("a trailing backslash (line continuation) is not supported; put the value "
                                     + "on one line");
                         }
-                        out.append(line.charAt(pos + 1));
+                        char escaped = line.charAt(pos + 1);
+                        if (VisibleText.isControl(escaped) && escaped != '\t') {
+                            throw error(describe(escaped) + " at column " + (pos + 2) + " (escaped with '\\') "
+                                    + "is not allowed");
+                        }
+                        out.append(escaped);
                         pos += 2;
                     }
                     case '$' -> throw error("'$' at column " + (pos + 1) + ": variable expansion is not supported; "
@@ -281,7 +287,7 @@ public final class EnvFile {
                             + (pos + 1) + " is not supported; one assignment per line, quote the value if '" + c
                             + "' is part of it");
                     default -> {
-                        if (Character.isISOControl(c)) {
+                        if (VisibleText.isControl(c)) {
                             throw error(describe(c) + " at column " + (pos + 1) + " is not allowed");
                         }
                         out.append(c);
@@ -329,7 +335,7 @@ public final class EnvFile {
                 if (c == '`') {
                     throw error("'`' at column " + (pos + 1) + ": command substitution is not supported");
                 }
-                if (Character.isISOControl(c) && c != '\t') {
+                if (VisibleText.isControl(c) && c != '\t') {
                     throw error(describe(c) + " at column " + (pos + 1) + " is not allowed");
                 }
                 out.append(c);
@@ -340,7 +346,7 @@ public final class EnvFile {
         private void checkControl(String content, int offset) throws SyntaxError {
             for (int i = 0; i < content.length(); i++) {
                 char c = content.charAt(i);
-                if (Character.isISOControl(c) && c != '\t') {
+                if (VisibleText.isControl(c) && c != '\t') {
                     throw error(describe(c) + " at column " + (offset + i + 1) + " is not allowed");
                 }
             }
@@ -351,10 +357,7 @@ public final class EnvFile {
         }
 
         private static String describe(char c) {
-            if (Character.isISOControl(c)) {
-                return String.format("control character 0x%02x", (int) c);
-            }
-            return String.valueOf(c);
+            return VisibleText.needsEscape(c) ? VisibleText.describe(c) : String.valueOf(c);
         }
 
         private void skipBlanks() {

@@ -23,6 +23,32 @@ public interface HostFacts {
     /** Global unicast addresses of interfaces that are up, IPv4 first, as {@code hostname --all-ip-addresses}. */
     List<InetAddress> addresses();
 
+    /** The host's users and groups (ENVOY_USER is resolved through them): /etc/passwd and /etc/group. */
+    default Accounts accounts() {
+        return Accounts.system();
+    }
+
+    /** These facts with other users and groups (a test's own lists; the real files are never edited). */
+    default HostFacts withAccounts(Accounts accounts) {
+        HostFacts facts = this;
+        return new HostFacts() {
+            @Override
+            public Optional<String> shortHostName() {
+                return facts.shortHostName();
+            }
+
+            @Override
+            public List<InetAddress> addresses() {
+                return facts.addresses();
+            }
+
+            @Override
+            public Accounts accounts() {
+                return accounts;
+            }
+        };
+    }
+
     static HostFacts fixed(String shortHostName, List<InetAddress> addresses) {
         return new HostFacts() {
             @Override

@@ -8,7 +8,8 @@ public final class ShellQuoting {
     }
 
     /**
-     * Single-quotes {@code value}; control characters are shown as {@code \xNN} so that garbage cannot
+     * Single-quotes {@code value}; control and invisible characters are shown as {@code \xNN} or {@code &#92;uNNNN}
+     * ({@link VisibleText}) so that garbage cannot
      * disturb a terminal, and very long values are shortened.
      */
     public static String quote(String value) {
@@ -22,8 +23,8 @@ public final class ShellQuoting {
             char c = value.charAt(i);
             if (c == '\'') {
                 out.append("'\\''");
-            } else if (Character.isISOControl(c)) {
-                out.append(String.format("\\x%02x", (int) c));
+            } else if (VisibleText.needsEscape(c)) {
+                out.append(VisibleText.escape(c));
             } else {
                 out.append(c);
             }

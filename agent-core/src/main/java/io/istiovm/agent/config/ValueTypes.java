@@ -462,7 +462,38 @@ public final class ValueTypes {
             if (!(node instanceof ObjectNode object)) {
                 throw new InvalidValueException("must be a JSON object ({...})");
             }
+            refuseControlCharacters(object, "");
             return object;
         }, ObjectNode::toString);
+    }
+
+    /**
+     * JSON escapes ({@code \n}, {@code \u001b}) decode to control characters that the file's own text may not carry;
+     * they are refused in every name and string, named by the JSON pointer of where they are.
+     */
+    private static void refuseControlCharacters(JsonNode node, String pointer) throws InvalidValueException {
+        if (node.isTextual()) {
+            refuseControl(node.textValue(), pointer.isEmpty() ? "/" : pointer, "string");
+        } else if (node.isObject()) {
+            for (var fields = node.fields(); fields.hasNext(); ) {
+                var field = fields.next();
+                String at = pointer + "/" + field.getKey().replace("~", "~0").replace("/", "~1");
+                refuseControl(field.getKey(), at, "name");
+                refuseControlCharacters(field.getValue(), at);
+            }
+        } else if (node.isArray()) {
+            for (int i = 0; i < node.size(); i++) {
+                refuseControlCharacters(node.get(i), pointer + "/" + i);
+            }
+        }
+    }
+
+    private static void refuseControl(String text, String pointer, String what) throws InvalidValueException {
+        int at = VisibleText.firstControl(text);
+        if (at >= 0) {
+            throw new InvalidValueException("the JSON " + what + " at " + VisibleText.escape(pointer) + " contains "
+                    + VisibleText.describe(text.charAt(at)) + " (from an escape); control characters are not "
+                    + "allowed");
+        }
     }
 }

@@ -81,8 +81,8 @@ class ConfigCorpusTest {
         long size = Files.size(cluster);
         CliRun run = CliRun.run(Map.of(), "check", "--config-dir", temp.toString());
         assertThat(run.exitCode()).isEqualTo(78);
-        assertThat(run.err()).isEqualTo("error: " + cluster + ": is " + size + " bytes; a configuration file may be "
-                + "at most 1048576 bytes (1 MiB)\nconfiguration is invalid: 1 error\n");
+        assertThat(run.err()).isEqualTo("error: " + cluster + ": cannot be read: is " + size + " bytes, more than the "
+                + "1048576 allowed\nconfiguration is invalid: 1 error\n");
     }
 
     @Test

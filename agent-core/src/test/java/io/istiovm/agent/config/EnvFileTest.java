@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -82,6 +83,23 @@ class EnvFileTest {
         assertThat(file.problems()).singleElement().satisfies(p -> {
             assertThat(p.source()).isEqualTo(new Source.FileLine(FILE, 2));
             assertThat(p.reason()).isEqualTo(reason);
+        });
+    }
+
+    @Test
+    void controlCharactersAreRefusedHoweverTheyAreWritten() {
+        Map<String, String> lines = new java.util.LinkedHashMap<>();
+        lines.put("A=x\\\u001by", "control character 0x1b at column 5 (escaped with '\\') is not allowed");
+        lines.put("A=\"x\u001by\"", "control character 0x1b at column 5 is not allowed");
+        lines.put("A='x\u0085y'", "control character 0x85 at column 5 is not allowed");
+        lines.put("A=x\u2028y", "control character U+2028 at column 4 is not allowed");
+        lines.put("A=x\\\ry", "control character 0x0d at column 5 (escaped with '\\') is not allowed");
+        lines.forEach((line, reason) -> {
+            EnvFile file = parse(line + "\n");
+            assertThat(file.assignments()).as(line).isEmpty();
+            assertThat(file.problems()).as(line).singleElement().extracting(ConfigProblem::reason).isEqualTo(reason);
+            assertThat(file.problems().get(0).render()).as("rendered without raw control characters")
+                    .doesNotContain("\u001b", "\u0085", "\u2028", "\r");
         });
     }
 

@@ -174,4 +174,17 @@ class ValueTypesTest {
         assertThat(ValueTypes.jsonObject().parse("{\"app\":\"httpbin\"}").get("app").asText()).isEqualTo("httpbin");
         assertThatThrownBy(() -> ValueTypes.jsonObject().parse("[1]")).hasMessage("must be a JSON object ({...})");
     }
+
+    @Test
+    void jsonEscapesMayNotSmuggleControlCharacters() {
+        assertThatThrownBy(() -> ValueTypes.jsonObject().parse("{\"app\":\"x\\u001b[2J\"}"))
+                .hasMessage("the JSON string at /app contains control character 0x1b (from an escape); control "
+                        + "characters are not allowed");
+        assertThatThrownBy(() -> ValueTypes.jsonObject().parse("{\"a\":{\"b\\nc\":1}}"))
+                .hasMessage("the JSON name at /a/b\\x0ac contains control character 0x0a (from an escape); control "
+                        + "characters are not allowed");
+        assertThatThrownBy(() -> ValueTypes.jsonObject().parse("{\"a\":[\"ok\",\"\\u2029\"]}"))
+                .hasMessage("the JSON string at /a/1 contains control character U+2029 (from an escape); control "
+                        + "characters are not allowed");
+    }
 }

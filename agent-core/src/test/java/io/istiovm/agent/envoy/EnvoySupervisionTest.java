@@ -56,6 +56,8 @@ class EnvoySupervisionTest {
     private final AgentState state = new AgentState(clock);
     private final FakeAdmin admin = new FakeAdmin();
     private EnvoySupervision envoy;
+    /** Envoy's uid here, and the agent's as far as the supervisor can tell (see {@link #installEnvoy}). */
+    private static final long ENVOY_UID = 4242;
 
     @BeforeEach
     void installEnvoy() throws IOException {
@@ -72,7 +74,9 @@ class EnvoySupervisionTest {
                 while :; do sleep 1 & wait $!; done
                 """.replace("DIR", dir.toString()));
         Files.setPosixFilePermissions(bin.resolve("envoy"), PosixFilePermissions.fromString("rwxr-xr-x"));
-        Files.createDirectories(dir.resolve("host/proc/self"));
+        // The agent's uid is read from the owner of proc/self: as Envoy's own (never root) uid, Envoy is started
+        // directly, without setpriv, so the stand-in runs as this test does.
+        Files.setAttribute(Files.createDirectories(dir.resolve("host/proc/self")), "unix:uid", (int) ENVOY_UID);
         Files.createDirectories(dir.resolve("host/etc"));
     }
 
@@ -349,7 +353,7 @@ class EnvoySupervisionTest {
     private Map<String, String> config(Map<String, String> extra) {
         Map<String, String> values = new LinkedHashMap<>();
         values.put("VM_AGENT_ENVOY_BINARY", dir.resolve("bin/envoy").toString());
-        values.put("ENVOY_USER", Long.toString(uid()));
+        values.put("ENVOY_USER", Long.toString(ENVOY_UID));
         values.put("VM_AGENT_ENVOY_ADMIN_PORT", Integer.toString(admin.port()));
         values.put("VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("proxy").toString());
         values.put("VM_AGENT_ENVOY_SHM_DIR", dir.resolve("shm").toString());
@@ -360,14 +364,6 @@ class EnvoySupervisionTest {
         values.put("VM_AGENT_ENVOY_POLL_INTERVAL", "1s");
         values.putAll(extra);
         return values;
-    }
-
-    private static long uid() {
-        try {
-            return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
     }
 
     private EnvoyPlan prepare(Map<String, String> extra) throws Exception {

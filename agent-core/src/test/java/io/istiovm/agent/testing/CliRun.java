@@ -29,9 +29,14 @@ public final class CliRun {
     }
 
     public static CliRun run(Map<String, String> environment, String... args) {
+        return run(TEST_HOST, environment, args);
+    }
+
+    /** On {@code host} (a test's own users and groups, say: {@link HostFacts#withAccounts}). */
+    public static CliRun run(HostFacts host, Map<String, String> environment, String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        CliEnvironment env = new CliEnvironment(environment, TEST_HOST, new PrintWriter(out), new PrintWriter(err));
+        CliEnvironment env = new CliEnvironment(environment, host, new PrintWriter(out), new PrintWriter(err));
         int code = Cli.execute(env, args);
         return new CliRun(code, out.toString(), err.toString());
     }
