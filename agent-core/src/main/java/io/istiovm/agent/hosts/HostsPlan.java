@@ -2,7 +2,6 @@ package io.istiovm.agent.hosts;
 
 import io.istiovm.agent.config.ConfigProblem;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -58,7 +57,6 @@ public record HostsPlan(Path target, HostsFileContent current, HostsBlock block,
         if (block.isEmpty()) {
             return List.of();
         }
-        byte[] raw = block.getBytes(StandardCharsets.ISO_8859_1);
-        return List.of(new String(raw, StandardCharsets.UTF_8).split("\r?\n"));
+        return List.of(block.split("\r?\n"));
     }
 }
