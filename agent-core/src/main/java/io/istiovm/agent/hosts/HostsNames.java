@@ -43,6 +43,10 @@ final class HostsNames {
                 ? " (a namespace is a DNS-1123 label: lowercase letters, digits and inner hyphens, at most 63)"
                 : " (a name is a DNS-1123 subdomain: lowercase letters, digits, inner hyphens, dots between labels, "
                 + "at most 253)")).or(() -> {
+            int max = namespace ? 63 : 253;
+            if (name.length() > max) {
+                return Optional.of("is " + name.length() + " characters long (at most " + max + ")");
+            }
             try {
                 ValueTypes.kubernetesName(!namespace).parse(name);
                 return Optional.empty();
