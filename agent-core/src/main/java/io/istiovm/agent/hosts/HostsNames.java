@@ -108,18 +108,26 @@ final class HostsNames {
 
     /** {@code text} in single quotes, control and non-ASCII characters as escapes. */
     static String quoted(String text) {
-        StringBuilder out = new StringBuilder("'");
+        return "'" + escaped(text, true).replace("'", "\\'") + "'";
+    }
+
+    /**
+     * {@code text} for a terminal: control characters (and a backslash, so the result is unambiguous) as escapes,
+     * and with {@code nonAscii} every character beyond ASCII as {@code \\u{XXXX}}.
+     */
+    static String escaped(String text, boolean nonAscii) {
+        StringBuilder out = new StringBuilder();
         text.codePoints().forEach(c -> {
-            if (c < 0x20 || c == 0x7f) {
+            if (c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0) {
                 out.append(String.format("\\x%02x", c));
-            } else if (c > 0x7e) {
+            } else if (nonAscii && c > 0x7e) {
                 out.append(String.format("\\u{%04X}", c));
-            } else if (c == '\'' || c == '\\') {
-                out.append('\\').append((char) c);
+            } else if (c == '\\') {
+                out.append("\\\\");
             } else {
-                out.append((char) c);
+                out.appendCodePoint(c);
             }
         });
-        return out.append('\'').toString();
+        return out.toString();
     }
 }

@@ -38,17 +38,20 @@ public record HostsPlan(Path target, HostsFileContent current, HostsBlock block,
         return block.isEmpty() ? "" : block.render();
     }
 
-    /** Prints the target, whether it changes, and a line diff of the block ({@code -} removed, {@code +} added). */
+    /**
+     * Prints the target, whether it changes, and a line diff of the block ({@code -} removed, {@code +} added). The
+     * current block may have been edited by hand, so control characters in it are shown as escapes.
+     */
     public void describe(PrintWriter out) {
         out.println("# hosts file: " + target + (changes() ? " (changes)" : " (up to date)"));
         Set<String> before = new LinkedHashSet<>(lines(current.currentBlock()));
         Set<String> after = new LinkedHashSet<>(lines(desiredBlock()));
         for (String line : after) {
-            out.println((before.contains(line) ? "  " : "+ ") + line);
+            out.println((before.contains(line) ? "  " : "+ ") + HostsNames.escaped(line, false));
         }
         for (String line : before) {
             if (!after.contains(line)) {
-                out.println("- " + line);
+                out.println("- " + HostsNames.escaped(line, false));
             }
         }
     }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.istiovm.agent.config.IpAddresses;
 import io.istiovm.agent.config.Source;
+import io.istiovm.agent.testing.CliRun;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -110,6 +111,19 @@ class HostsInjectionCorpusTest {
         assertThat(text).endsWith(HostsScratch.TYPICAL_HOSTS);
         String block = text.substring(0, text.indexOf(HostsBlock.END_PREFIX));
         assertThat(block.chars()).allMatch(c -> c == '\n' || c >= 0x20 && c < 0x7f);
+    }
+
+    @Test
+    void planShowsControlCharactersOfAHandEditedBlockAsEscapes() throws IOException {
+        String edited = scratch.targetText().replace("127.255.0.3 httpbin.bar.global #",
+                "127.255.0.3 httpbin.bar.global \u001b[2J\u0007 #");
+        Files.writeString(scratch.target(), edited);
+
+        CliRun plan = scratch.cli("hosts", "plan");
+
+        assertThat(plan.exitCode()).as(plan.toString()).isZero();
+        assertThat(plan.out()).contains("- 127.255.0.3 httpbin.bar.global \\x1b[2J\\x07 # ServiceEntry")
+                .doesNotContain("\u001b", "\u0007");
     }
 
     @Test
