@@ -31,6 +31,9 @@ final class ExtendedAttributes {
         long lgetxattr(String path, String name, byte[] value, long size) throws LastErrorException;
 
         int lsetxattr(String path, String name, byte[] value, long size, int flags) throws LastErrorException;
+
+        /** Follows: for {@code /proc/self/fd/N}, which resolves to the open inode itself. */
+        int setxattr(String path, String name, byte[] value, long size, int flags) throws LastErrorException;
     }
 
     private ExtendedAttributes() {
@@ -63,10 +66,12 @@ final class ExtendedAttributes {
     }
 
     /**
-     * Copies every attribute of {@code from} to {@code to}. An attribute the target file system or the agent's
-     * privileges do not allow is skipped with a warning rather than failing the whole write.
+     * Copies every attribute of the entry {@code from} (a link there is read as the link, never followed) to the open
+     * file {@code descriptor} ({@code /proc/self/fd/N}, so the attributes land on that inode whatever its name is
+     * made to point at). An attribute the target file system or the agent's privileges do not allow is skipped with
+     * a warning rather than failing the whole write.
      */
-    static void copy(Path from, Path to) {
+    static void copy(Path from, Path descriptor) {
         List<String> names;
         try {
             names = names(from);
@@ -78,10 +83,11 @@ final class ExtendedAttributes {
         }
         for (String name : names) {
             try {
-                set(to, name, get(from, name));
+                byte[] value = get(from, name);
+                LibC.INSTANCE.setxattr(descriptor.toString(), name, value, value.length, 0);
             } catch (LastErrorException e) {
                 if (e.getErrorCode() != ENODATA) {
-                    LOG.warn("{}: extended attribute {} not kept (errno {})", to, name, e.getErrorCode());
+                    LOG.warn("{}: extended attribute {} not kept (errno {})", from, name, e.getErrorCode());
                 }
             }
         }

@@ -36,6 +36,9 @@ public final class HostsBlock {
         public Line {
             names = List.copyOf(names);
             origins = List.copyOf(origins);
+            // What HostsEntry guarantees, checked again where the text is rendered: one line, printable ASCII.
+            names.forEach(HostsNames::requireHostName);
+            origins.forEach(HostsNames::requireComment);
         }
 
         String render() {

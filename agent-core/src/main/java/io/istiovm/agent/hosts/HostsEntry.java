@@ -13,7 +13,8 @@ import java.util.Objects;
  * @param address the address the name resolves to
  * @param source  the file and line (or configuration key) that asked for it; two entries with the same source
  *                never conflict with each other (one ServiceEntry may give a host several addresses)
- * @param origin  a short description for the block's comments, e.g. {@code ServiceEntry bar/httpbin (se.yaml:1)}
+ * @param origin  a short description for the block's comments, e.g. {@code ServiceEntry bar/httpbin (se.yaml:1)};
+ *                printable ASCII only, so that a comment can never end its line or carry a control character
  */
 public record HostsEntry(String name, InetAddress address, Source source, String origin) {
     public HostsEntry {
@@ -21,6 +22,8 @@ public record HostsEntry(String name, InetAddress address, Source source, String
         Objects.requireNonNull(address, "address");
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(origin, "origin");
+        HostsNames.requireHostName(name);
+        HostsNames.requireComment(origin);
         name = name.toLowerCase(Locale.ROOT);
     }
 

@@ -11,30 +11,44 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
- * The current bytes of a hosts file, split into the agent's block and everything else. Everything outside the
- * block is kept byte for byte: the text is handled as ISO-8859-1, which maps every byte to one char and back, so
- * CRLF, tabs, any encoding of comments and a missing final newline all survive.
+ * The current bytes of a hosts file, split into the agent's block and everything else. The file is UTF-8 (glibc
+ * and every resolver read it as bytes; UTF-8 is what the agent writes): it is decoded strictly, so a file that is
+ * not UTF-8 is refused with its line rather than rewritten with '?' or re-encoded, and strictly decoded text encodes
+ * back to the same bytes, so everything outside the block is kept byte for byte: CRLF, tabs, comments in any
+ * script, a missing final newline.
  */
 public final class HostsFileContent {
     private final Path path;
+    private final byte[] bytes;
     private final String text;
     /** Offset of the BEGIN line, or -1 without a block. */
     private final int blockStart;
     /** Offset just past the END line's line end. */
     private final int blockEnd;
 
-    private HostsFileContent(Path path, String text, int blockStart, int blockEnd) {
+    private HostsFileContent(Path path, byte[] bytes, String text, int blockStart, int blockEnd) {
         this.path = path;
+        this.bytes = bytes.clone();
         this.text = text;
         this.blockStart = blockStart;
         this.blockEnd = blockEnd;
     }
 
-    /** @throws ConfigException when the block's markers are damaged (a lone BEGIN or END, or two blocks) */
+    /**
+     * @throws ConfigException when the file is not UTF-8 (the line is named) or the block's markers are damaged (a
+     *                         lone BEGIN or END, or two blocks)
+     */
     public static HostsFileContent parse(Path path, byte[] bytes) throws ConfigException {
-        String text = new String(bytes, StandardCharsets.ISO_8859_1);
+        Optional<String> decoded = Utf8.decode(bytes);
+        if (decoded.isEmpty()) {
+            throw damaged(path, Utf8.firstInvalidLine(bytes), "is not valid UTF-8 text; the agent writes the hosts "
+                    + "file as UTF-8 and will not re-encode the rest of it: convert it (iconv -t UTF-8) or remove "
+                    + "the bytes");
+        }
+        String text = decoded.get();
         int begin = -1;
         int beginLine = 0;
         int end = -1;
@@ -65,7 +79,7 @@ public final class HostsFileContent {
             throw damaged(path, beginLine, "BEGIN marker of the istio-vm-agent block has no END marker; the block "
                     + "was edited by hand: restore the END line or delete the block");
         }
-        return new HostsFileContent(path, text, begin, end);
+        return new HostsFileContent(path, bytes, text, begin, end);
     }
 
     private static ConfigException damaged(Path path, int line, String reason) {
@@ -77,7 +91,7 @@ public final class HostsFileContent {
     }
 
     public byte[] bytes() {
-        return text.getBytes(StandardCharsets.ISO_8859_1);
+        return bytes.clone();
     }
 
     public boolean hasBlock() {
@@ -102,13 +116,15 @@ public final class HostsFileContent {
         String result = hasBlock()
                 ? text.substring(0, blockStart) + rendered + text.substring(blockEnd)
                 : rendered + text;
-        return result.getBytes(StandardCharsets.ISO_8859_1);
+        return result.getBytes(StandardCharsets.UTF_8);
     }
 
     /** The file without the block: exactly the bytes outside it. */
     public byte[] withoutBlock() {
-        String result = hasBlock() ? text.substring(0, blockStart) + text.substring(blockEnd) : text;
-        return result.getBytes(StandardCharsets.ISO_8859_1);
+        if (!hasBlock()) {
+            return bytes.clone();
+        }
+        return (text.substring(0, blockStart) + text.substring(blockEnd)).getBytes(StandardCharsets.UTF_8);
     }
 
     /**

@@ -1,6 +1,9 @@
 package io.istiovm.agent.hosts;
 
 import io.istiovm.agent.config.ConfigException;
+import io.istiovm.agent.fs.HeldDirectory;
+import io.istiovm.agent.fs.HeldFile;
+import io.istiovm.agent.fs.TrustedLinks;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -8,15 +11,19 @@ import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystemException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFileAttributes;
-import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
 import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
@@ -29,12 +36,19 @@ import org.slf4j.LoggerFactory;
  * attributes. When the target is a mount point (a bind-mounted /etc/hosts, as containers have), rename fails with
  * EBUSY or EXDEV; the new content then goes to a journal file first (itself written by rename, so it is complete
  * whenever it exists) and is copied in place; {@link #recover} finishes a copy a crash interrupted.
+ *
+ * <p>Every file operation goes through the fs layer, in the target's directory held by descriptor: the target is
+ * reached through root's symbolic links only ({@link TrustedLinks}), read with a size limit and only if it is a
+ * regular file, the temporary file is created exclusively under an unguessable name and given owner and mode on its
+ * descriptor, the lock file is opened without following links, and renames and removals name entries of the held
+ * directory.
  */
 public final class HostsFileWriter {
     private static final Logger LOG = LoggerFactory.getLogger(HostsFileWriter.class);
     private static final String TAG = ".istio-vm-agent.";
     /** Writes of one plan before giving up on a file that keeps changing under the agent. */
     static final int STALE_ATTEMPTS = 5;
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     private final Set<Path> warnedInPlace = ConcurrentHashMap.newKeySet();
 
@@ -120,34 +134,30 @@ public final class HostsFileWriter {
      * so that an edit made while the plan was computed is not overwritten unseen.
      */
     public Method write(Path target, byte[] expected, byte[] content) throws IOException {
-        Path real = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
-        Lock lock = Lock.acquire(real);
-        try {
-            return writeLocked(real, expected, content);
-        } finally {
-            lock.close();
+        Path real = TrustedLinks.resolve(target);
+        try (HeldDirectory directory = HeldDirectory.open(real.getParent());
+             Lock lock = Lock.acquire(directory, real)) {
+            return writeLocked(directory, real.getFileName().toString(), expected, content);
         }
     }
 
-    private Method writeLocked(Path real, byte[] expected, byte[] content) throws IOException {
-        byte[] current = Files.exists(real) ? HostsPlanner.readTargetUnchecked(real) : new byte[0];
-        if (Arrays.equals(current, content)) {
+    private Method writeLocked(HeldDirectory directory, String name, byte[] expected, byte[] content)
+            throws IOException {
+        Optional<HeldDirectory.RegularFile> current = HostsPlanner.readTarget(directory, name);
+        byte[] currentBytes = current.map(HeldDirectory.RegularFile::content).orElse(new byte[0]);
+        if (Arrays.equals(currentBytes, content)) {
             return Method.UNCHANGED;
         }
-        if (expected != null && !Arrays.equals(current, expected)) {
+        if (expected != null && !Arrays.equals(currentBytes, expected)) {
             return Method.STALE;
         }
-        Path directory = real.getParent();
-        String base = real.getFileName().toString();
-        Path temporary = Files.createTempFile(directory, "." + base + TAG, ".tmp");
+        Path real = directory.path().resolve(name);
+        String temporary = writeTemporary(directory, name, content, current);
+        boolean moved = false;
         try {
-            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
-                writeFully(channel, content);
-                channel.force(true);
-            }
-            copyAttributes(real, temporary);
             try {
-                Files.move(temporary, real, StandardCopyOption.ATOMIC_MOVE);
+                Files.move(directory.entry(temporary), directory.entry(name), StandardCopyOption.ATOMIC_MOVE);
+                moved = true;
                 syncDirectory(directory);
                 return Method.RENAMED;
             } catch (FileSystemException e) {
@@ -160,75 +170,136 @@ public final class HostsFileWriter {
                             + "in place through the journal {}", real, reason(e), journal(real));
                 }
             }
-            Files.move(temporary, journal(real), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(directory.entry(temporary), directory.entry(journalName(name)),
+                    StandardCopyOption.ATOMIC_MOVE);
+            moved = true;
             syncDirectory(directory);
-            copyInPlace(real, content);
+            copyInPlace(directory, name, content);
             return Method.IN_PLACE;
         } finally {
-            Files.deleteIfExists(temporary);
+            if (!moved) {
+                directory.delete(temporary);
+            }
         }
     }
 
     /**
-     * Finishes what a killed writer left: a journal is complete by construction and is copied in place; temporary
-     * files are partial and are deleted. Returns true when a journal was replayed.
+     * A new file beside {@code name} under a name no one can guess, created exclusively (nothing planted at it is
+     * ever opened), holding {@code content}, synced, with the owner, mode and extended attributes of the current
+     * file, all set on its descriptor; 0644 like a fresh /etc/hosts when there is none. Returns its name.
      */
-    public boolean recover(Path target) throws IOException {
-        Path real = Files.exists(target) ? target.toRealPath() : target.toAbsolutePath();
-        Lock lock = Lock.acquire(real);
-        try {
-            return recoverLocked(real);
-        } finally {
-            lock.close();
+    private static String writeTemporary(HeldDirectory directory, String name, byte[] content,
+                                         Optional<HeldDirectory.RegularFile> current) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            String temporary = "." + name + TAG + HexFormat.of().formatHex(randomBytes()) + ".tmp";
+            HeldFile file;
+            try {
+                file = HeldFile.create(directory, temporary, 0600);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt < 3) {
+                    continue;
+                }
+                throw e;
+            }
+            try (file) {
+                writeFully(file.channel(), content);
+                file.channel().force(true);
+                if (current.isPresent()) {
+                    // Owner first: chown clears set-id bits and file capabilities, which the mode and xattrs restore.
+                    file.setOwner(current.get().uid(), current.get().gid());
+                    file.setMode(current.get().mode());
+                    ExtendedAttributes.copy(directory.entry(name), file.descriptorPath());
+                } else {
+                    file.setMode(0644);
+                }
+                return temporary;
+            } catch (IOException | RuntimeException e) {
+                directory.delete(temporary);
+                throw e;
+            }
         }
     }
 
-    private static boolean recoverLocked(Path real) throws IOException {
-        String base = real.getFileName().toString();
-        try (DirectoryStream<Path> leftovers = Files.newDirectoryStream(real.getParent(), "." + base + TAG + "*.tmp")) {
-            for (Path leftover : leftovers) {
-                Files.deleteIfExists(leftover);
+    private static byte[] randomBytes() {
+        byte[] bytes = new byte[8];
+        RANDOM.nextBytes(bytes);
+        return bytes;
+    }
+
+    /**
+     * Finishes what a killed writer left: a journal is complete by construction and is copied in place; temporary
+     * files are partial and are deleted. Only the agent's own leftovers are touched: regular files it owns, by name
+     * pattern, type and owner; a journal someone else owns is refused, not replayed.
+     * Returns true when a journal was replayed.
+     */
+    public boolean recover(Path target) throws IOException {
+        Path real = TrustedLinks.resolve(target);
+        try (HeldDirectory directory = HeldDirectory.open(real.getParent());
+             Lock lock = Lock.acquire(directory, real)) {
+            return recoverLocked(directory, real.getFileName().toString());
+        }
+    }
+
+    private static boolean recoverLocked(HeldDirectory directory, String name) throws IOException {
+        int own = TrustedLinks.ownUid();
+        String prefix = "." + name + TAG;
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(directory.self(), entry ->
+                entry.getFileName().toString().startsWith(prefix) && entry.getFileName().toString().endsWith(".tmp"))) {
+            for (Path entry : entries) {
+                String leftover = entry.getFileName().toString();
+                Map<String, Object> attributes = Files.readAttributes(directory.entry(leftover), "unix:mode,uid",
+                        LinkOption.NOFOLLOW_LINKS);
+                if (((Integer) attributes.get("mode") & 0170000) == 0100000 && (Integer) attributes.get("uid") == own) {
+                    directory.delete(leftover);
+                }
             }
         }
-        Path journal = journal(real);
-        if (!Files.exists(journal)) {
+        HeldDirectory.RegularFile journal;
+        try {
+            journal = directory.readRegularFile(journalName(name), HostsPlanner.MAX_HOSTS_FILE_BYTES);
+        } catch (NoSuchFileException e) {
             return false;
         }
-        LOG.warn("{}: finishing an interrupted in-place rewrite from {}", real, journal);
-        copyInPlace(real, Files.readAllBytes(journal));
+        Path real = directory.path().resolve(name);
+        if (journal.uid() != own) {
+            throw new IOException(journal.path() + ": is owned by uid " + journal.uid() + ", not by the agent; "
+                    + "refusing to copy it into " + real + " (remove it)");
+        }
+        LOG.warn("{}: finishing an interrupted in-place rewrite from {}", real, journal.path());
+        copyInPlace(directory, name, journal.content());
         return true;
     }
 
     /**
      * Serialises writers of one file across processes (the daemon and a `hosts apply` run by hand), since they share
      * the journal. An fcntl lock on a small file beside the target that stays there, as /etc/.pwd.lock does:
-     * deleting a lock file races with the next writer that opened it.
+     * deleting a lock file races with the next writer that opened it. The lock file is opened through the held
+     * directory: a link or FIFO planted at its name is refused, never followed or blocked on.
      */
     private static final class Lock implements AutoCloseable {
         /** fcntl locks belong to the process, so threads of this one take turns here first. */
         private static final ReentrantLock IN_PROCESS = new ReentrantLock();
-        private final FileChannel channel;
+        private final HeldFile file;
 
-        private Lock(FileChannel channel) {
-            this.channel = channel;
+        private Lock(HeldFile file) {
+            this.file = file;
         }
 
-        static Lock acquire(Path real) throws IOException {
-            Path path = real.resolveSibling("." + real.getFileName() + TAG + "lock");
+        static Lock acquire(HeldDirectory directory, Path real) throws IOException {
             try {
                 IN_PROCESS.lockInterruptibly();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("interrupted while waiting to write " + real);
             }
-            FileChannel channel = null;
+            HeldFile file = null;
             try {
-                channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                channel.lock();
-                return new Lock(channel);
+                file = HeldFile.openOrCreate(directory, "." + real.getFileName() + TAG + "lock", 0600);
+                file.channel().lock();
+                return new Lock(file);
             } catch (IOException | RuntimeException e) {
-                if (channel != null) {
-                    channel.close();
+                if (file != null) {
+                    file.close();
                 }
                 IN_PROCESS.unlock();
                 throw e;
@@ -238,7 +309,7 @@ public final class HostsFileWriter {
         @Override
         public void close() throws IOException {
             try {
-                channel.close();
+                file.close();
             } finally {
                 IN_PROCESS.unlock();
             }
@@ -246,17 +317,22 @@ public final class HostsFileWriter {
     }
 
     static Path journal(Path real) {
-        return real.resolveSibling("." + real.getFileName() + TAG + "journal");
+        return real.resolveSibling(journalName(real.getFileName().toString()));
     }
 
-    private static void copyInPlace(Path real, byte[] content) throws IOException {
-        try (FileChannel channel = FileChannel.open(real, StandardOpenOption.WRITE, StandardOpenOption.CREATE)) {
-            writeFully(channel, content);
-            channel.truncate(content.length);
-            channel.force(true);
+    private static String journalName(String name) {
+        return "." + name + TAG + "journal";
+    }
+
+    /** Rewrites {@code name} in place (opened in the held directory, never through a link), then drops the journal. */
+    private static void copyInPlace(HeldDirectory directory, String name, byte[] content) throws IOException {
+        try (HeldFile file = HeldFile.openOrCreate(directory, name, 0644)) {
+            writeFully(file.channel(), content);
+            file.channel().truncate(content.length);
+            file.channel().force(true);
         }
-        Files.delete(journal(real));
-        syncDirectory(real.getParent());
+        directory.delete(journalName(name));
+        syncDirectory(directory);
     }
 
     private static void writeFully(FileChannel channel, byte[] content) throws IOException {
@@ -265,20 +341,6 @@ public final class HostsFileWriter {
         while (buffer.hasRemaining()) {
             position += channel.write(buffer, position);
         }
-    }
-
-    /** Mode, owner, group and extended attributes; a new file gets 0644 like a fresh /etc/hosts. */
-    private static void copyAttributes(Path from, Path to) throws IOException {
-        PosixFileAttributeView target = Files.getFileAttributeView(to, PosixFileAttributeView.class);
-        if (!Files.exists(from)) {
-            target.setPermissions(PosixFilePermissions.fromString("rw-r--r--"));
-            return;
-        }
-        PosixFileAttributes attributes = Files.readAttributes(from, PosixFileAttributes.class);
-        target.setOwner(attributes.owner());
-        target.setGroup(attributes.group());
-        target.setPermissions(attributes.permissions());
-        ExtendedAttributes.copy(from, to);
     }
 
     private static boolean isMountPoint(FileSystemException e) {
@@ -293,8 +355,8 @@ public final class HostsFileWriter {
         return e.getReason() == null ? e.getMessage() : e.getReason();
     }
 
-    private static void syncDirectory(Path directory) throws IOException {
-        try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ)) {
+    private static void syncDirectory(HeldDirectory directory) throws IOException {
+        try (FileChannel channel = FileChannel.open(directory.self(), StandardOpenOption.READ)) {
             channel.force(true);
         }
     }

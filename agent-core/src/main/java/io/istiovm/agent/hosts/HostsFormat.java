@@ -4,10 +4,10 @@ import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.config.InvalidValueException;
 import io.istiovm.agent.config.IpAddresses;
 import io.istiovm.agent.config.Source;
-import io.istiovm.agent.config.ValueTypes;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /** The /etc/hosts line format: an address, one or more names, an optional {@code #} comment. */
@@ -41,6 +41,11 @@ final class HostsFormat {
     static void parse(SourceText source, List<HostsEntry> entries, List<ConfigProblem> problems) {
         for (Mapping mapping : mappings(source.lines())) {
             Source where = new Source.FileLine(source.file(), mapping.line());
+            Optional<String> unprintable = HostsNames.unprintable(mapping.address());
+            if (unprintable.isPresent()) {
+                problems.add(ConfigProblem.error(where, null, null, "bad address: " + unprintable.get()));
+                continue;
+            }
             InetAddress address;
             try {
                 address = IpAddresses.parse(mapping.address());
@@ -54,10 +59,9 @@ final class HostsFormat {
                 continue;
             }
             for (String name : mapping.names()) {
-                try {
-                    ValueTypes.hostName().parse(name);
-                } catch (InvalidValueException e) {
-                    problems.add(ConfigProblem.error(where, null, null, "bad host name: " + e.getMessage()));
+                Optional<String> problem = HostsNames.hostNameProblem(name);
+                if (problem.isPresent()) {
+                    problems.add(ConfigProblem.error(where, null, null, "bad host name: " + problem.get()));
                     continue;
                 }
                 entries.add(new HostsEntry(name, address, where, where.label()));

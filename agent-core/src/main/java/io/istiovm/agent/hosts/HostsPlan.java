@@ -2,7 +2,6 @@ package io.istiovm.agent.hosts;
 
 import io.istiovm.agent.config.ConfigProblem;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -39,17 +38,20 @@ public record HostsPlan(Path target, HostsFileContent current, HostsBlock block,
         return block.isEmpty() ? "" : block.render();
     }
 
-    /** Prints the target, whether it changes, and a line diff of the block ({@code -} removed, {@code +} added). */
+    /**
+     * Prints the target, whether it changes, and a line diff of the block ({@code -} removed, {@code +} added). The
+     * current block may have been edited by hand, so control characters in it are shown as escapes.
+     */
     public void describe(PrintWriter out) {
         out.println("# hosts file: " + target + (changes() ? " (changes)" : " (up to date)"));
         Set<String> before = new LinkedHashSet<>(lines(current.currentBlock()));
         Set<String> after = new LinkedHashSet<>(lines(desiredBlock()));
         for (String line : after) {
-            out.println((before.contains(line) ? "  " : "+ ") + line);
+            out.println((before.contains(line) ? "  " : "+ ") + HostsNames.escaped(line, false));
         }
         for (String line : before) {
             if (!after.contains(line)) {
-                out.println("- " + line);
+                out.println("- " + HostsNames.escaped(line, false));
             }
         }
     }
@@ -58,7 +60,6 @@ public record HostsPlan(Path target, HostsFileContent current, HostsBlock block,
         if (block.isEmpty()) {
             return List.of();
         }
-        byte[] raw = block.getBytes(StandardCharsets.ISO_8859_1);
-        return List.of(new String(raw, StandardCharsets.UTF_8).split("\r?\n"));
+        return List.of(block.split("\r?\n"));
     }
 }

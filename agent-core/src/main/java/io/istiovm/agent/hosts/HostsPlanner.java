@@ -4,17 +4,23 @@ import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.config.Source;
 import java.io.IOException;
-import java.io.InputStream;
+import io.istiovm.agent.fs.HeldDirectory;
+import io.istiovm.agent.fs.TrustedLinks;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /** Computes {@link HostsPlan}s: reads sources and the hosts file, writes nothing. */
 public final class HostsPlanner {
-    /** Far above any real hosts file (ad-blocking lists run to a few MB); guards memory, not taste. */
-    static final int MAX_HOSTS_FILE_BYTES = 64 * 1024 * 1024;
+    /**
+     * Above any real hosts file (ad-blocking lists run to a few MB), and small enough that the file, its text and
+     * the rewritten copy fit the daemon's 64 MB heap together; guards memory, not taste.
+     */
+    static final int MAX_HOSTS_FILE_BYTES = 8 * 1024 * 1024;
 
     private HostsPlanner() {
     }
@@ -38,22 +44,35 @@ public final class HostsPlanner {
         return new HostsPlan(target, current, HostsBlock.empty(), current.withoutBlock(), List.of());
     }
 
-    /** The file's bytes for comparison only, without the size limit's {@link ConfigException}. */
-    static byte[] readTargetUnchecked(Path target) throws IOException {
-        return Files.readAllBytes(target);
+    /**
+     * The file's bytes; a missing file reads as empty (writing creates it). Read through the fs layer: the file is
+     * reached through root's symbolic links only, must be a regular file (a FIFO is refused without blocking), and
+     * at most {@link #MAX_HOSTS_FILE_BYTES} are read.
+     */
+    static byte[] readTarget(Path target) throws IOException, ConfigException {
+        Path real = TrustedLinks.resolve(target);
+        try (HeldDirectory directory = HeldDirectory.open(real.getParent())) {
+            String name = real.getFileName().toString();
+            try {
+                long size = (Long) Files.getAttribute(directory.entry(name), "size", LinkOption.NOFOLLOW_LINKS);
+                if (size > MAX_HOSTS_FILE_BYTES) {
+                    throw new ConfigException(List.of(ConfigProblem.error(new Source.FileLine(target, 0), null, null,
+                            "is " + size + " bytes, larger than " + MAX_HOSTS_FILE_BYTES + " (8 MiB); refusing to "
+                                    + "rewrite it")));
+                }
+            } catch (NoSuchFileException e) {
+                return new byte[0];
+            }
+            return readTarget(directory, name).map(HeldDirectory.RegularFile::content).orElse(new byte[0]);
+        }
     }
 
-    /** The file's bytes; a missing file reads as empty (writing creates it). */
-    static byte[] readTarget(Path target) throws IOException, ConfigException {
-        try (InputStream in = Files.newInputStream(target)) {
-            byte[] bytes = in.readNBytes(MAX_HOSTS_FILE_BYTES + 1);
-            if (bytes.length > MAX_HOSTS_FILE_BYTES) {
-                throw new ConfigException(List.of(ConfigProblem.error(new Source.FileLine(target, 0), null, null,
-                        "is larger than " + MAX_HOSTS_FILE_BYTES + " bytes (64 MiB); refusing to rewrite it")));
-            }
-            return bytes;
+    /** The file {@code name} of {@code directory} with its owner and mode, if it exists (the writer's read). */
+    static Optional<HeldDirectory.RegularFile> readTarget(HeldDirectory directory, String name) throws IOException {
+        try {
+            return Optional.of(directory.readRegularFile(name, MAX_HOSTS_FILE_BYTES));
         } catch (NoSuchFileException e) {
-            return new byte[0];
+            return Optional.empty();
         }
     }
 }

@@ -9,6 +9,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -54,7 +55,8 @@ public final class HostsSources {
 
     /**
      * The drop-in files in name order. Hidden files and editor or package-manager leftovers are not sources, as
-     * run-parts(8) treats them, so that an open editor or an upgrade does not change the block.
+     * run-parts(8) treats them, so that an open editor or an upgrade does not change the block. A name that could
+     * not go into the block's comments as it is (a newline, a control character, a blank, non-ASCII) is an error.
      */
     private static List<Path> dropIns(Path directory, List<ConfigProblem> problems) {
         if (!Files.isDirectory(directory)) {
@@ -62,8 +64,18 @@ public final class HostsSources {
                     "is not a directory; hosts.d holds hosts-format files and ServiceEntry manifests"));
             return List.of();
         }
+        List<Path> sources = new ArrayList<>();
         try (Stream<Path> files = Files.list(directory)) {
-            return files.filter(file -> isSource(file.getFileName().toString())).sorted().toList();
+            for (Path file : files.filter(file -> isSource(file.getFileName().toString())).sorted().toList()) {
+                // Refused, not skipped: a file the operator meant as a source must not silently do nothing.
+                Optional<String> problem = HostsNames.fileNameProblem(file.getFileName().toString());
+                if (problem.isPresent()) {
+                    problems.add(ConfigProblem.error(new Source.FileLine(directory, 0), null, null, problem.get()));
+                } else {
+                    sources.add(file);
+                }
+            }
+            return sources;
         } catch (IOException e) {
             problems.add(ConfigProblem.error(new Source.FileLine(directory, 0), null, null,
                     "cannot be listed: " + e.getMessage()));

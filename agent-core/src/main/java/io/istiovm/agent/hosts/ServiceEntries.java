@@ -5,13 +5,13 @@ import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.config.InvalidValueException;
 import io.istiovm.agent.config.IpAddresses;
 import io.istiovm.agent.config.Source;
-import io.istiovm.agent.config.ValueTypes;
 import java.io.StringReader;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -114,17 +114,17 @@ final class ServiceEntries {
     }
 
     private void serviceEntry(Node node, Map<String, Node> fields, String path) {
-        String name = "(unnamed)";
         Map<String, Node> metadata = fields.containsKey("metadata")
                 ? mapping(fields.get("metadata"), path + "metadata") : Map.of();
         if (metadata == null) {
             return;
         }
-        if (metadata.get("name") instanceof ScalarNode nameNode) {
-            name = nameNode.getValue();
-            if (metadata.get("namespace") instanceof ScalarNode namespace) {
-                name = namespace.getValue() + "/" + name;
-            }
+        long errorsBefore = errorCount();
+        String name = kubernetesName(metadata.get("name"), path + "metadata.name", false);
+        String namespace = kubernetesName(metadata.get("namespace"), path + "metadata.namespace", true);
+        name = (name == null ? "(unnamed)" : name);
+        if (namespace != null) {
+            name = namespace + "/" + name;
         }
         Source where = new Source.FileLine(source.file(), line(node));
         String origin = "ServiceEntry " + name + " (" + where.label() + ")";
@@ -143,7 +143,6 @@ final class ServiceEntries {
             error(line(spec.get("hosts")), path + "spec.hosts", null, "is empty; a ServiceEntry needs a host");
             return;
         }
-        long errorsBefore = errorCount();
         List<String> hosts = new ArrayList<>();
         for (int i = 0; i < hostNodes.size(); i++) {
             String key = path + "spec.hosts[" + i + "]";
@@ -151,16 +150,18 @@ final class ServiceEntries {
             if (host == null) {
                 continue;
             }
-            if (host.startsWith("*")) {
+            if (host.equals("*") || host.startsWith("*.") && HostsNames.hostNameProblem(host.substring(2)).isEmpty()) {
                 warning(line(hostNodes.get(i)), key, host, "a wildcard host cannot be written to a hosts file; "
                         + "skipped");
                 continue;
             }
-            try {
-                ValueTypes.hostName().parse(host);
+            Optional<String> problem = HostsNames.hostNameProblem(host);
+            if (problem.isPresent()) {
+                error(line(hostNodes.get(i)), key, host, "bad host name: " + problem.get()
+                        + (host.contains("*") ? " ('*' is allowed only as the whole first label, as in *.example.com)"
+                        : ""));
+            } else {
                 hosts.add(host);
-            } catch (InvalidValueException e) {
-                error(line(hostNodes.get(i)), key, host, "bad host name: " + e.getMessage());
             }
         }
         if (!spec.containsKey("addresses")) {
@@ -196,8 +197,33 @@ final class ServiceEntries {
         }
     }
 
+    /**
+     * The valid Kubernetes name (or namespace) in {@code node}; null when it is absent, and null with an error when
+     * it is not a valid name, which would otherwise reach the comment of the rendered line.
+     */
+    private String kubernetesName(Node node, String key, boolean namespace) {
+        if (node == null) {
+            return null;
+        }
+        String value = scalar(node, key, null);
+        if (value == null) {
+            return null;
+        }
+        Optional<String> problem = HostsNames.kubernetesNameProblem(value, namespace);
+        if (problem.isPresent()) {
+            error(line(node), key, value, (namespace ? "bad namespace: " : "bad ServiceEntry name: ") + problem.get());
+            return null;
+        }
+        return value;
+    }
+
     /** A single address, or a CIDR naming exactly one; a wider range is skipped with a warning (returns null). */
     private InetAddress address(Node node, String key, String text) {
+        Optional<String> unprintable = HostsNames.unprintable(text);
+        if (unprintable.isPresent()) {
+            error(line(node), key, text, "bad address: " + unprintable.get());
+            return null;
+        }
         try {
             if (!text.contains("/")) {
                 return IpAddresses.parse(text);

@@ -2,12 +2,9 @@ package io.istiovm.agent.hosts;
 
 import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.config.Source;
+import io.istiovm.agent.fs.HeldDirectory;
+import io.istiovm.agent.fs.TrustedLinks;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -15,10 +12,12 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.List;
+import java.util.Optional;
 
 /**
- * The text of one hosts source, read with limits: a regular file (symbolic links followed), at most
- * {@link #MAX_BYTES}, UTF-8 without NUL bytes. Anything else is one problem that names the file.
+ * The text of one hosts source, read with limits through the fs layer: a regular file (symbolic links followed only
+ * when root owns them), at most {@link #MAX_BYTES}, strict UTF-8 without NUL bytes. Anything else is one problem
+ * that names the file (and the line, for bad bytes).
  */
 record SourceText(Path file, String text) {
     /** Generous for hand-written names and manifests; a larger file is almost certainly the wrong file. */
@@ -49,33 +48,29 @@ record SourceText(Path file, String text) {
                     + " bytes (1 MiB)");
         }
         byte[] bytes;
-        try (InputStream in = Files.newInputStream(file)) {
-            bytes = in.readNBytes(MAX_BYTES + 1);
+        try {
+            // The checks above name the problem; this read is what holds: no link but root's is followed, the open
+            // never blocks on a FIFO that appeared since, and no more than the limit is ever read.
+            Path real = TrustedLinks.resolve(file);
+            bytes = HeldDirectory.readRegularFile(real, MAX_BYTES).content();
+        } catch (NoSuchFileException e) {
+            return failed(file, 0, "does not exist");
         } catch (FileSystemException e) {
             return failed(file, 0, describe(e));
         } catch (IOException e) {
-            return failed(file, 0, "cannot be read: " + e.getMessage());
-        }
-        if (bytes.length > MAX_BYTES) {
-            return failed(file, 0, "grew past " + MAX_BYTES + " bytes (1 MiB) while being read");
+            return failed(file, 0, withoutPath(e.getMessage(), file));
         }
         for (int i = 0; i < bytes.length; i++) {
             if (bytes[i] == 0) {
                 return failed(file, lineAt(bytes, i), "contains a NUL byte: this is a binary file, not a hosts source");
             }
         }
-        try {
-            String text = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
-            if (text.startsWith("\uFEFF")) {
-                text = text.substring(1);
-            }
-            return new Result(new SourceText(file, text), null);
-        } catch (CharacterCodingException e) {
-            return failed(file, firstInvalidUtf8Line(bytes), "is not valid UTF-8 text");
+        Optional<String> decoded = Utf8.decode(bytes);
+        if (decoded.isEmpty()) {
+            return failed(file, Utf8.firstInvalidLine(bytes), "is not valid UTF-8 text");
         }
+        String text = decoded.get();
+        return new Result(new SourceText(file, text.startsWith("\uFEFF") ? text.substring(1) : text), null);
     }
 
     /** The lines of the text, without their line ends (LF or CRLF). */
@@ -94,6 +89,16 @@ record SourceText(Path file, String text) {
         return "cannot be read: " + reason;
     }
 
+    /** A message of the fs layer without the path it starts with, which the problem's location already shows. */
+    private static String withoutPath(String message, Path file) {
+        String prefix = file.toAbsolutePath() + ": ";
+        if (message.startsWith(prefix)) {
+            return message.substring(prefix.length());
+        }
+        int colon = message.indexOf(": ");
+        return colon > 0 && message.startsWith("/") ? message.substring(colon + 2) : message;
+    }
+
     private static Result failed(Path file, int line, String reason) {
         return new Result(null, ConfigProblem.error(new Source.FileLine(file, line), null, null, reason));
     }
@@ -106,23 +111,5 @@ record SourceText(Path file, String text) {
             }
         }
         return line;
-    }
-
-    private static int firstInvalidUtf8Line(byte[] bytes) {
-        int start = 0;
-        for (int i = 0; i <= bytes.length; i++) {
-            if (i == bytes.length || bytes[i] == '\n') {
-                try {
-                    StandardCharsets.UTF_8.newDecoder()
-                            .onMalformedInput(CodingErrorAction.REPORT)
-                            .onUnmappableCharacter(CodingErrorAction.REPORT)
-                            .decode(ByteBuffer.wrap(bytes, start, i - start));
-                } catch (CharacterCodingException e) {
-                    return lineAt(bytes, start);
-                }
-                start = i + 1;
-            }
-        }
-        return 0;
     }
 }

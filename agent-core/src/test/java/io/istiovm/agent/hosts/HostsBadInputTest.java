@@ -130,6 +130,14 @@ class HostsBadInputTest {
     @MethodSource("cases")
     void refusedWithTheExactMessageAndNothingChanges(String name, BadInput input, String expected) throws Exception {
         input.create(scratch);
+        assertRefused(scratch, expected);
+    }
+
+    /**
+     * Runs `hosts plan` and `hosts apply` on {@code scratch} and checks that both exit 78 with exactly
+     * {@code expected} (placeholders {d}, {c}, {t} as above) and leave the hosts file byte for byte as it was.
+     */
+    static void assertRefused(HostsScratch scratch, String expected) {
         byte[] before = scratch.targetBytes();
         String message = expected.replace("{d}", scratch.dropIns().toString())
                 .replace("{c}", scratch.config().toString()).replace("{t}", scratch.target().toString());

@@ -22,7 +22,7 @@ class HostsFileContentTest {
     }
 
     private static HostsFileContent parse(String text) throws ConfigException {
-        return HostsFileContent.parse(FILE, text.getBytes(StandardCharsets.ISO_8859_1));
+        return HostsFileContent.parse(FILE, text.getBytes(StandardCharsets.UTF_8));
     }
 
     @ParameterizedTest
@@ -30,11 +30,11 @@ class HostsFileContentTest {
         "# only a comment, no newline", "\r\n\r\n", "fe80::1%eth0 odd-but-not-ours\n", "caf\u00e9 \u00ff\u0000 bytes\n"})
     void applyThenCleanGivesBackEveryByte(String original) throws Exception {
         byte[] applied = parse(original).withBlock(block("httpbin.bar.global", "127.255.0.3"));
-        String text = new String(applied, StandardCharsets.ISO_8859_1);
+        String text = new String(applied, StandardCharsets.UTF_8);
         assertThat(text).startsWith(HostsBlock.BEGIN + "\n127.255.0.3 httpbin.bar.global # a.hosts:1\n"
                 + HostsBlock.END + "\n").endsWith(original);
         assertThat(HostsFileContent.parse(FILE, applied).withoutBlock())
-                .isEqualTo(original.getBytes(StandardCharsets.ISO_8859_1));
+                .isEqualTo(original.getBytes(StandardCharsets.UTF_8));
     }
 
     @Test
@@ -42,7 +42,7 @@ class HostsFileContentTest {
         String before = "127.0.0.1 localhost\n" + HostsBlock.BEGIN_PREFIX + " old text\r\n10.0.0.1 stale.global\n"
                 + HostsBlock.END + "\r\n# tail";
         byte[] after = parse(before).withBlock(block("fresh.global", "10.0.0.2"));
-        assertThat(new String(after, StandardCharsets.ISO_8859_1)).isEqualTo("127.0.0.1 localhost\n"
+        assertThat(new String(after, StandardCharsets.UTF_8)).isEqualTo("127.0.0.1 localhost\n"
                 + HostsBlock.BEGIN + "\n10.0.0.2 fresh.global # a.hosts:1\n" + HostsBlock.END + "\n# tail");
     }
 
@@ -50,7 +50,7 @@ class HostsFileContentTest {
     void anEmptyBlockRemovesTheMarkers() throws Exception {
         String withBlock = HostsBlock.BEGIN + "\n10.0.0.1 a\n" + HostsBlock.END + "\nrest\n";
         assertThat(parse(withBlock).withBlock(HostsBlock.empty()))
-                .isEqualTo("rest\n".getBytes(StandardCharsets.ISO_8859_1));
+                .isEqualTo("rest\n".getBytes(StandardCharsets.UTF_8));
     }
 
     @Test

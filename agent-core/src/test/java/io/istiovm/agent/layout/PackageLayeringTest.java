@@ -29,7 +29,7 @@ class PackageLayeringTest {
             Map.entry("config", Set.of()),
             Map.entry("lifecycle", Set.of()),
             Map.entry("fs", Set.of()),
-            Map.entry("hosts", Set.of("config", "lifecycle")),
+            Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),
             Map.entry("ca", Set.of("certs", "config", "lifecycle")),
