@@ -63,6 +63,10 @@ class EnvoySupervisionTest {
         // Traps TERM (and records it); exits on it unless told to ignore it, as a stuck Envoy would.
         Files.writeString(bin.resolve("envoy"), """
                 #!/bin/sh
+                case "$1" in
+                  --version) echo "envoy  version: 0000/1.29.3-dev/Clean/RELEASE/BoringSSL"; exit 0;;
+                  --hot-restart-version) cat DIR/hot-restart-version 2>/dev/null || echo 11.104; exit 0;;
+                esac
                 if [ -e DIR/ignore-term ]; then
                   trap 'echo TERM >> DIR/signals' TERM
                 else
@@ -351,6 +355,8 @@ class EnvoySupervisionTest {
         values.put("VM_AGENT_ENVOY_BINARY", dir.resolve("bin/envoy").toString());
         values.put("ENVOY_USER", Long.toString(uid()));
         values.put("VM_AGENT_ENVOY_ADMIN_PORT", Integer.toString(admin.port()));
+        // The fake admin API is the JDK's HTTP server, which serves TCP only.
+        values.put("VM_AGENT_ENVOY_ADMIN_TCP", "true");
         values.put("VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("proxy").toString());
         values.put("VM_AGENT_ENVOY_SHM_DIR", dir.resolve("shm").toString());
         values.put("VM_AGENT_SDS_SOCKET", dir.resolve("sds/socket").toString());
