@@ -19,6 +19,8 @@ final class BoundedLines {
     static final int LINE_LIMIT = 16 * 1024;
 
     private final int limit;
+    private final java.util.concurrent.atomic.AtomicLong cut = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicInteger longest = new java.util.concurrent.atomic.AtomicInteger();
 
     BoundedLines(int limit) {
         if (limit < 1) {
@@ -32,6 +34,16 @@ final class BoundedLines {
         return " … [cut: " + dropped + " more bytes]";
     }
 
+    /** How many lines were cut so far. */
+    long cutLines() {
+        return cut.get();
+    }
+
+    /** The longest line given to the sink so far, in characters, marker included. */
+    int longestLine() {
+        return longest.get();
+    }
+
     /** Reads {@code in} to its end, giving each line (without its newline) to {@code sink}. */
     void read(InputStream in, Consumer<String> sink) throws IOException {
         byte[] line = new byte[limit];
@@ -43,7 +55,7 @@ final class BoundedLines {
             for (int i = 0; i < n; i++) {
                 byte b = buffer[i];
                 if (b == '\n') {
-                    sink.accept(text(line, length, dropped));
+                    emit(sink, line, length, dropped);
                     length = 0;
                     dropped = 0;
                 } else if (length < limit) {
@@ -54,8 +66,17 @@ final class BoundedLines {
             }
         }
         if (length > 0 || dropped > 0) {
-            sink.accept(text(line, length, dropped));
+            emit(sink, line, length, dropped);
         }
+    }
+
+    private void emit(Consumer<String> sink, byte[] line, int length, long dropped) {
+        String text = text(line, length, dropped);
+        if (dropped > 0) {
+            cut.incrementAndGet();
+        }
+        longest.accumulateAndGet(text.length(), Math::max);
+        sink.accept(text);
     }
 
     private static String text(byte[] line, int length, long dropped) {

@@ -23,6 +23,7 @@ final class EnvoyProcess {
     private final int epoch;
     private final Process process;
     private final Instant started;
+    private final BoundedLines output = new BoundedLines(BoundedLines.LINE_LIMIT);
 
     private EnvoyProcess(int epoch, Process process, Instant started) {
         this.epoch = epoch;
@@ -52,6 +53,15 @@ final class EnvoyProcess {
 
     Instant started() {
         return started;
+    }
+
+    /** Lines of this epoch's output cut at the limit so far, and the longest line logged (characters). */
+    long outputLinesCut() {
+        return output.cutLines();
+    }
+
+    int longestOutputLine() {
+        return output.longestLine();
     }
 
     boolean alive() {
@@ -95,7 +105,7 @@ final class EnvoyProcess {
     private void pump(InputStream stream) {
         Thread thread = new Thread(() -> {
             try (InputStream in = stream) {
-                new BoundedLines(BoundedLines.LINE_LIMIT).read(in,
+                output.read(in,
                         line -> ENVOY_LOG.atLevel(level(line)).addKeyValue("epoch", epoch).log(line));
             } catch (IOException e) {
                 // The pipe closes when Envoy exits.

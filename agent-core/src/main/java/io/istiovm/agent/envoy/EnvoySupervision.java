@@ -59,11 +59,14 @@ public final class EnvoySupervision implements Running {
     /**
      * What the supervisor knows, as of its last step: whether the current epoch is LIVE, its epoch and pid, every
      * epoch's pid (the current one and parents still retiring), starts, the crash-restart delays so far, how the
-     * last crash ended, and the most epochs that were ever alive at once.
+     * last crash ended, the most epochs that were ever alive at once, why the last hot restart failed (while the
+     * parent serves on), which Envoy build runs, and how many of the current epoch's output lines were cut (and the
+     * longest line logged).
      */
     public record Status(boolean live, OptionalInt epoch, OptionalLong pid, List<Long> pids, int starts,
                          List<Duration> restartDelays, Optional<String> lastExit, int mostEpochsAlive,
-                         Optional<String> hotRestartFailure, Optional<String> build) {
+                         Optional<String> hotRestartFailure, Optional<String> build, long outputLinesCut,
+                         int longestOutputLine) {
         public Status {
             pids = List.copyOf(pids);
             restartDelays = List.copyOf(restartDelays);
@@ -582,8 +585,8 @@ public final class EnvoySupervision implements Running {
         rejected = new Rejected(failed.childDigest(), failed.childBinary());
         lastExit = exit.describe();
         live = probe();
-        hotRestartFailure = "hot restart to epoch " + child.epoch() + " failed: it " + exit.describe()
-                + " before it was LIVE; epoch " + parent.epoch() + " keeps serving on bootstrap sha256 "
+        hotRestartFailure = "hot restart to epoch " + child.epoch() + " failed before it was LIVE ("
+                + exit.describe() + "); epoch " + parent.epoch() + " keeps serving on bootstrap sha256 "
                 + bootstrap.digest().substring(0, 12) + ", and the new one is not retried until it changes";
         LOG.error("{}", hotRestartFailure);
         deleteBootstrap(child);
@@ -860,7 +863,8 @@ public final class EnvoySupervision implements Running {
                 current == null ? OptionalInt.empty() : OptionalInt.of(current.epoch()),
                 current == null ? OptionalLong.empty() : OptionalLong.of(current.pid()),
                 pids, starts, restartDelays, Optional.ofNullable(lastExit), mostEpochsAlive,
-                Optional.ofNullable(hotRestartFailure), Optional.ofNullable(build).map(EnvoyBuild::describe));
+                Optional.ofNullable(hotRestartFailure), Optional.ofNullable(build).map(EnvoyBuild::describe),
+                current == null ? 0 : current.outputLinesCut(), current == null ? 0 : current.longestOutputLine());
     }
 
     private static Instant earliest(Instant a, Instant b) {

@@ -212,6 +212,68 @@ class EnvoySupervisionTest {
     }
 
     @Test
+    void restartSpacingMeasuredOnTheSteppedClockIsImmediateThenTheDoublingCappedBackoff() throws Exception {
+        start(Map.of("VM_AGENT_ENVOY_RESTART_BACKOFF", "2s", "VM_AGENT_ENVOY_RESTART_BACKOFF_MAX", "3s",
+                "VM_AGENT_ENVOY_STABLE_PERIOD", "1h"));
+        live();
+        List<Duration> spacing = new java.util.ArrayList<>();
+        for (int crashes = 1; crashes <= 4; crashes++) {
+            int before = envoy.status().starts();
+            Instant crashed = crash(crashes);
+            // Step the clock 100 ms at a time until the next Envoy is forked; the spacing is what the clock moved.
+            while (envoy.status().starts() == before) {
+                assertThat(Duration.between(crashed, clock.instant())).isLessThan(Duration.ofMinutes(1));
+                loops.advance(Duration.ofMillis(100));
+            }
+            spacing.add(Duration.between(crashed, clock.instant()));
+            awaitStarted(envoy.status().starts());
+            live();
+        }
+        assertThat(spacing).containsExactly(Duration.ZERO, Duration.ofSeconds(2), Duration.ofSeconds(3),
+                Duration.ofSeconds(3));
+    }
+
+    @Test
+    void aHotRestartWhoseNewEpochDiesBeforeLiveRollsBackToTheServingParentAndIsNotRetried() throws Exception {
+        start(Map.of());
+        live();
+        long parent = envoy.status().pid().getAsLong();
+        String parentBootstrap = Files.readString(dir.resolve("proxy/envoy-rev0.json"));
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1")));
+        loops.runDue();
+        assertThat(envoy.status().epoch()).hasValue(1);
+        awaitStarted(2);
+
+        // Epoch 1 dies at start (as on a bootstrap Envoy refuses); the admin API still answers for epoch 0.
+        ProcessHandle.of(envoy.status().pid().getAsLong()).orElseThrow().destroyForcibly();
+        Await.until("the failed hot restart noticed", WAIT, () -> {
+            loops.runDue();
+            return envoy.status().hotRestartFailure().isPresent();
+        });
+        assertThat(envoy.status().epoch()).hasValue(0);
+        assertThat(envoy.status().pid()).hasValue(parent);
+        assertThat(ProcessHandle.of(parent).map(ProcessHandle::isAlive)).as("the parent serves on").hasValue(true);
+        assertThat(envoyState().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(envoyState().reason()).startsWith("epoch 0 LIVE (pid " + parent + ") on the previous bootstrap; "
+                + "hot restart to epoch 1 failed before it was LIVE (killed by SIGKILL");
+        assertThat(Files.readString(dir.resolve("proxy/envoy-rev0.json"))).isEqualTo(parentBootstrap);
+        assertThat(dir.resolve("proxy/envoy-rev1.json")).doesNotExist();
+        assertThat(envoy.status().restartDelays()).as("not a crash of the serving Envoy").isEmpty();
+
+        loops.advance(Duration.ofMinutes(5));
+        assertThat(envoy.status().starts()).as("the failed bootstrap is not retried").isEqualTo(2);
+
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-2")));
+        loops.runDue();
+        assertThat(envoy.status().starts()).isEqualTo(3);
+        assertThat(envoy.status().epoch()).hasValue(1);
+        admin.liveEpoch = 1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        assertThat(envoy.status().hotRestartFailure()).isEmpty();
+    }
+
+    @Test
     void aReloadHotRestartsOnlyWhenTheBootstrapChanged() throws Exception {
         start(Map.of());
         live();
