@@ -105,6 +105,10 @@ public final class EnvoySupervision implements Running {
                               EnvoyBuild parentBuild, Optional<List<Object>> childBinary, String childDigest) {
     }
 
+    /** An epoch and when it first answered LIVE: its parent's shutdown time counts from then. */
+    private record LiveSince(EnvoyProcess process, Instant began) {
+    }
+
     /** A bootstrap on a binary that a hot restart could not start: not tried again until one of them changes. */
     private record Rejected(String digest, Optional<List<Object>> binary) {
     }
@@ -189,6 +193,8 @@ public final class EnvoySupervision implements Running {
     /** The kernel's identity of each epoch once it ran Envoy (at LIVE), recorded for the next agent. */
     private final Map<EnvoyProcess, ProcessIdentity> identities = new LinkedHashMap<>();
     private EnvoyRunDirectory runDirectory;
+    /** When the current epoch was first LIVE. */
+    private LiveSince firstLive;
     /** Set when start gave up waiting: epoch 0 must then not be forked, or be killed if it already was. */
     private volatile boolean abandoned;
 
@@ -652,6 +658,9 @@ public final class EnvoySupervision implements Running {
             hotRestartFailure = null;
             rejected = null;
         }
+        if (firstLive == null || !firstLive.process().equals(current)) {
+            firstLive = new LiveSince(current, now);
+        }
         host.identity(current.pid()).ifPresent(id -> identities.put(current, id));
         recordIdentities();
     }
@@ -761,14 +770,23 @@ public final class EnvoySupervision implements Running {
                 next.digest());
     }
 
+    /**
+     * A parent still alive its parent-shutdown time plus the stop timeout after its child was first LIVE is killed.
+     * Counted from the child's first LIVE, not its start: Envoy's child starts the parent's shutdown timer once it
+     * has initialised, and a child slow to start (a loaded host) must not cost the parent that still serves.
+     */
     private void retireOverdueParents(Instant now) {
         Duration grace = plan.settings().parentShutdownTime().plus(plan.settings().stopTimeout());
+        if (current == null || firstLive == null || !firstLive.process().equals(current)
+                || Duration.between(firstLive.began(), now).compareTo(grace) <= 0) {
+            return;
+        }
         for (EnvoyProcess parent : parents) {
-            if (parent.alive() && Duration.between(parent.started(), now).compareTo(grace) > 0
-                    && current != null && Duration.between(current.started(), now).compareTo(grace) > 0) {
+            if (parent.alive() && !terminating.containsKey(parent)) {
                 LOG.warn("Envoy epoch {} (pid {}) outlived its parent shutdown time; killing it", parent.epoch(),
                         parent.pid());
                 parent.kill();
+                terminating.put(parent, new Termination(now.plus(plan.settings().stopTimeout()), true));
             }
         }
     }

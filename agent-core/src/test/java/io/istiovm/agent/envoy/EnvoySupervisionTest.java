@@ -234,6 +234,29 @@ class EnvoySupervisionTest {
     }
 
     @Test
+    void aParentIsKilledOnlyOnceItsShutdownTimeAndTheStopTimeoutHavePassedSinceItsChildWasLive() throws Exception {
+        start(Map.of("VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", "60s"));
+        live();
+        long parent = envoy.status().pid().getAsLong();
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1", "VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", "60s")));
+        loops.runDue();
+        awaitStarted(2);
+        // A child slow to initialise: its parent serves on, however long that takes.
+        loops.advance(Duration.ofMinutes(10));
+        assertThat(ProcessHandle.of(parent).map(ProcessHandle::isAlive)).hasValue(true);
+
+        admin.liveEpoch = 1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        // The script never exits by itself, as a parent that ignores its shutdown time: 60 s + 10 s after LIVE.
+        loops.advance(Duration.ofSeconds(70));
+        assertThat(ProcessHandle.of(parent).map(ProcessHandle::isAlive)).as("not before").hasValue(true);
+        loops.advance(Duration.ofSeconds(1));
+        Await.until("the overdue parent killed", WAIT,
+                () -> !ProcessHandle.of(parent).map(ProcessHandle::isAlive).orElse(false));
+    }
+
+    @Test
     void aHotRestartWhoseNewEpochDiesBeforeLiveRollsBackToTheServingParentAndIsNotRetried() throws Exception {
         start(Map.of());
         live();

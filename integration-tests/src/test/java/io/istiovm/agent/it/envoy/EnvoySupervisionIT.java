@@ -224,11 +224,7 @@ class EnvoySupervisionIT {
         try (SupervisedEnvoy envoy = new SupervisedEnvoy(standIn).start()) {
             EnvoySupervision supervisor = envoy.supervisor();
             Await.until("epoch 0 ready", WAIT, envoy::ready);
-            String script = Files.readString(standIn.binary());
-            Path upgraded = standIn.binary().resolveSibling("envoy.new");
-            Files.writeString(upgraded, script + "# upgraded\n");
-            Files.setPosixFilePermissions(upgraded, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
-            Files.move(upgraded, standIn.binary(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            replaceBinary();
             Await.until("epoch 1 LIVE on the new binary", WAIT,
                     () -> envoy.ready() && supervisor.status().epoch().orElse(-1) == 1);
             assertThat(supervisor.status().starts()).isEqualTo(2);
