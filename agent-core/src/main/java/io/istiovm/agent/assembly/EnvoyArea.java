@@ -137,7 +137,10 @@ public final class EnvoyArea {
                 config.get(ConfigKeys.VM_AGENT_ENVOY_STABLE_PERIOD),
                 config.get(ConfigKeys.VM_AGENT_ENVOY_LIVE_TIMEOUT),
                 config.get(ConfigKeys.VM_AGENT_ENVOY_STOP_TIMEOUT),
-                config.get(ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL));
+                config.get(ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL),
+                config.get(ConfigKeys.VM_AGENT_ENVOY_ADMIN_TCP),
+                // TPROXY listeners bind with IP_TRANSPARENT, which needs CAP_NET_ADMIN.
+                config.get(ConfigKeys.ISTIO_INBOUND_INTERCEPTION_MODE).equals("TPROXY"));
     }
 
     /**

@@ -493,7 +493,16 @@ public final class ConfigKeys {
     public static final ConfigKey<Integer> VM_AGENT_ENVOY_ADMIN_PORT = define(ConfigKey.builder(
                     "VM_AGENT_ENVOY_ADMIN_PORT", port())
             .group(Group.AGENT).since("agent").defaultsTo("15000")
-            .meaning("Envoy's admin port, bound on 127.0.0.1 only."));
+            .meaning("Envoy's admin port on 127.0.0.1, used only with VM_AGENT_ENVOY_ADMIN_TCP=true."));
+
+    public static final ConfigKey<Boolean> VM_AGENT_ENVOY_ADMIN_TCP = define(ConfigKey.builder(
+                    "VM_AGENT_ENVOY_ADMIN_TCP", bool())
+            .group(Group.AGENT).since("agent").defaultsTo("false")
+            .raisesPrivileges("it opens Envoy's admin API to every local user")
+            .meaning("false: Envoy's admin API is the unix socket `envoy-admin/socket/admin.sock` beside the SDS "
+                    + "socket's directory (0660, only root and ENVOY_USER's group can enter its directory; query it "
+                    + "with `istio-vm-agent envoy admin PATH`); true: 127.0.0.1:VM_AGENT_ENVOY_ADMIN_PORT, which any "
+                    + "local user can reach (`/quitquitquit`, drain)."));
 
     public static final ConfigKey<Path> VM_AGENT_SDS_SOCKET = define(ConfigKey.builder("VM_AGENT_SDS_SOCKET", path())
             .group(Group.AGENT).since("agent").defaultsTo("/var/run/secrets/workload-spiffe-uds/socket")

@@ -110,7 +110,7 @@ public final class EnvoyBootstrap {
                 io.istiovm.agent.config.IpAddresses.format(s.instanceIp())));
         metadata.putIfAbsent("NAME", JSON.getNodeFactory().textNode(s.podName()));
 
-        root.putObject("admin").set("address", socketAddress("127.0.0.1", s.adminPort()));
+        root.putObject("admin").set("address", adminAddress(s.adminAddress()));
 
         ObjectNode dynamic = root.putObject("dynamic_resources");
         dynamic.putObject("lds_config").put("resource_api_version", "V3").putObject("ads");
@@ -121,7 +121,9 @@ public final class EnvoyBootstrap {
         ArrayNode clusters = statics.putArray("clusters");
         clusters.add(xdsCluster(s));
         clusters.add(sdsCluster(s));
-        clusters.add(staticCluster("prometheus_stats", "127.0.0.1", s.adminPort()));
+        ObjectNode prometheus = staticCluster("prometheus_stats", "127.0.0.1", s.adminPort());
+        prometheus.set("load_assignment", loadAssignment("prometheus_stats", adminAddress(s.adminAddress())));
+        clusters.add(prometheus);
         clusters.add(staticCluster("agent", "127.0.0.1", s.agentStatusPort()));
         ArrayNode listeners = statics.putArray("listeners");
         listeners.add(httpListener("prometheus", s.prometheusPort(), "/stats/prometheus", "prometheus_stats"));
@@ -241,6 +243,21 @@ public final class EnvoyBootstrap {
         assignment.putArray("endpoints").addObject().putArray("lb_endpoints").addObject().putObject("endpoint")
                 .set("address", address);
         return assignment;
+    }
+
+    /**
+     * The admin API's address: Envoy's {@code envoy.config.core.v3.Pipe} (path and mode; Envoy unlinks a stale
+     * socket at the path, binds, then chmods it, and a hot restart's new epoch does the same, taking the path over),
+     * or TCP on loopback.
+     */
+    private static ObjectNode adminAddress(AdminAddress admin) {
+        if (admin.onTcp()) {
+            return socketAddress("127.0.0.1", admin.port());
+        }
+        ObjectNode address = JSON.createObjectNode();
+        address.putObject("pipe").put("path", admin.socket().orElseThrow().toString())
+                .put("mode", AdminAddress.SOCKET_MODE);
+        return address;
     }
 
     private static ObjectNode socketAddress(String host, int port) {

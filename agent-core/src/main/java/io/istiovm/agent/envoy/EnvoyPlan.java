@@ -29,13 +29,15 @@ public record EnvoyPlan(EnvoySettings settings, EnvoyBootstrap bootstrap, Path b
     /** The command line of {@code epoch}, reading its bootstrap from {@code bootstrapFile}. */
     List<String> command(Path bootstrapFile, int epoch) {
         List<String> envoy = EnvoyCommandLine.envoy(settings, binary, bootstrapFile, epoch);
-        return runAs.map(u -> EnvoyCommandLine.asUser(u, envoy)).orElse(envoy);
+        return runAs.map(u -> EnvoyCommandLine.asUser(u, settings.netAdmin(), envoy)).orElse(envoy);
     }
 
     @Override
     public void describe(PrintWriter out) {
         out.println("envoy: " + String.join(" ", command(settings.configDir().resolve("envoy-rev0.json"), 0)));
-        out.println("envoy: admin 127.0.0.1:" + settings.adminPort() + ", bootstrap sha256 " + bootstrap.digest());
+        out.println("envoy: admin " + settings.adminAddress() + ", base id " + settings.baseId()
+                + (settings.netAdmin() ? ", CAP_NET_ADMIN (TPROXY)" : ", no capabilities") + ", bootstrap sha256 "
+                + bootstrap.digest());
         out.println("envoy: crash restart after 0s, then " + format(settings.restartBackoff()) + " doubling up to "
                 + format(settings.restartBackoffMax()) + "; stop drains " + format(settings.minimumDrain()) + " to "
                 + format(settings.terminationDrain()) + ", SIGKILL after " + format(settings.stopTimeout()));

@@ -1,10 +1,7 @@
 package io.istiovm.agent.envoy;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -17,7 +14,7 @@ import org.slf4j.event.Level;
 /**
  * One running Envoy epoch: the process, when it started, and one thread that carries its output (stdout and stderr
  * on one pipe) into the agent's log (logger {@code envoy}) at the level Envoy gave each line (WARN when it gave
- * none), with an {@code epoch} key.
+ * none), with an {@code epoch} key. Lines are cut at {@link BoundedLines#LINE_LIMIT} bytes and marked.
  */
 final class EnvoyProcess {
     private static final Logger ENVOY_LOG = LoggerFactory.getLogger("envoy");
@@ -26,6 +23,7 @@ final class EnvoyProcess {
     private final int epoch;
     private final Process process;
     private final Instant started;
+    private final BoundedLines output = new BoundedLines(BoundedLines.LINE_LIMIT);
 
     private EnvoyProcess(int epoch, Process process, Instant started) {
         this.epoch = epoch;
@@ -55,6 +53,15 @@ final class EnvoyProcess {
 
     Instant started() {
         return started;
+    }
+
+    /** Lines of this epoch's output cut at the limit so far, and the longest line logged (characters). */
+    long outputLinesCut() {
+        return output.cutLines();
+    }
+
+    int longestOutputLine() {
+        return output.longestLine();
     }
 
     boolean alive() {
@@ -97,11 +104,9 @@ final class EnvoyProcess {
 
     private void pump(InputStream stream) {
         Thread thread = new Thread(() -> {
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = reader.readLine()) != null) {
-                    ENVOY_LOG.atLevel(level(line)).addKeyValue("epoch", epoch).log(line);
-                }
+            try (InputStream in = stream) {
+                output.read(in,
+                        line -> ENVOY_LOG.atLevel(level(line)).addKeyValue("epoch", epoch).log(line));
             } catch (IOException e) {
                 // The pipe closes when Envoy exits.
             }

@@ -27,7 +27,10 @@ public record EnvoySettings(
         int concurrency, String logLevel, Duration drainTime, Duration parentShutdownTime,
         Duration minimumDrain, Duration terminationDrain,
         Duration restartBackoff, Duration restartBackoffMax, Duration stablePeriod,
-        Duration liveTimeout, Duration stopTimeout, Duration pollInterval) {
+        Duration liveTimeout, Duration stopTimeout, Duration pollInterval,
+        // Envoy's process and admin API (issue 10 items 8-9, issue 11 item 6): where the admin API listens, and
+        // whether Envoy gets CAP_NET_ADMIN (TPROXY capture needs transparent sockets).
+        boolean adminOnTcp, boolean netAdmin) {
 
     public EnvoySettings {
         Objects.requireNonNull(binary, "binary");
@@ -59,6 +62,42 @@ public record EnvoySettings(
     public String nodeId() {
         return "sidecar~" + io.istiovm.agent.config.IpAddresses.format(instanceIp) + "~" + podName + "." + namespace
                 + "~" + namespace + ".svc.cluster.local";
+    }
+
+    /**
+     * Where the agent keeps what only it may write about Envoy: {@code envoy.pids} (the processes it started) and
+     * {@code socket/}, the directory of Envoy's admin socket. Beside the SDS socket's directory, so both live where
+     * the operator put the agent's sockets: {@code /var/run/secrets/envoy-admin} by default.
+     */
+    public Path runDirectory() {
+        Path sdsDir = sdsSocket.toAbsolutePath().getParent();
+        return sdsDir.resolveSibling("envoy-admin");
+    }
+
+    /** Envoy's admin API: a unix socket (the default) or, with VM_AGENT_ENVOY_ADMIN_TCP, 127.0.0.1:adminPort. */
+    public AdminAddress adminAddress() {
+        return adminOnTcp ? AdminAddress.tcp(adminPort) : AdminAddress.socket(runDirectory().resolve("socket")
+                .resolve("admin.sock"));
+    }
+
+    /**
+     * Envoy's {@code --base-id}, derived from the bootstrap directory: two agents on one host (each with its own
+     * directory) get different shared memory and hot-restart sockets, and the same agent gets the same id after a
+     * restart, so its stale shared memory is recognised as its own. Kept below 2^31 / 10 because Envoy scales the
+     * id by 10 (options_impl.cc, Envoy 1.12 to 1.34) and the result must stay a positive 32-bit number.
+     */
+    public int baseId() {
+        byte[] digest;
+        try {
+            digest = java.security.MessageDigest.getInstance("SHA-256").digest(configDir.toAbsolutePath().normalize()
+                    .toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        int bits = ((digest[0] & 0xff) << 24) | ((digest[1] & 0xff) << 16) | ((digest[2] & 0xff) << 8)
+                | (digest[3] & 0xff);
+        // 0 is every other Envoy's default; never pick it.
+        return 1 + Math.floorMod(bits, 100_000_000);
     }
 
     /** {@code v4} or {@code v6}: the family Envoy uses for its own upstream source addresses. */

@@ -9,7 +9,6 @@ import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.lifecycle.StatusReporter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -53,15 +52,21 @@ public final class EnvoySupervision implements Running {
     private static final Logger LOG = LoggerFactory.getLogger(EnvoySupervision.class);
     private static final String SHARED_MEMORY_PREFIX = "envoy_shared_memory_";
     private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(1);
+    /** How long {@code --version} and {@code --hot-restart-version} may take. */
+    private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(10);
     private static final String RESTART_THE_AGENT = "restart the agent (systemctl restart istio-vm-agent)";
 
     /**
      * What the supervisor knows, as of its last step: whether the current epoch is LIVE, its epoch and pid, every
      * epoch's pid (the current one and parents still retiring), starts, the crash-restart delays so far, how the
-     * last crash ended, and the most epochs that were ever alive at once.
+     * last crash ended, the most epochs that were ever alive at once, why the last hot restart failed (while the
+     * parent serves on), which Envoy build runs, and how many of the current epoch's output lines were cut (and the
+     * longest line logged).
      */
     public record Status(boolean live, OptionalInt epoch, OptionalLong pid, List<Long> pids, int starts,
-                         List<Duration> restartDelays, Optional<String> lastExit, int mostEpochsAlive) {
+                         List<Duration> restartDelays, Optional<String> lastExit, int mostEpochsAlive,
+                         Optional<String> hotRestartFailure, Optional<String> build, long outputLinesCut,
+                         int longestOutputLine) {
         public Status {
             pids = List.copyOf(pids);
             restartDelays = List.copyOf(restartDelays);
@@ -86,8 +91,26 @@ public final class EnvoySupervision implements Running {
     private record Termination(Instant deadline, boolean killed) {
     }
 
-    /** The stop's drain: readiness off and listeners draining since {@code began}. */
+    /** The stop's drain (or a full restart's): readiness off and listeners draining since {@code began}. */
     private record Drain(EnvoyProcess process, Instant began) {
+    }
+
+    /**
+     * A hot restart in progress: the epoch it started, the parent it started from and what the parent ran, so that a
+     * new epoch that dies before it is LIVE hands back to the parent (which, in Envoy, keeps serving until its
+     * child has initialised and asks it to drain) instead of taking the parent down with it.
+     */
+    private record HotRestart(EnvoyProcess child, EnvoyProcess parent, EnvoyBootstrap parentBootstrap,
+                              Optional<List<Object>> parentBinary, OptionalLong parentOomKills,
+                              EnvoyBuild parentBuild, Optional<List<Object>> childBinary, String childDigest) {
+    }
+
+    /** An epoch and when it first answered LIVE: its parent's shutdown time counts from then. */
+    private record LiveSince(EnvoyProcess process, Instant began) {
+    }
+
+    /** A bootstrap on a binary that a hot restart could not start: not tried again until one of them changes. */
+    private record Rejected(String digest, Optional<List<Object>> binary) {
     }
 
     /** A setting a reload compares: its key and how to read it from a plan. */
@@ -102,6 +125,7 @@ public final class EnvoySupervision implements Running {
             new Setting("VM_AGENT_ENVOY_BINARY", EnvoyPlan::binary),
             new Setting("ENVOY_USER", EnvoyPlan::runAs),
             new Setting("VM_AGENT_ENVOY_ADMIN_PORT", p -> p.settings().adminPort()),
+            new Setting("VM_AGENT_ENVOY_ADMIN_TCP", p -> p.settings().adminOnTcp()),
             new Setting("VM_AGENT_ENVOY_CONFIG_DIR", p -> p.settings().configDir()),
             new Setting("VM_AGENT_ENVOY_SHM_DIR", p -> p.settings().sharedMemoryDir()),
             // In the bootstrap too: a hot restart onto it would point Envoy at a socket nobody serves yet.
@@ -155,6 +179,22 @@ public final class EnvoySupervision implements Running {
     private int mostEpochsAlive;
     private Drain drain;
     private CompletableFuture<Void> stopDone;
+    private HotRestart hotRestarting;
+    private Rejected rejected;
+    /** Why the last hot restart failed, reported (DEGRADED) while the parent serves on. */
+    private String hotRestartFailure;
+    /** The build the current epoch runs; the binary as last probed, and the binary identity it was probed for. */
+    private EnvoyBuild build;
+    private EnvoyBuild probed;
+    private Optional<List<Object>> probedBinary = Optional.empty();
+    /** A full restart onto a binary that cannot be hot-restarted into: the drain, then the process to wait for. */
+    private Drain upgradeDrain;
+    private EnvoyProcess upgradeExit;
+    /** The kernel's identity of each epoch once it ran Envoy (at LIVE), recorded for the next agent. */
+    private final Map<EnvoyProcess, ProcessIdentity> identities = new LinkedHashMap<>();
+    private EnvoyRunDirectory runDirectory;
+    /** When the current epoch was first LIVE. */
+    private LiveSince firstLive;
     /** Set when start gave up waiting: epoch 0 must then not be forked, or be killed if it already was. */
     private volatile boolean abandoned;
 
@@ -162,7 +202,7 @@ public final class EnvoySupervision implements Running {
         this.status = context.status();
         this.clock = context.clock();
         this.host = plan.host();
-        this.admin = new EnvoyAdminClient(plan.settings().adminPort(), ADMIN_TIMEOUT);
+        this.admin = new EnvoyAdminClient(plan.settings().adminAddress(), ADMIN_TIMEOUT);
         this.accepted = plan;
         this.plan = plan;
         this.bootstrap = plan.bootstrap();
@@ -296,16 +336,12 @@ public final class EnvoySupervision implements Running {
         pending = null;
         hotRestartRetryAt = null;
         live = false;
+        upgradeDrain = null;
+        upgradeExit = null;
         EnvoyProcess serving = current;
         if (serving != null && serving.alive()) {
             status.stopped("stopping: draining epoch " + serving.epoch());
-            LOG.info("draining Envoy epoch {}", serving.epoch());
-            for (String request : List.of("/healthcheck/fail", "/drain_listeners?inboundonly&graceful")) {
-                if (!admin.post(request)) {
-                    LOG.warn("Envoy epoch {} did not accept POST {}; draining by time alone", serving.epoch(), request);
-                }
-            }
-            drain = new Drain(serving, now);
+            drain = beginDrain(serving, now);
         } else {
             terminateAll(now);
         }
@@ -316,13 +352,9 @@ public final class EnvoySupervision implements Running {
     private Instant stopStep(Instant now) {
         EnvoySettings s = plan.settings();
         if (drain != null) {
-            Duration elapsed = Duration.between(drain.began(), now);
-            if (drain.process().alive() && elapsed.compareTo(s.minimumDrain()) < 0) {
-                return drain.began().plus(s.minimumDrain());
-            }
-            if (drain.process().alive() && elapsed.compareTo(s.terminationDrain()) < 0
-                    && admin.totalConnections().orElse(0) > 0) {
-                return earliest(now.plus(s.pollInterval()), drain.began().plus(s.terminationDrain()));
+            Optional<Instant> draining = drainWait(drain, now);
+            if (draining.isPresent()) {
+                return draining.get();
             }
             drain = null;
             terminateAll(now);
@@ -331,10 +363,40 @@ public final class EnvoySupervision implements Running {
         if (deadline.isEmpty() && !stopDone.isDone()) {
             current = null;
             parents.clear();
+            identities.clear();
+            recordIdentities();
             publish();
             stopDone.complete(null);
         }
         return deadline.map(d -> earliest(d, now.plus(s.pollInterval()))).orElse(now.plus(s.pollInterval()));
+    }
+
+    /** Readiness off for the mesh ({@code /healthcheck/fail}) and inbound listeners draining gracefully. */
+    private Drain beginDrain(EnvoyProcess serving, Instant now) {
+        LOG.info("draining Envoy epoch {}", serving.epoch());
+        for (String request : List.of("/healthcheck/fail", "/drain_listeners?inboundonly&graceful")) {
+            if (!admin.post(request)) {
+                LOG.warn("Envoy epoch {} did not accept POST {}; draining by time alone", serving.epoch(), request);
+            }
+        }
+        return new Drain(serving, now);
+    }
+
+    /**
+     * When the drain next wants to look, or empty once it is over: at least MINIMUM_DRAIN_DURATION, then until no
+     * connection is left or TERMINATION_DRAIN_DURATION has passed (or the process is gone).
+     */
+    private Optional<Instant> drainWait(Drain d, Instant now) {
+        EnvoySettings s = plan.settings();
+        Duration elapsed = Duration.between(d.began(), now);
+        if (d.process().alive() && elapsed.compareTo(s.minimumDrain()) < 0) {
+            return Optional.of(d.began().plus(s.minimumDrain()));
+        }
+        if (d.process().alive() && elapsed.compareTo(s.terminationDrain()) < 0
+                && admin.totalConnections().orElse(0) > 0) {
+            return Optional.of(earliest(now.plus(s.pollInterval()), d.began().plus(s.terminationDrain())));
+        }
+        return Optional.empty();
     }
 
     private void terminateAll(Instant now) {
@@ -381,19 +443,39 @@ public final class EnvoySupervision implements Running {
         if (nowLive != live) {
             LOG.info("Envoy epoch {} is {}", current == null ? "-" : current.epoch(), nowLive ? "LIVE" : "not LIVE");
             live = nowLive;
+            if (live) {
+                becameLive(now);
+            }
         }
         if (live) {
             crash = null;
         }
         retireOverdueParents(now);
         Optional<Instant> deadline = progressTerminations(now);
-        if (pending == null && current != null && launchedBinary.isPresent()
-                && binaryVersion().filter(v -> !v.equals(launchedBinary.get())).isPresent()) {
-            LOG.info("Envoy binary {} was replaced; hot restart onto the new one", plan.binary());
-            pending = bootstrap;
-            pendingSince = now;
+        if (upgradeDrain != null) {
+            Optional<Instant> draining = drainWait(upgradeDrain, now);
+            if (draining.isPresent()) {
+                report();
+                return earliest(draining.get(), deadline.orElse(draining.get()));
+            }
+            LOG.info("full restart: stopping Envoy epoch {} to start the upgraded binary", upgradeDrain.process()
+                    .epoch());
+            upgradeExit = upgradeDrain.process();
+            upgradeDrain = null;
+            terminate(upgradeExit, now);
+            deadline = progressTerminations(now);
         }
-        if (pending != null && current != null) {
+        Optional<List<Object>> binaryNow = binaryVersion();
+        if (pending == null && upgradeExit == null && current != null && launchedBinary.isPresent()
+                && binaryNow.filter(v -> !v.equals(launchedBinary.get())).isPresent()
+                && !isRejected(bootstrap, binaryNow)) {
+            binaryReplaced(now);
+        }
+        if (pending != null && isRejected(pending, binaryNow)) {
+            pending = null;
+            hotRestartRetryAt = null;
+        }
+        if (pending != null && current != null && upgradeDrain == null && upgradeExit == null) {
             if (live) {
                 if ((hotRestartRetryAt == null || !now.isBefore(hotRestartRetryAt)) && olderEpochsGone(now)) {
                     hotRestart(now);
@@ -423,7 +505,14 @@ public final class EnvoySupervision implements Running {
     }
 
     private void report() {
-        if (current != null && live) {
+        if (upgradeDrain != null || upgradeExit != null) {
+            status.degraded("full restart onto the upgraded binary (its hot-restart version differs): "
+                    + (upgradeDrain != null ? "draining epoch " + upgradeDrain.process().epoch()
+                    : "waiting for epoch " + upgradeExit.epoch() + " to exit"));
+        } else if (current != null && live && hotRestartFailure != null) {
+            status.degraded("epoch " + current.epoch() + " LIVE (pid " + current.pid() + ") on the previous "
+                    + "bootstrap; " + hotRestartFailure);
+        } else if (current != null && live) {
             status.ready("epoch " + current.epoch() + " LIVE (pid " + current.pid() + ")");
         } else if (current != null && parents.stream().anyMatch(EnvoyProcess::alive)) {
             status.degraded("hot restart: epoch " + current.epoch() + " starting, epoch "
@@ -439,6 +528,7 @@ public final class EnvoySupervision implements Running {
     private void exited(EnvoyProcess process, Instant now) {
         terminating.remove(process);
         if (parents.remove(process)) {
+            identities.remove(process);
             LOG.info("Envoy epoch {} (pid {}) retired (exit value {})", process.epoch(), process.pid(),
                     process.exitValue());
             deleteBootstrap(process);
@@ -447,12 +537,25 @@ public final class EnvoySupervision implements Running {
         if (process != current) {
             return;
         }
+        ExitStatus exit = new ExitStatus(process.exitValue(), oomKillsAtStart, host.oomKills());
+        if (stopDone == null && hotRestarting != null && hotRestarting.child() == process
+                && hotRestarting.parent().alive()) {
+            rollBack(exit, now);
+            return;
+        }
         current = null;
         live = false;
+        identities.remove(process);
         if (stopDone != null) {
             return;
         }
-        ExitStatus exit = new ExitStatus(process.exitValue(), oomKillsAtStart, host.oomKills());
+        if (process == upgradeExit) {
+            upgradeExit = null;
+            restartAt = now;
+            LOG.info("Envoy epoch {} stopped for the full restart; starting epoch 0 on the upgraded binary",
+                    process.epoch());
+            return;
+        }
         lastExit = exit.describe();
         if (pending != null) {
             // The restart starts a fresh epoch 0: it may as well start on the bootstrap the hot restart was for.
@@ -465,6 +568,112 @@ public final class EnvoySupervision implements Running {
         for (EnvoyProcess parent : List.copyOf(parents)) {
             // Without its child a draining parent serves nothing; the restart starts a fresh epoch 0.
             parent.kill();
+        }
+    }
+
+    /**
+     * The new epoch of a hot restart died before it was LIVE (a bootstrap Envoy refuses, a crashing binary, another
+     * hot-restart version): its parent never drained and still serves, so it becomes the current epoch again, on
+     * its own bootstrap, and the failure is reported. The bootstrap and binary that failed are not tried again
+     * until a reload or another binary changes them: retrying would crash-loop while the parent serves.
+     */
+    private void rollBack(ExitStatus exit, Instant now) {
+        HotRestart failed = hotRestarting;
+        hotRestarting = null;
+        EnvoyProcess child = failed.child();
+        EnvoyProcess parent = failed.parent();
+        parents.remove(parent);
+        current = parent;
+        bootstrap = failed.parentBootstrap();
+        launchedBinary = failed.parentBinary();
+        oomKillsAtStart = failed.parentOomKills();
+        build = failed.parentBuild();
+        rejected = new Rejected(failed.childDigest(), failed.childBinary());
+        lastExit = exit.describe();
+        live = probe();
+        hotRestartFailure = "hot restart to epoch " + child.epoch() + " failed before it was LIVE ("
+                + exit.describe() + "); epoch " + parent.epoch() + " keeps serving on bootstrap sha256 "
+                + bootstrap.digest().substring(0, 12) + ", and the new one is not retried until it changes";
+        LOG.error("{}", hotRestartFailure);
+        deleteBootstrap(child);
+        report();
+    }
+
+    private boolean isRejected(EnvoyBootstrap config, Optional<List<Object>> binary) {
+        return rejected != null && rejected.digest().equals(config.digest()) && rejected.binary().equals(binary);
+    }
+
+    /**
+     * A package upgrade replaced the binary: a hot restart onto it when its hot-restart version is the running
+     * one's (or either is unknown), else a drained full restart, since two epochs of different hot-restart versions
+     * cannot hand over (the new one fails to attach to the shared memory).
+     */
+    private void binaryReplaced(Instant now) {
+        EnvoyBuild running = build;
+        EnvoyBuild next = probeBuild();
+        if (running != null && running.hotRestartVersion().isPresent() && next.hotRestartVersion().isPresent()
+                && !running.hotRestartVersion().equals(next.hotRestartVersion())) {
+            if (!olderEpochsGone(now)) {
+                // A parent still draining would keep the shared memory epoch 0 needs; retired first.
+                return;
+            }
+            LOG.warn("Envoy binary {} was replaced by one of hot-restart version {} (running: {}); a hot restart "
+                    + "cannot hand over between them: draining epoch {} for a full restart", plan.binary(),
+                    next.hotRestartVersion().get(), running.hotRestartVersion().get(), current.epoch());
+            upgradeDrain = beginDrain(current, now);
+            return;
+        }
+        LOG.info("Envoy binary {} was replaced; hot restart onto the new one", plan.binary());
+        pending = bootstrap;
+        pendingSince = now;
+    }
+
+    /** Probes the binary when it is not the one last probed; logs which build it is, and warns on a non-Istio one. */
+    private EnvoyBuild probeBuild() {
+        Optional<List<Object>> binary = binaryVersion();
+        if (probed != null && binary.isPresent() && binary.equals(probedBinary)) {
+            return probed;
+        }
+        EnvoyBuild build = EnvoyBuild.probe(plan.binary(), command -> plan.runAs()
+                .map(u -> EnvoyCommandLine.asUser(u, false, command)).orElse(command), PROBE_TIMEOUT);
+        probedBinary = binary;
+        if (build.istio()) {
+            LOG.info("Envoy {}: {}", plan.binary(), build.describe());
+        } else {
+            LOG.warn("Envoy {}: {}. istiod sends Istio's own filters ({}); an upstream Envoy build rejects every "
+                    + "listener that uses them. Install Istio's proxy (the istio-sidecar package's envoy).",
+                    plan.binary(), build.describe(), String.join(", ", EnvoyBuild.ISTIO_EXTENSIONS));
+        }
+        probed = build;
+        return build;
+    }
+
+    /**
+     * The current epoch answered LIVE: a hot restart's child made it (its parent drains now), and the kernel's
+     * identity of every epoch is recorded for the next agent.
+     */
+    private void becameLive(Instant now) {
+        if (hotRestarting != null && hotRestarting.child() == current) {
+            hotRestarting = null;
+            hotRestartFailure = null;
+            rejected = null;
+        }
+        if (firstLive == null || !firstLive.process().equals(current)) {
+            firstLive = new LiveSince(current, now);
+        }
+        host.identity(current.pid()).ifPresent(id -> identities.put(current, id));
+        recordIdentities();
+    }
+
+    private void recordIdentities() {
+        if (runDirectory == null) {
+            return;
+        }
+        identities.keySet().removeIf(p -> !p.alive());
+        try {
+            runDirectory.record(List.copyOf(identities.values()));
+        } catch (IOException e) {
+            LOG.warn("cannot record Envoy's processes in {}: {}", plan.settings().runDirectory(), e.toString());
         }
     }
 
@@ -533,10 +742,16 @@ public final class EnvoySupervision implements Running {
     private void hotRestart(Instant now) {
         EnvoyBootstrap next = pending;
         EnvoyProcess previous = current;
+        EnvoyBootstrap previousBootstrap = bootstrap;
+        Optional<List<Object>> previousBinary = launchedBinary;
+        OptionalLong previousOomKills = oomKillsAtStart;
+        EnvoyBuild previousBuild = build;
         // Parents that are gone stay listed until their exit is handled, which deletes their bootstrap file.
         parents.add(previous);
         try {
             launch(previous.epoch() + 1, next, now);
+            hotRestarting = new HotRestart(current, previous, previousBootstrap, previousBinary, previousOomKills,
+                    previousBuild, launchedBinary, next.digest());
         } catch (IOException e) {
             parents.remove(previous);
             EnvoySettings s = plan.settings();
@@ -555,14 +770,23 @@ public final class EnvoySupervision implements Running {
                 next.digest());
     }
 
+    /**
+     * A parent still alive its parent-shutdown time plus the stop timeout after its child was first LIVE is killed.
+     * Counted from the child's first LIVE, not its start: Envoy's child starts the parent's shutdown timer once it
+     * has initialised, and a child slow to start (a loaded host) must not cost the parent that still serves.
+     */
     private void retireOverdueParents(Instant now) {
         Duration grace = plan.settings().parentShutdownTime().plus(plan.settings().stopTimeout());
+        if (current == null || firstLive == null || !firstLive.process().equals(current)
+                || Duration.between(firstLive.began(), now).compareTo(grace) <= 0) {
+            return;
+        }
         for (EnvoyProcess parent : parents) {
-            if (parent.alive() && Duration.between(parent.started(), now).compareTo(grace) > 0
-                    && current != null && Duration.between(current.started(), now).compareTo(grace) > 0) {
+            if (parent.alive() && !terminating.containsKey(parent)) {
                 LOG.warn("Envoy epoch {} (pid {}) outlived its parent shutdown time; killing it", parent.epoch(),
                         parent.pid());
                 parent.kill();
+                terminating.put(parent, new Termination(now.plus(plan.settings().stopTimeout()), true));
             }
         }
     }
@@ -605,6 +829,9 @@ public final class EnvoySupervision implements Running {
     }
 
     private void launchFirst() throws IOException, InterruptedException {
+        runDirectory = new EnvoyRunDirectory(plan.settings().runDirectory(), host.currentUid(),
+                plan.runAs().map(u -> OptionalInt.of(Math.toIntExact(u.gid()))).orElse(OptionalInt.empty()));
+        runDirectory.prepare();
         stopLeftoverEnvoy();
         if (abandoned) {
             throw new IllegalStateException("start of Envoy was abandoned");
@@ -622,6 +849,7 @@ public final class EnvoySupervision implements Running {
         if (epoch == 0) {
             removeStaleSharedMemory();
         }
+        EnvoyBuild running = probeBuild();
         Path file = writeBootstrap(epoch, config);
         List<String> command = plan.command(file, epoch);
         OptionalLong oomKills = host.oomKills();
@@ -631,6 +859,7 @@ public final class EnvoySupervision implements Running {
         bootstrap = config;
         oomKillsAtStart = oomKills;
         launchedBinary = binary;
+        build = running;
         starts++;
         int alive = 1 + (int) parents.stream().filter(EnvoyProcess::alive).count();
         mostEpochsAlive = Math.max(mostEpochsAlive, alive);
@@ -651,7 +880,9 @@ public final class EnvoySupervision implements Running {
         published = new Status(live && current != null,
                 current == null ? OptionalInt.empty() : OptionalInt.of(current.epoch()),
                 current == null ? OptionalLong.empty() : OptionalLong.of(current.pid()),
-                pids, starts, restartDelays, Optional.ofNullable(lastExit), mostEpochsAlive);
+                pids, starts, restartDelays, Optional.ofNullable(lastExit), mostEpochsAlive,
+                Optional.ofNullable(hotRestartFailure), Optional.ofNullable(build).map(EnvoyBuild::describe),
+                current == null ? 0 : current.outputLinesCut(), current == null ? 0 : current.longestOutputLine());
     }
 
     private static Instant earliest(Instant a, Instant b) {
@@ -708,52 +939,92 @@ public final class EnvoySupervision implements Running {
 
     /**
      * Envoy's hot-restart shared memory outlives a crashed Envoy and makes the next epoch 0 fail to start (the
-     * Istio VM crash loop, istio/istio#21460). Called only when no Envoy of ours runs.
+     * Istio VM crash loop, istio/istio#21460). Called only when no Envoy of ours runs. Only our base id's file
+     * ({@code envoy_shared_memory_<10 * base id>}: Envoy scales the id by 10), and only when it is a regular file
+     * of Envoy's user or the agent's: another Envoy's shared memory, or anyone else's file, is left alone.
      */
     private void removeStaleSharedMemory() throws IOException {
         Path dir = plan.settings().sharedMemoryDir();
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
-        // Held, and its entries removed by name: the directory is writable by Envoy's user.
-        try (HeldDirectory held = HeldDirectory.open(dir);
-             DirectoryStream<Path> files = Files.newDirectoryStream(held.self(), SHARED_MEMORY_PREFIX + "*")) {
-            for (Path file : files) {
-                String name = file.getFileName().toString();
-                if (held.delete(name)) {
-                    LOG.info("removed stale Envoy shared memory {}", dir.resolve(name));
-                }
+        String name = sharedMemoryName(plan.settings());
+        // Held, and the entry removed by name: the directory is writable by Envoy's user (and /dev/shm by all).
+        try (HeldDirectory held = HeldDirectory.open(dir)) {
+            Map<String, Object> attributes;
+            try {
+                attributes = Files.readAttributes(held.entry(name), "unix:uid,mode", LinkOption.NOFOLLOW_LINKS);
+            } catch (java.nio.file.NoSuchFileException e) {
+                return;
+            }
+            long owner = ((Number) attributes.get("uid")).longValue();
+            int mode = (Integer) attributes.get("mode");
+            long envoyUid = plan.runAs().map(ProcessUser::uid).orElse(host.currentUid());
+            if ((mode & 0170000) != 0100000 || (owner != envoyUid && owner != host.currentUid())) {
+                LOG.warn("{} is not Envoy's shared memory (uid {}, mode {}); leaving it, Envoy may refuse to start",
+                        dir.resolve(name), owner, Integer.toOctalString(mode));
+                return;
+            }
+            if (held.delete(name)) {
+                LOG.info("removed stale Envoy shared memory {}", dir.resolve(name));
             }
         }
     }
 
+    /** The shared-memory file of our base id, as Envoy names it (hot_restart_impl.cc, Envoy 1.12 to 1.34). */
+    static String sharedMemoryName(EnvoySettings s) {
+        return SHARED_MEMORY_PREFIX + (10L * s.baseId());
+    }
+
     /**
-     * An Envoy left running by a previous agent (killed without its stop sequence) holds the admin port and the
-     * listeners; a new Envoy would fail to bind. Ask it to quit, then kill it. Anything else on the admin port is
-     * refused rather than killed. The one wait outside the loop's steps: start must not fork epoch 0 before the
-     * leftover let go of the port, and it waits on the leftover's exit, bounded by the stop timeout.
+     * An Envoy left running by a previous agent (killed without its stop sequence; only possible when Envoy ran
+     * without the parent-death signal) holds the listeners, and a new Envoy would fail to bind. It is recognised
+     * by the record in the agent's own directory: the pid, start time and executable the kernel reported while it
+     * was LIVE, never by what a command line says, and killed through a handle that carries the start time, so a
+     * reused pid is never signalled. It is asked to quit first. With the admin API on TCP, anything else on the
+     * admin port stops the start; on the unix socket, the port is nobody's business. The one wait outside the
+     * loop's steps: start must not fork epoch 0 before the leftover let go of the ports, bounded by the stop
+     * timeout.
      */
     private void stopLeftoverEnvoy() throws IOException, InterruptedException {
         EnvoySettings s = plan.settings();
-        Optional<Long> holder = host.listenerOf(s.adminPort());
-        if (holder.isEmpty()) {
+        List<ProcessIdentity> recorded;
+        try {
+            recorded = runDirectory.recorded();
+        } catch (IOException | IllegalArgumentException e) {
+            LOG.warn("ignoring the record of Envoy's processes: {}", e.getMessage());
+            recorded = List.of();
+        }
+        List<ProcessHandle> leftovers = new ArrayList<>();
+        for (ProcessIdentity process : recorded) {
+            Optional<ProcessHandle> handle = ProcessHandle.of(process.pid());
+            // The handle is taken before the identity is checked: it kills only the process that started then.
+            if (handle.isPresent() && host.identity(process.pid()).filter(process::equals).isPresent()) {
+                leftovers.add(handle.get());
+            }
+        }
+        if (!leftovers.isEmpty()) {
+            LOG.warn("Envoy left by a previous agent (pids {}) still runs; stopping it",
+                    leftovers.stream().map(ProcessHandle::pid).toList());
+            admin.post("/quitquitquit");
+            for (ProcessHandle handle : leftovers) {
+                if (!exits(handle, s.stopTimeout())) {
+                    LOG.warn("leftover Envoy pid {} ignored /quitquitquit; killing it", handle.pid());
+                    handle.destroyForcibly();
+                    exits(handle, s.stopTimeout());
+                }
+            }
+        }
+        runDirectory.record(List.of());
+        if (!s.adminOnTcp()) {
             return;
         }
-        long pid = holder.get();
-        String commandLine = host.commandLine(pid).orElse("?");
-        String binaryName = plan.binary().getFileName().toString();
-        if (!commandLine.contains("--restart-epoch") && !commandLine.contains(binaryName)) {
-            throw new IllegalStateException("admin port 127.0.0.1:" + s.adminPort() + " is held by pid " + pid
-                    + " (" + commandLine + "), which is not an Envoy; refusing to start Envoy");
-        }
-        LOG.warn("an Envoy left by a previous agent (pid {}: {}) holds the admin port; stopping it", pid,
-                commandLine);
-        admin.post("/quitquitquit");
-        Optional<ProcessHandle> handle = ProcessHandle.of(pid);
-        if (handle.isPresent() && !exits(handle.get(), s.stopTimeout())) {
-            LOG.warn("leftover Envoy pid {} ignored /quitquitquit; killing it", pid);
-            handle.get().destroyForcibly();
-            exits(handle.get(), s.stopTimeout());
+        Optional<Long> holder = host.listenerOf(s.adminPort());
+        if (holder.isPresent()) {
+            String what = host.identity(holder.get()).map(ProcessIdentity::executable).orElse("?");
+            throw new IllegalStateException("admin port 127.0.0.1:" + s.adminPort() + " is held by pid "
+                    + holder.get() + " (" + what + "), which is not an Envoy this agent started; refusing to start "
+                    + "Envoy (or leave VM_AGENT_ENVOY_ADMIN_TCP unset: the admin API then is a unix socket)");
         }
     }
 

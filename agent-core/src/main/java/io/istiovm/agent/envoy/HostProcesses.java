@@ -13,8 +13,9 @@ import java.util.Set;
 
 /**
  * What the host says about processes, users and sockets, read from its files (the assembly's host paths; tests
- * give a scratch tree): the agent's own uid, Envoy's user from passwd, who listens on a loopback TCP port (to find
- * an Envoy left by a previous agent), and the cgroup's OOM-kill counter.
+ * give a scratch tree): the agent's own uid, Envoy's user from passwd, who listens on a loopback TCP port, what
+ * identifies a process across pid reuse (to recognise an Envoy left by a previous agent), and the cgroup's
+ * OOM-kill counter.
  */
 public final class HostProcesses {
     /** Where the cgroup file systems are mounted; only the OOM counter reads it, and it has no other place. */
@@ -83,13 +84,39 @@ public final class HostProcesses {
         return Optional.empty();
     }
 
-    /** The command line of {@code pid}, NUL-separated arguments joined by spaces. */
-    Optional<String> commandLine(long pid) {
+    /**
+     * What identifies process {@code pid} across pid reuse: its start time in clock ticks since boot (field 22 of
+     * {@code /proc/PID/stat}, counted after the command name, which may itself hold spaces and parentheses) and
+     * its executable ({@code /proc/PID/exe}, without the {@code " (deleted)"} the kernel appends once the file was
+     * replaced, as a package upgrade does). Empty when the process is gone or not readable.
+     */
+    Optional<ProcessIdentity> identity(long pid) {
+        Path dir = proc.resolve(Long.toString(pid));
         try {
-            byte[] raw = Files.readAllBytes(proc.resolve(Long.toString(pid)).resolve("cmdline"));
-            return Optional.of(new String(raw, StandardCharsets.UTF_8).replace('\0', ' ').trim());
-        } catch (IOException e) {
+            String stat = new String(readLimited(dir.resolve("stat"), 4096), StandardCharsets.US_ASCII);
+            int close = stat.lastIndexOf(')');
+            if (close < 0) {
+                return Optional.empty();
+            }
+            // After ")": state is field 3, so starttime (field 22) is the 20th of the rest.
+            String[] rest = stat.substring(close + 1).trim().split("\\s+");
+            if (rest.length < 20) {
+                return Optional.empty();
+            }
+            long start = Long.parseLong(rest[19]);
+            String exe = Files.readSymbolicLink(dir.resolve("exe")).toString();
+            if (exe.endsWith(" (deleted)")) {
+                exe = exe.substring(0, exe.length() - " (deleted)".length());
+            }
+            return Optional.of(new ProcessIdentity(pid, start, exe));
+        } catch (IOException | RuntimeException e) {
             return Optional.empty();
+        }
+    }
+
+    private static byte[] readLimited(Path file, int limit) throws IOException {
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            return in.readNBytes(limit);
         }
     }
 

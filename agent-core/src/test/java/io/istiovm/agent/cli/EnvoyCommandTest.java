@@ -53,4 +53,45 @@ class EnvoyCommandTest {
                 .isEqualTo(ExitCodes.NO_INPUT);
         assertThat(CliRun.run("envoy").exitCode()).isEqualTo(ExitCodes.USAGE);
     }
+
+    @Test
+    void adminQueriesTheRunningEnvoysUnixSocketAndSaysWhenNothingAnswers() throws Exception {
+        Files.writeString(dir.resolve("cluster.env"), "VM_AGENT_SDS_SOCKET=" + dir.resolve("run/sds/socket") + "\n");
+        Path socket = Files.createDirectories(dir.resolve("run/envoy-admin/socket")).resolve("admin.sock");
+        CliRun silent = CliRun.run("envoy", "admin", "/server_info", "--config-dir", dir.toString());
+        assertThat(silent.exitCode()).isEqualTo(ExitCodes.UNAVAILABLE);
+        assertThat(silent.err()).isEqualTo("error: Envoy's admin API at unix:" + socket
+                + " did not answer (is the agent running?)\n");
+
+        java.util.concurrent.CompletableFuture<String> asked = new java.util.concurrent.CompletableFuture<>();
+        try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open(
+                java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(socket));
+            Thread envoy = new Thread(() -> {
+                try (java.nio.channels.SocketChannel client = server.accept()) {
+                    java.nio.ByteBuffer request = java.nio.ByteBuffer.allocate(4096);
+                    while (!new String(request.array(), 0, request.position(),
+                            java.nio.charset.StandardCharsets.US_ASCII).contains("\r\n\r\n")) {
+                        client.read(request);
+                    }
+                    asked.complete(new String(request.array(), 0, request.position(),
+                            java.nio.charset.StandardCharsets.US_ASCII));
+                    // Envoy's admin streams large answers chunked.
+                    client.write(java.nio.ByteBuffer.wrap(("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                            + "transfer-encoding: chunked\r\n\r\n9\r\n{\"state\":\r\n7\r\n\"LIVE\"}\r\n0\r\n\r\n")
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+                } catch (java.io.IOException e) {
+                    asked.completeExceptionally(e);
+                }
+            }, "fake-envoy-admin");
+            envoy.start();
+            CliRun run = CliRun.run("envoy", "admin", "/server_info", "--config-dir", dir.toString());
+            envoy.join();
+            assertThat(run.exitCode()).as(run.err()).isZero();
+            assertThat(run.out()).isEqualTo("{\"state\":\"LIVE\"}");
+            assertThat(asked.get()).startsWith("GET /server_info HTTP/1.1\r\n").contains("Connection: close\r\n");
+        }
+        assertThat(CliRun.run("envoy", "admin", "server info", "--config-dir", dir.toString()).exitCode())
+                .isEqualTo(ExitCodes.USAGE);
+    }
 }

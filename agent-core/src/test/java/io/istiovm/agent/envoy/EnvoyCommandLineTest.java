@@ -20,6 +20,7 @@ class EnvoyCommandLineTest {
                 Path.of("/etc/istio/proxy/envoy-rev2.json"), 2);
         assertThat(args).containsExactly("/usr/local/bin/envoy", "-c", "/etc/istio/proxy/envoy-rev2.json",
                 "--restart-epoch", "2", "--drain-time-s", "30", "--parent-shutdown-time-s", "60",
+                "--drain-strategy", "immediate", "--base-id", Integer.toString(settings.baseId()),
                 "--service-cluster", "httpbin.bar", "--service-node", "sidecar~10.0.0.5~vm1.bar~bar.svc.cluster.local",
                 "--local-address-ip-version", "v4", "--log-format", EnvoyCommandLine.LOG_FORMAT, "-l", "warning");
 
@@ -32,9 +33,48 @@ class EnvoyCommandLineTest {
 
     @Test
     void setprivDropsToTheUserWithoutCapabilitiesAndDiesWithTheAgent() {
-        assertThat(EnvoyCommandLine.asUser(new ProcessUser("istio-proxy", 998, 997), List.of("envoy", "-c", "x")))
+        assertThat(EnvoyCommandLine.asUser(new ProcessUser("istio-proxy", 998, 997), false,
+                List.of("envoy", "-c", "x")))
                 .containsExactly("setpriv", "--reuid=998", "--regid=997", "--clear-groups", "--inh-caps=-all",
                         "--bounding-set=-all", "--no-new-privs", "--pdeathsig=SIGKILL", "--", "envoy", "-c", "x");
+    }
+
+    @Test
+    void tproxyLeavesExactlyCapNetAdminAmbient() {
+        assertThat(EnvoyCommandLine.asUser(new ProcessUser("istio-proxy", 998, 997), true, List.of("envoy")))
+                .containsExactly("setpriv", "--reuid=998", "--regid=997", "--clear-groups",
+                        "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin", "--bounding-set=-all,+net_admin",
+                        "--no-new-privs", "--pdeathsig=SIGKILL", "--", "envoy");
+    }
+
+    @Test
+    void theInterceptionModeDecidesTheCapability() throws Exception {
+        assertThat(EnvoyAreas.settings(TestConfigs.inMemory(dir, "ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"))
+                .netAdmin()).isTrue();
+        assertThat(EnvoyAreas.settings(TestConfigs.inMemory(dir, "ISTIO_INBOUND_INTERCEPTION_MODE=REDIRECT\n"))
+                .netAdmin()).isFalse();
+    }
+
+    @Test
+    void theBaseIdIsStablePerBootstrapDirectoryAndNeverEnvoysDefault() throws Exception {
+        EnvoySettings a = EnvoyAreas.settings(TestConfigs.inMemory(dir, "VM_AGENT_ENVOY_CONFIG_DIR=/etc/istio/proxy\n"));
+        EnvoySettings again = EnvoyAreas.settings(TestConfigs.inMemory(dir,
+                "VM_AGENT_ENVOY_CONFIG_DIR=/etc/istio/proxy/\n"));
+        EnvoySettings other = EnvoyAreas.settings(TestConfigs.inMemory(dir, "VM_AGENT_ENVOY_CONFIG_DIR=/etc/istio/p2\n"));
+        assertThat(a.baseId()).isEqualTo(again.baseId()).isNotEqualTo(other.baseId()).isPositive();
+        assertThat(10L * a.baseId()).isLessThan(Integer.MAX_VALUE);
+        assertThat(EnvoySupervision.sharedMemoryName(a)).isEqualTo("envoy_shared_memory_" + 10L * a.baseId());
+    }
+
+    @Test
+    void theAdminApiIsAUnixSocketUnlessTcpIsAskedFor() throws Exception {
+        EnvoySettings socket = EnvoyAreas.settings(TestConfigs.inMemory(dir,
+                "VM_AGENT_SDS_SOCKET=/var/run/secrets/workload-spiffe-uds/socket\n"));
+        assertThat(socket.adminAddress()).isEqualTo(AdminAddress.socket(
+                Path.of("/var/run/secrets/envoy-admin/socket/admin.sock")));
+        EnvoySettings tcp = EnvoyAreas.settings(TestConfigs.inMemory(dir, "VM_AGENT_ENVOY_ADMIN_TCP=true\n"
+                + "VM_AGENT_ENVOY_ADMIN_PORT=15999\n"));
+        assertThat(tcp.adminAddress()).isEqualTo(AdminAddress.tcp(15999));
     }
 
     @Test

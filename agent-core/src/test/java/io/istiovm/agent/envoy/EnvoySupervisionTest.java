@@ -65,6 +65,10 @@ class EnvoySupervisionTest {
         // Traps TERM (and records it); exits on it unless told to ignore it, as a stuck Envoy would.
         Files.writeString(bin.resolve("envoy"), """
                 #!/bin/sh
+                case "$1" in
+                  --version) echo "envoy  version: 0000/1.29.3-dev/Clean/RELEASE/BoringSSL"; exit 0;;
+                  --hot-restart-version) cat DIR/hot-restart-version 2>/dev/null || echo 11.104; exit 0;;
+                esac
                 if [ -e DIR/ignore-term ]; then
                   trap 'echo TERM >> DIR/signals' TERM
                 else
@@ -212,6 +216,91 @@ class EnvoySupervisionTest {
     }
 
     @Test
+    void restartSpacingMeasuredOnTheSteppedClockIsImmediateThenTheDoublingCappedBackoff() throws Exception {
+        start(Map.of("VM_AGENT_ENVOY_RESTART_BACKOFF", "2s", "VM_AGENT_ENVOY_RESTART_BACKOFF_MAX", "3s",
+                "VM_AGENT_ENVOY_STABLE_PERIOD", "1h"));
+        live();
+        List<Duration> spacing = new java.util.ArrayList<>();
+        for (int crashes = 1; crashes <= 4; crashes++) {
+            int before = envoy.status().starts();
+            Instant crashed = crash(crashes);
+            // Step the clock 100 ms at a time until the next Envoy is forked; the spacing is what the clock moved.
+            while (envoy.status().starts() == before) {
+                assertThat(Duration.between(crashed, clock.instant())).isLessThan(Duration.ofMinutes(1));
+                loops.advance(Duration.ofMillis(100));
+            }
+            spacing.add(Duration.between(crashed, clock.instant()));
+            awaitStarted(envoy.status().starts());
+            live();
+        }
+        assertThat(spacing).containsExactly(Duration.ZERO, Duration.ofSeconds(2), Duration.ofSeconds(3),
+                Duration.ofSeconds(3));
+    }
+
+    @Test
+    void aParentIsKilledOnlyOnceItsShutdownTimeAndTheStopTimeoutHavePassedSinceItsChildWasLive() throws Exception {
+        start(Map.of("VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", "60s"));
+        live();
+        long parent = envoy.status().pid().getAsLong();
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1", "VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", "60s")));
+        loops.runDue();
+        awaitStarted(2);
+        // A child slow to initialise: its parent serves on, however long that takes.
+        loops.advance(Duration.ofMinutes(10));
+        assertThat(ProcessHandle.of(parent).map(ProcessHandle::isAlive)).hasValue(true);
+
+        admin.liveEpoch = 1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        // The script never exits by itself, as a parent that ignores its shutdown time: 60 s + 10 s after LIVE.
+        loops.advance(Duration.ofSeconds(70));
+        assertThat(ProcessHandle.of(parent).map(ProcessHandle::isAlive)).as("not before").hasValue(true);
+        loops.advance(Duration.ofSeconds(1));
+        Await.until("the overdue parent killed", WAIT,
+                () -> !ProcessHandle.of(parent).map(ProcessHandle::isAlive).orElse(false));
+    }
+
+    @Test
+    void aHotRestartWhoseNewEpochDiesBeforeLiveRollsBackToTheServingParentAndIsNotRetried() throws Exception {
+        start(Map.of());
+        live();
+        long parent = envoy.status().pid().getAsLong();
+        String parentBootstrap = Files.readString(dir.resolve("proxy/envoy-rev0.json"));
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-1")));
+        loops.runDue();
+        assertThat(envoy.status().epoch()).hasValue(1);
+        awaitStarted(2);
+
+        // Epoch 1 dies at start (as on a bootstrap Envoy refuses); the admin API still answers for epoch 0.
+        ProcessHandle.of(envoy.status().pid().getAsLong()).orElseThrow().destroyForcibly();
+        Await.until("the failed hot restart noticed", WAIT, () -> {
+            loops.runDue();
+            return envoy.status().hotRestartFailure().isPresent();
+        });
+        assertThat(envoy.status().epoch()).hasValue(0);
+        assertThat(envoy.status().pid()).hasValue(parent);
+        assertThat(ProcessHandle.of(parent).map(ProcessHandle::isAlive)).as("the parent serves on").hasValue(true);
+        assertThat(envoyState().phase()).isEqualTo(Phase.DEGRADED);
+        assertThat(envoyState().reason()).startsWith("epoch 0 LIVE (pid " + parent + ") on the previous bootstrap; "
+                + "hot restart to epoch 1 failed before it was LIVE (killed by SIGKILL");
+        assertThat(Files.readString(dir.resolve("proxy/envoy-rev0.json"))).isEqualTo(parentBootstrap);
+        assertThat(dir.resolve("proxy/envoy-rev1.json")).doesNotExist();
+        assertThat(envoy.status().restartDelays()).as("not a crash of the serving Envoy").isEmpty();
+
+        loops.advance(Duration.ofMinutes(5));
+        assertThat(envoy.status().starts()).as("the failed bootstrap is not retried").isEqualTo(2);
+
+        envoy.reload(prepare(Map.of("ISTIO_META_MESH_ID", "mesh-2")));
+        loops.runDue();
+        assertThat(envoy.status().starts()).isEqualTo(3);
+        assertThat(envoy.status().epoch()).hasValue(1);
+        admin.liveEpoch = 1;
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(envoyState().phase()).isEqualTo(Phase.READY);
+        assertThat(envoy.status().hotRestartFailure()).isEmpty();
+    }
+
+    @Test
     void aReloadHotRestartsOnlyWhenTheBootstrapChanged() throws Exception {
         start(Map.of());
         live();
@@ -355,6 +444,8 @@ class EnvoySupervisionTest {
         values.put("VM_AGENT_ENVOY_BINARY", dir.resolve("bin/envoy").toString());
         values.put("ENVOY_USER", Long.toString(ENVOY_UID));
         values.put("VM_AGENT_ENVOY_ADMIN_PORT", Integer.toString(admin.port()));
+        // The fake admin API is the JDK's HTTP server, which serves TCP only.
+        values.put("VM_AGENT_ENVOY_ADMIN_TCP", "true");
         values.put("VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("proxy").toString());
         values.put("VM_AGENT_ENVOY_SHM_DIR", dir.resolve("shm").toString());
         values.put("VM_AGENT_SDS_SOCKET", dir.resolve("sds/socket").toString());

@@ -15,8 +15,8 @@ class HostProcessesTest {
         HostProcesses host = HOST;
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             assertThat(host.listenerOf(socket.getLocalPort())).contains(ProcessHandle.current().pid());
-            assertThat(host.commandLine(ProcessHandle.current().pid())).hasValueSatisfying(c -> assertThat(c)
-                    .contains("java"));
+            assertThat(host.identity(ProcessHandle.current().pid())).hasValueSatisfying(id -> assertThat(
+                    id.executable()).isEqualTo(ProcessHandle.current().info().command().orElseThrow()));
         }
     }
 
@@ -46,5 +46,21 @@ class HostProcessesTest {
         java.nio.file.Files.writeString(sys.resolve("system.slice/agent.service/memory.events"),
                 "low 0\nhigh 0\nmax 2\noom 2\noom_kill 2\n");
         assertThat(new HostProcesses(dir.resolve("proc"), dir.resolve("passwd"), sys).oomKills()).hasValue(2);
+    }
+
+    @Test
+    void aProcessIsIdentifiedByStartTimeAndExecutableNotItsCommandLine(@org.junit.jupiter.api.io.TempDir
+            java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path pid = java.nio.file.Files.createDirectories(dir.resolve("proc/4321"));
+        // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+        java.nio.file.Files.writeString(pid.resolve("stat"), "4321 (envoy ) x (y) S 1 4321 4321 0 -1 4194560 "
+                + "100 0 0 0 5 3 0 0 20 0 12 0 987654 123456 789 18446744073709551615\n");
+        java.nio.file.Files.createSymbolicLink(pid.resolve("exe"), java.nio.file.Path.of("/usr/local/bin/envoy (deleted)"));
+        java.nio.file.Files.writeString(pid.resolve("cmdline"), "/usr/local/bin/envoy\0--restart-epoch\0");
+        HostProcesses host = new HostProcesses(dir.resolve("proc"), dir.resolve("passwd"), dir);
+        assertThat(host.identity(4321)).contains(new ProcessIdentity(4321, 987654, "/usr/local/bin/envoy"));
+        assertThat(host.identity(4322)).isEmpty();
+        assertThat(ProcessIdentity.parse(new ProcessIdentity(7, 9, "/opt/my envoy").line()))
+                .isEqualTo(new ProcessIdentity(7, 9, "/opt/my envoy"));
     }
 }

@@ -57,20 +57,23 @@ import sun.misc.Signal;
  * build reaches. It honours the contracts the agent relies on, and nothing more:
  *
  * <ul>
+ *   <li>{@code --version} and {@code --hot-restart-version} (alone) print and exit, as Envoy's do.</li>
  *   <li>Envoy's command line ({@code -c}, {@code --restart-epoch}, {@code --drain-time-s},
  *       {@code --parent-shutdown-time-s}, {@code --service-cluster}, {@code --service-node},
  *       {@code --local-address-ip-version}, {@code -l}, {@code --concurrency}, {@code --base-id},
  *       {@code --mode validate}, ...); an unknown flag is an error (exit 1), as in Envoy.</li>
  *   <li>The bootstrap is parsed strictly with Envoy's schema; invalid means exit 1.</li>
- *   <li>Admin on the bootstrap's admin address: {@code /ready}, {@code /server_info} (state, epoch),
+ *   <li>Admin on the bootstrap's admin address (TCP, or a {@code pipe}: the path unlinked, bound and chmod-ed to
+ *       the Pipe's mode, as Envoy does): {@code /ready}, {@code /server_info} (state, epoch),
  *       {@code /quitquitquit}, {@code /healthcheck/fail}, {@code /drain_listeners}, {@code /stats/prometheus},
  *       {@code /certs} (serials of the secrets it holds). Mutating endpoints require POST.</li>
  *   <li>An SDS client to the {@code sds-grpc} socket for every SDS secret the bootstrap references, ACKing and
  *       NACKing per protocol; LIVE once every secret has arrived (as Envoy's init manager waits).</li>
- *   <li>Hot restart: epoch 0 creates {@code envoy_shared_memory_<base-id>} in the shared-memory directory and
+ *   <li>Hot restart: epoch 0 creates {@code envoy_shared_memory_<10 * base-id>} in the shared-memory directory and
  *       refuses to start if it exists (a crashed Envoy's leftover, the Istio crash loop); epoch N connects to
  *       epoch N-1's domain socket there, which releases its ports and exits after
- *       {@code --parent-shutdown-time-s}. A missing parent is an error.</li>
+ *       {@code --parent-shutdown-time-s}. A missing parent is an error; so is a parent of another hot-restart
+ *       version, which then keeps its ports and serves on.</li>
  *   <li>Capture listeners (outbound, inbound) that write {@code ORIGINAL_DST <addr> EPOCH <n>} on accept and then
  *       echo; the address is netfilter's original destination (SO_ORIGINAL_DST) or, when the connection was not
  *       redirected, its local address ({@link CaptureListener}).</li>
@@ -78,7 +81,9 @@ import sun.misc.Signal;
  *
  * <p>Test control through the environment: {@code ENVOY_STANDIN_RECORD} (file that gets one line per admin call
  * and signal), {@code ENVOY_STANDIN_FAULTS} (properties read at start: {@code crash_after_ms} (then dies by SIGABRT),
- * {@code never_live}, {@code nack_all}), {@code ENVOY_STANDIN_SHM_DIR} (default /dev/shm),
+ * {@code never_live}, {@code nack_all}, {@code crash_at_start}, {@code ignore_sigterm}, {@code ignore_parent_shutdown},
+ * {@code hot_restart_version}, {@code long_line_bytes} (one line that long on stdout at start)),
+ * {@code ENVOY_STANDIN_SHM_DIR} (default /dev/shm),
  * {@code ENVOY_STANDIN_OUTBOUND_PORT} and {@code ENVOY_STANDIN_INBOUND_PORT}.
  */
 public final class EnvoyStandIn {
@@ -113,10 +118,28 @@ public final class EnvoyStandIn {
         this.epoch = Integer.parseInt(flags.getOrDefault("--restart-epoch", "0"));
         this.record = Optional.ofNullable(System.getenv("ENVOY_STANDIN_RECORD")).map(Path::of).orElse(null);
         this.shmDir = Path.of(Optional.ofNullable(System.getenv("ENVOY_STANDIN_SHM_DIR")).orElse("/dev/shm"));
-        this.baseId = flags.getOrDefault("--base-id", "0");
+        // Envoy scales --base-id by 10 to leave room for the epochs' domain sockets (options_impl.cc).
+        this.baseId = Long.toString(10L * Long.parseLong(flags.getOrDefault("--base-id", "0").matches("[0-9]{1,9}")
+                ? flags.getOrDefault("--base-id", "0") : "0"));
     }
 
+    /** What {@code --version} prints: an Istio proxy build's form (istio/proxy's sha, Envoy's version, -dev). */
+    static final String VERSION = "envoy  version: 0123456789abcdef0123456789abcdef01234567/1.29.3-dev/Clean/RELEASE/"
+            + "BoringSSL";
+    /** Envoy's hot-restart version of 1.2x ("11." + the shared memory's size); a fault may change it. */
+    static final String HOT_RESTART_VERSION = "11.104";
+
     public static void main(String[] args) {
+        if (args.length == 1 && args[0].equals("--version")) {
+            System.out.println();
+            System.out.println(VERSION);
+            System.out.println();
+            System.exit(0);
+        }
+        if (args.length == 1 && args[0].equals("--hot-restart-version")) {
+            System.out.println(hotRestartVersion(loadFaults()));
+            System.exit(0);
+        }
         Map<String, String> flags;
         try {
             flags = parseFlags(args);
@@ -175,17 +198,44 @@ public final class EnvoyStandIn {
             System.out.println("configuration '" + config + "' OK");
             return 0;
         }
-        String faultsFile = System.getenv("ENVOY_STANDIN_FAULTS");
-        if (faultsFile != null && Files.exists(Path.of(faultsFile))) {
-            try (InputStream in = Files.newInputStream(Path.of(faultsFile))) {
-                faults.load(in);
-            }
+        faults.putAll(loadFaults());
+        String strategy = flags.getOrDefault("--drain-strategy", "gradual");
+        if (!strategy.equals("immediate") && !strategy.equals("gradual")) {
+            log("critical", "error: unknown drain strategy '" + strategy + "'");
+            return 1;
+        }
+        if (!flags.getOrDefault("--base-id", "0").matches("[0-9]{1,9}")) {
+            log("critical", "error: --base-id must be a uint32, got '" + flags.get("--base-id") + "'");
+            return 1;
         }
         log("info", "initializing epoch " + epoch + " (pid " + ProcessHandle.current().pid() + ")");
+        if (Boolean.parseBoolean(faults.getProperty("crash_at_start", "false"))) {
+            // A binary that dies at start (before it talks to its parent), as a bad build would.
+            log("critical", "injected crash at start");
+            Runtime.getRuntime().halt(134);
+        }
+        String longLine = faults.getProperty("long_line_bytes");
+        if (longLine != null) {
+            // One line of that many bytes on stdout, written in pieces: the stand-in holds no copy of it.
+            byte[] piece = "y".repeat(65536).getBytes(StandardCharsets.US_ASCII);
+            long left = Long.parseLong(longLine);
+            while (left > 0) {
+                int n = (int) Math.min(left, piece.length);
+                System.out.write(piece, 0, n);
+                left -= n;
+            }
+            System.out.write('\n');
+            System.out.flush();
+        }
         if (!takeOverFromParent()) {
             return 1;
         }
-        Signal.handle(new Signal("TERM"), s -> shutdown("SIGTERM", 0));
+        if (Boolean.parseBoolean(faults.getProperty("ignore_sigterm", "false"))) {
+            // A stuck Envoy: SIGTERM is recorded and otherwise ignored, so only SIGKILL ends it.
+            Signal.handle(new Signal("TERM"), s -> append("epoch=" + epoch + " SIGTERM ignored"));
+        } else {
+            Signal.handle(new Signal("TERM"), s -> shutdown("SIGTERM", 0));
+        }
         Signal.handle(new Signal("INT"), s -> shutdown("SIGINT", 0));
         startListeners();
         startSds();
@@ -223,11 +273,18 @@ public final class EnvoyStandIn {
         } else {
             Path parent = hotRestartPath(epoch - 1);
             try (SocketChannel channel = SocketChannel.open(UnixDomainSocketAddress.of(parent))) {
-                channel.write(ByteBuffer.wrap("RELEASE\n".getBytes(StandardCharsets.US_ASCII)));
+                channel.write(ByteBuffer.wrap(("RELEASE " + hotRestartVersion(faults) + "\n")
+                        .getBytes(StandardCharsets.US_ASCII)));
                 ByteBuffer answer = ByteBuffer.allocate(64);
                 while (channel.read(answer) >= 0 && !new String(answer.array(), 0, answer.position(),
                         StandardCharsets.US_ASCII).contains("\n")) {
                     // read until the parent's one-line answer
+                }
+                String reply = new String(answer.array(), 0, answer.position(), StandardCharsets.US_ASCII).strip();
+                if (!reply.equals("RELEASED")) {
+                    // As Envoy: "Hot restart version mismatch"; the parent keeps everything and serves on.
+                    log("critical", "unable to hot restart from parent epoch " + (epoch - 1) + ": " + reply);
+                    return false;
                 }
             } catch (IOException e) {
                 log("critical", "unable to connect to parent epoch " + (epoch - 1) + " at " + parent + ": " + e);
@@ -244,6 +301,24 @@ public final class EnvoyStandIn {
         return true;
     }
 
+    /** The faults file ({@code ENVOY_STANDIN_FAULTS}), read now; empty when there is none. */
+    private static Properties loadFaults() {
+        Properties loaded = new Properties();
+        String file = System.getenv("ENVOY_STANDIN_FAULTS");
+        if (file != null && Files.exists(Path.of(file))) {
+            try (InputStream in = Files.newInputStream(Path.of(file))) {
+                loaded.load(in);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+        return loaded;
+    }
+
+    private static String hotRestartVersion(Properties faults) {
+        return faults.getProperty("hot_restart_version", HOT_RESTART_VERSION);
+    }
+
     private Path hotRestartPath(int e) {
         return shmDir.resolve("envoy_hot_restart_" + baseId + "_" + e);
     }
@@ -257,13 +332,27 @@ public final class EnvoyStandIn {
                     StandardCharsets.US_ASCII).contains("\n")) {
                 // until the one-line request is complete
             }
+            String asked = new String(request.array(), 0, request.position(), StandardCharsets.US_ASCII).strip();
+            String ours = hotRestartVersion(faults);
+            if (!asked.equals("RELEASE " + ours)) {
+                append("epoch=" + epoch + " HOT_RESTART refused: " + asked);
+                child.write(ByteBuffer.wrap(("VERSION_MISMATCH parent " + ours + "\n")
+                        .getBytes(StandardCharsets.US_ASCII)));
+                // Serve the next child that asks.
+                Thread next = new Thread(this::serveChild, "standin-hot-restart");
+                next.setDaemon(true);
+                next.start();
+                return;
+            }
             closeListeners();
             handedOver = true;
             state = "DRAINING";
             append("epoch=" + epoch + " HOT_RESTART handed over");
             child.write(ByteBuffer.wrap("RELEASED\n".getBytes(StandardCharsets.US_ASCII)));
             long retireAfter = Long.parseLong(flags.getOrDefault("--parent-shutdown-time-s", "60"));
-            timers.schedule(() -> shutdown("PARENT_SHUTDOWN", 0), retireAfter, TimeUnit.SECONDS);
+            if (!Boolean.parseBoolean(faults.getProperty("ignore_parent_shutdown", "false"))) {
+                timers.schedule(() -> shutdown("PARENT_SHUTDOWN", 0), retireAfter, TimeUnit.SECONDS);
+            }
         } catch (IOException e) {
             log("debug", "hot restart socket closed: " + e);
         }
@@ -271,8 +360,14 @@ public final class EnvoyStandIn {
 
     private void startListeners() throws Exception {
         Address admin = bootstrap.getAdmin().getAddress();
-        listeners.add(new StandInHttpServer(http, new InetSocketAddress(admin.getSocketAddress().getAddress(),
-                admin.getSocketAddress().getPortValue()), this::admin));
+        if (admin.hasPipe()) {
+            // As Envoy does: unlink, bind, chmod to the Pipe's mode.
+            listeners.add(StandInHttpServer.onPipe(capture, Path.of(admin.getPipe().getPath()),
+                    admin.getPipe().getMode(), this::admin));
+        } else {
+            listeners.add(new StandInHttpServer(http, new InetSocketAddress(admin.getSocketAddress().getAddress(),
+                    admin.getSocketAddress().getPortValue()), this::admin));
+        }
         for (Listener listener : bootstrap.getStaticResources().getListenersList()) {
             String prefix = routePrefix(listener);
             int port = listener.getAddress().getSocketAddress().getPortValue();
@@ -446,6 +541,7 @@ public final class EnvoyStandIn {
                         + "s\",\"concurrency\":" + flags.getOrDefault("--concurrency", "0")
                         + ",\"log_level\":\"" + flags.getOrDefault("-l", "info") + "\""
                         + ",\"local_address_ip_version\":\"" + flags.getOrDefault("--local-address-ip-version", "v4")
+                        + "\",\"drain_strategy\":\"" + flags.getOrDefault("--drain-strategy", "gradual")
                         + "\"},\"pid\":" + ProcessHandle.current().pid() + ",\"uid\":" + uid() + "}\n");
             case "/certs":
                 return StandInHttpServer.Reply.json(certsJson());

@@ -1,12 +1,11 @@
 package io.istiovm.agent.it.envoy;
 
+import io.istiovm.agent.envoy.AdminAddress;
+import io.istiovm.agent.envoy.EnvoyAdminClient;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -40,23 +39,30 @@ public final class EnvoyStandInFixture implements AutoCloseable {
     private static final Pattern SERIALS = Pattern.compile("\"serial_number\":\"([0-9a-f]+)\"");
 
     private final Path dir;
+    /**
+     * The sockets' directory (SDS, Envoy's admin): short, under /tmp, because a unix socket's path has at most 107
+     * bytes and the worktree's target/ may be deep.
+     */
+    private final Path sockets;
     private final int adminPort;
     private final int outboundPort;
     private final int inboundPort;
     private final int statusPort;
     private final int prometheusPort;
     private final int agentStatusPort;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
 
     public EnvoyStandInFixture() throws IOException {
         Files.createDirectories(TARGET.resolve("envoy-it"));
         dir = Files.createTempDirectory(TARGET.resolve("envoy-it"), "standin-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        for (String sub : List.of("bin", "shm", "proxy", "run", "certs")) {
+        sockets = Files.createTempDirectory(Path.of("/tmp"), "evm-");
+        Files.setPosixFilePermissions(sockets, PosixFilePermissions.fromString("rwxr-xr-x"));
+        for (String sub : List.of("bin", "proxy", "run", "certs")) {
             Files.createDirectories(dir.resolve(sub));
         }
         // The stand-in writes its shared memory, hot-restart sockets and records as Envoy's user.
-        ownByEnvoy(dir.resolve("shm"));
+        Files.createDirectories(shmDir());
+        ownByEnvoy(shmDir());
         Files.writeString(record(), "");
         ownByEnvoy(record());
         List<Integer> ports = freePorts(6);
@@ -75,6 +81,11 @@ public final class EnvoyStandInFixture implements AutoCloseable {
 
     public Path binary() {
         return dir.resolve("bin/envoy");
+    }
+
+    /** Envoy's shared-memory directory (VM_AGENT_ENVOY_SHM_DIR), where the stand-in's hot-restart sockets are. */
+    public Path shmDir() {
+        return sockets.resolve("shm");
     }
 
     public Path record() {
@@ -115,9 +126,9 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         env.put("ENVOY_STATUS_PORT", Integer.toString(statusPort));
         env.put("ENVOY_PROMETHEUS_PORT", Integer.toString(prometheusPort));
         env.put("VM_AGENT_STATUS_PORT", Integer.toString(agentStatusPort));
-        env.put("VM_AGENT_SDS_SOCKET", dir.resolve("run/sds/socket").toString());
+        env.put("VM_AGENT_SDS_SOCKET", sockets.resolve("sds/socket").toString());
         env.put("VM_AGENT_ENVOY_CONFIG_DIR", dir.resolve("proxy").toString());
-        env.put("VM_AGENT_ENVOY_SHM_DIR", dir.resolve("shm").toString());
+        env.put("VM_AGENT_ENVOY_SHM_DIR", shmDir().toString());
         env.put("OUTPUT_CERTS", certsDir().toString());
         env.put("PROV_CERT", certsDir().toString());
         // `run` starts every component: keep the capture rules and the hosts block off the real host.
@@ -160,19 +171,20 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         return Files.readAllLines(record());
     }
 
-    /** GET on the admin port; empty when nothing answers. */
+    /** Where the agent puts Envoy's admin socket for {@link #clusterEnv} (beside the SDS socket's directory). */
+    public Path adminSocket() {
+        return sockets.resolve("envoy-admin/socket/admin.sock");
+    }
+
+    /**
+     * GET on Envoy's admin API: its unix socket when it exists (the default), else the TCP admin port; the answer
+     * as {@code "STATUS BODY"}, empty when nothing answers.
+     */
     public Optional<String> admin(String path) {
-        try {
-            HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + adminPort + path)).timeout(Duration.ofSeconds(2)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-            return Optional.of(response.statusCode() + " " + response.body());
-        } catch (IOException e) {
-            return Optional.empty();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return Optional.empty();
-        }
+        AdminAddress address = Files.exists(adminSocket(), LinkOption.NOFOLLOW_LINKS)
+                ? AdminAddress.socket(adminSocket()) : AdminAddress.tcp(adminPort);
+        return new EnvoyAdminClient(address, Duration.ofSeconds(2)).get(path)
+                .map(r -> r.status() + " " + r.body());
     }
 
     /** The workload certificate serials the running stand-in holds (its {@code /certs}), leaf first. */
@@ -211,9 +223,11 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         for (long pid : alivePids()) {
             ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
         }
-        try (Stream<Path> files = Files.walk(dir)) {
-            for (Path path : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(path);
+        for (Path root : List.of(dir, sockets)) {
+            try (Stream<Path> files = Files.walk(root)) {
+                for (Path path : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(path);
+                }
             }
         }
     }
@@ -222,9 +236,11 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String script = "#!/bin/sh\n"
                 + "# Envoy stand-in for tests: io.istiovm.agent.it.envoy.EnvoyStandIn (see its documentation).\n"
+                + "# Stands in for Istio's proxy build, which registers io.istio.http.peer_metadata and\n"
+                + "# istio.metadata_exchange (the agent looks for those names in the binary).\n"
                 + "ENVOY_STANDIN_RECORD='" + record() + "'\n"
                 + "ENVOY_STANDIN_FAULTS='" + dir.resolve("faults.properties") + "'\n"
-                + "ENVOY_STANDIN_SHM_DIR='" + dir.resolve("shm") + "'\n"
+                + "ENVOY_STANDIN_SHM_DIR='" + shmDir() + "'\n"
                 + "ENVOY_STANDIN_OUTBOUND_PORT=" + outboundPort + "\n"
                 + "ENVOY_STANDIN_INBOUND_PORT=" + inboundPort + "\n"
                 + "export ENVOY_STANDIN_RECORD ENVOY_STANDIN_FAULTS ENVOY_STANDIN_SHM_DIR ENVOY_STANDIN_OUTBOUND_PORT"

@@ -30,6 +30,8 @@ class EnvoyStandInIT {
                 AgentRuntime.system(CliRun.TEST_HOST), new IdentityHolder());
         bootstrap = standIn.dir().resolve("proxy/envoy-rev0.json");
         Files.writeString(bootstrap, area.bootstrap().json());
+        // The directory the agent would make for Envoy's admin socket; the stand-in binds the socket there.
+        Files.createDirectories(standIn.adminSocket().getParent());
     }
 
     @AfterEach

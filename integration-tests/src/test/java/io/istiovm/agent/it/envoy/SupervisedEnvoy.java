@@ -72,6 +72,11 @@ public final class SupervisedEnvoy implements AutoCloseable {
         return state.snapshot().component("envoy").map(c -> c.phase() == Phase.READY).orElse(false);
     }
 
+    /** The component's state as the agent reports it (phase and reason). */
+    public io.istiovm.agent.lifecycle.ComponentState state() {
+        return state.snapshot().component("envoy").orElseThrow();
+    }
+
     public EnvoySettings settings() throws Exception {
         return area.settings();
     }
