@@ -47,10 +47,12 @@ public final class EnvoyBootstrap {
             throws InvalidBootstrapException {
         Bootstrap generated = BootstrapSchema.parse(generate(settings).toString(), "generated bootstrap");
         if (override.isEmpty()) {
-            return new EnvoyBootstrap(generated);
+            return new EnvoyBootstrap(BootstrapSchema.validate(generated, "generated bootstrap"));
         }
         Bootstrap extra = BootstrapSchema.parse(override.get().json(), override.get().origin());
-        return new EnvoyBootstrap(generated.toBuilder().mergeFrom(extra).build());
+        // The rules judge what Envoy gets, the merge: an override may complete what it alone leaves out.
+        return new EnvoyBootstrap(BootstrapSchema.validate(generated.toBuilder().mergeFrom(extra).build(),
+                override.get().origin() + " merged into the generated bootstrap"));
     }
 
     /** Plans from the settings, reading ISTIO_BOOTSTRAP_OVERRIDE from disk when it is set. */
@@ -58,9 +60,9 @@ public final class EnvoyBootstrap {
         return plan(settings, Override.read(settings.bootstrapOverride()));
     }
 
-    /** Parses an existing bootstrap file (what Envoy would be given) strictly. */
+    /** Parses an existing bootstrap file (what Envoy would be given) strictly, with Envoy's validation rules. */
     public static EnvoyBootstrap parse(String json, String origin) throws InvalidBootstrapException {
-        return new EnvoyBootstrap(BootstrapSchema.parse(json, origin));
+        return new EnvoyBootstrap(BootstrapSchema.validate(BootstrapSchema.parse(json, origin), origin));
     }
 
     public Bootstrap proto() {
