@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.testing.CliRun;
 import io.istiovm.agent.testing.OpensslIdentity;
+import io.istiovm.agent.testing.TestCa;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -79,6 +82,21 @@ class SeedIdentityTest {
         clusterEnv("ISTIO_NAMESPACE=vm\nSERVICE_ACCOUNT=default\n");
         CliRun run = CliRun.run("certs", "show", "--config-dir", config.toString());
         assertThat(run.exitCode()).as(run.toString()).isZero();
+    }
+
+    @Test
+    void rotationAsksForTheCertificatesIdentity() throws Exception {
+        // The CA must know the client's root, so here the seed's certificate comes from the test CA.
+        try (TestCa ca = TestCa.start(Clock.systemUTC())) {
+            Path issued = dir.resolve("issued");
+            ca.writeIdentity(issued, "spiffe://cluster.local/ns/vm/sa/reviews", Duration.ofHours(24));
+            Files.writeString(config.resolve("cluster.env"), GUIDE + "CA_ADDR=" + ca.address() + "\nPROV_CERT="
+                    + issued + "\nOUTPUT_CERTS=" + issued + "\nVM_AGENT_CERTS_OWNER=4242\nVM_AGENT_CA_TIMEOUT=5s\n");
+            CliRun run = CliRun.run("certs", "rotate", "--config-dir", config.toString());
+            assertThat(run.exitCode()).as(run.toString()).isZero();
+            assertThat(ca.issued()).isEqualTo(1);
+            assertThat(run.out()).contains("spiffe://cluster.local/ns/vm/sa/reviews");
+        }
     }
 
     @Test
