@@ -31,7 +31,7 @@ class PackageLayeringTest {
             Map.entry("fs", Set.of()),
             Map.entry("hosts", Set.of("config", "lifecycle")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
-            Map.entry("certs", Set.of("config", "lifecycle")),
+            Map.entry("certs", Set.of("config", "lifecycle", "fs")),
             Map.entry("ca", Set.of("certs", "config", "lifecycle")),
             Map.entry("sds", Set.of("certs", "config", "lifecycle", "fs")),
             Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle", "fs")),
