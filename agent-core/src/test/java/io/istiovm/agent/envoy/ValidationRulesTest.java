@@ -5,12 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.istiovm.agent.testing.TestConfigs;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -21,20 +19,13 @@ import org.junit.jupiter.params.provider.MethodSource;
  * what {@code envoy --mode validate} would refuse is refused here, naming the field and the rule.
  */
 class ValidationRulesTest {
-    private static final Path CASES = Path.of("src/test/resources/envoy/bootstrap");
-
     @TempDir
     Path dir;
 
-    static Stream<Path> goldens() throws IOException {
-        try (Stream<Path> list = Files.list(CASES)) {
-            return list.map(p -> p.resolve("expected.json")).filter(Files::exists).sorted().toList().stream();
-        }
-    }
-
     @ParameterizedTest
-    @MethodSource("goldens")
-    void everyGoldenPassesEnvoysRules(Path golden) throws Exception {
+    @MethodSource("io.istiovm.agent.envoy.EnvoyBootstrapTest#cases")
+    void everyGoldenPassesEnvoysRules(String name) throws Exception {
+        Path golden = EnvoyBootstrapTest.CASES.resolve(name).resolve("expected.json");
         Bootstrap bootstrap = BootstrapSchema.parse(Files.readString(golden), golden.toString());
         assertThat(ValidationRules.violations(bootstrap, BootstrapSchema.TYPES)).isEmpty();
     }
