@@ -1,5 +1,6 @@
 package io.istiovm.agent.assembly;
 
+import io.istiovm.agent.certs.SpiffeId;
 import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKey;
@@ -104,6 +105,9 @@ public final class EnvoyArea {
                 "not set, and the host has no global address to default to"));
         String pod = config.find(ConfigKeys.POD_NAME).orElseThrow(() -> invalid(ConfigKeys.POD_NAME,
                 "not set, and the host name is unknown"));
+        // The same namespace and service account the identity is validated against: istiod refuses a node whose
+        // namespace is not its certificate's.
+        SpiffeId workload = WorkloadNames.expectation(config).enrolmentId();
         return new EnvoySettings(
                 config.get(ConfigKeys.VM_AGENT_ENVOY_BINARY),
                 config.source(ConfigKeys.VM_AGENT_ENVOY_BINARY),
@@ -119,8 +123,10 @@ public final class EnvoyArea {
                 config.get(ConfigKeys.ISTIO_CP_AUTH).equals("MUTUAL_TLS"),
                 config.get(ConfigKeys.ISTIOD_SAN),
                 ip, pod,
-                config.get(ConfigKeys.ISTIO_NAMESPACE),
+                workload.namespace(),
                 config.get(ConfigKeys.ISTIO_SERVICE),
+                workload.serviceAccount(),
+                config.get(ConfigKeys.ISTIO_INBOUND_INTERCEPTION_MODE),
                 config.nodeMetadata(),
                 config.get(ConfigKeys.VM_AGENT_SDS_SOCKET),
                 config.get(ConfigKeys.VM_AGENT_ENVOY_CONFIG_DIR),

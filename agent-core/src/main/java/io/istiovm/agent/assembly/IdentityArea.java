@@ -18,7 +18,6 @@ import io.istiovm.agent.certs.KeySpec;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigKeys;
-import io.istiovm.agent.config.Source;
 import io.istiovm.agent.lifecycle.Component;
 import java.io.IOException;
 import java.util.List;
@@ -53,10 +52,7 @@ public final class IdentityArea {
     }
 
     private IdentitySettings readSettings() {
-        Optional<String> serviceAccount = config.source(ConfigKeys.SERVICE_ACCOUNT) instanceof Source.Default
-                ? Optional.empty() : Optional.of(config.get(ConfigKeys.SERVICE_ACCOUNT));
-        IdentityExpectation expectation = new IdentityExpectation(config.get(ConfigKeys.TRUST_DOMAIN),
-                config.get(ConfigKeys.ISTIO_NAMESPACE), serviceAccount);
+        IdentityExpectation expectation = WorkloadNames.expectation(config);
         RotationPolicy rotation = new RotationPolicy(config.get(ConfigKeys.SECRET_GRACE_PERIOD_RATIO),
                 config.get(ConfigKeys.SECRET_GRACE_PERIOD_RATIO_JITTER),
                 config.get(ConfigKeys.VM_AGENT_CERT_MIN_REMAINING), RotationPolicy.INITIAL_BACKOFF,

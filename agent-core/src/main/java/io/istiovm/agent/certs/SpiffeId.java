@@ -1,5 +1,8 @@
 package io.istiovm.agent.certs;
 
+import java.security.cert.X509Certificate;
+import java.util.List;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,6 +26,19 @@ public record SpiffeId(String trustDomain, String namespace, String serviceAccou
                     + "spiffe://<trust domain>/ns/<namespace>/sa/<service account>");
         }
         return new SpiffeId(m.group(1), m.group(2), m.group(3));
+    }
+
+    /** The certificate's SPIFFE id when it carries exactly one URI SAN of that form. */
+    public static Optional<SpiffeId> of(X509Certificate certificate) {
+        List<String> uris = IdentityValidator.uriSans(certificate);
+        if (uris.size() != 1) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(parse(uris.get(0)));
+        } catch (InvalidIdentityException e) {
+            return Optional.empty();
+        }
     }
 
     public String uri() {

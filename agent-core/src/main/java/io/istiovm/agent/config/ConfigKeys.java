@@ -47,8 +47,37 @@ public final class ConfigKeys {
     public static final String META_JSON_PREFIX = "ISTIO_METAJSON_";
     /** The value type of keys in the {@link #META_PREFIX} family that are not declared individually. */
     public static final ValueType<String> META_TYPE = text();
-    /** The value type of keys in the {@link #META_JSON_PREFIX} family. */
-    public static final ValueType<ObjectNode> META_JSON_TYPE = jsonObject();
+    /**
+     * The value type of keys in the {@link #META_JSON_PREFIX} family: a JSON object of strings, because istiod
+     * decodes LABELS, ANNOTATIONS and the rest into map[string]string and refuses the whole xDS stream
+     * (InvalidArgument) when a value is a number, a boolean or an object.
+     */
+    public static final ValueType<ObjectNode> META_JSON_TYPE = new ValueType<>() {
+        private final ValueType<ObjectNode> object = jsonObject();
+
+        @Override
+        public ObjectNode parse(String raw) throws InvalidValueException {
+            ObjectNode map = object.parse(raw);
+            for (Map.Entry<String, com.fasterxml.jackson.databind.JsonNode> field : map.properties()) {
+                if (!field.getValue().isTextual()) {
+                    throw new InvalidValueException("value of \"" + field.getKey() + "\" is " + field.getValue()
+                            + ", not a string: istiod reads these as map<string,string> and refuses the proxy "
+                            + "(write \"" + field.getKey() + "\":\"" + field.getValue().asText() + "\")");
+                }
+            }
+            return map;
+        }
+
+        @Override
+        public String describe() {
+            return "JSON object of strings";
+        }
+
+        @Override
+        public String format(ObjectNode value) {
+            return object.format(value);
+        }
+    };
 
     private static final Duration MAX_DURATION = Duration.ofDays(3650);
 
@@ -259,8 +288,10 @@ public final class ConfigKeys {
 
     public static final ConfigKey<String> ISTIO_NAMESPACE = define(ConfigKey.builder("ISTIO_NAMESPACE",
                     kubernetesName(false))
-            .group(Group.WORKLOAD).since("1.4").defaultsTo("default")
-            .meaning("Namespace the workload belongs to (POD_NAMESPACE)."));
+            .group(Group.WORKLOAD).since("1.4")
+            .derivedDefault("the certificate's namespace (its SPIFFE id), else default", c -> "")
+            .meaning("Namespace the workload belongs to (POD_NAMESPACE); a set value the certificate disagrees "
+                    + "with is an error."));
 
     public static final ConfigKey<String> POD_NAMESPACE = define(ConfigKey.builder("POD_NAMESPACE",
                     kubernetesName(false))
@@ -279,8 +310,10 @@ public final class ConfigKeys {
 
     public static final ConfigKey<String> SERVICE_ACCOUNT = define(ConfigKey.builder("SERVICE_ACCOUNT",
                     kubernetesName(true))
-            .group(Group.WORKLOAD).since("1.8").defaultsTo("default")
-            .meaning("Service account of the workload identity (`spiffe://<TRUST_DOMAIN>/ns/<ns>/sa/<sa>`)."));
+            .group(Group.WORKLOAD).since("1.8")
+            .derivedDefault("the certificate's service account (its SPIFFE id), else default", c -> "")
+            .meaning("Service account of the workload identity (`spiffe://<TRUST_DOMAIN>/ns/<ns>/sa/<sa>`); a set "
+                    + "value the certificate disagrees with is an error."));
 
     public static final ConfigKey<String> TRUST_DOMAIN = define(ConfigKey.builder("TRUST_DOMAIN", hostName())
             .group(Group.WORKLOAD).since("1.5").defaultsTo("cluster.local")
@@ -324,8 +357,10 @@ public final class ConfigKeys {
 
     public static final ConfigKey<String> ISTIO_META_ISTIO_VERSION = define(ConfigKey.builder(
                     "ISTIO_META_ISTIO_VERSION", token())
-            .group(Group.WORKLOAD).since("1.4")
-            .meaning("Istio version announced in node metadata (1.4's script hard-coded a wrong one)."));
+            .group(Group.WORKLOAD).since("1.4").defaultsTo("1.8.0")
+            .meaning("Istio version announced in node metadata (ISTIO_VERSION; istiod matches EnvoyFilter "
+                    + "`proxyVersion` against it): set it to the istio-proxy build's version. 1.4's script hard-coded "
+                    + "a wrong one."));
 
     public static final ConfigKey<List<String>> ISTIO_AGENT_FLAGS = define(ConfigKey.builder("ISTIO_AGENT_FLAGS",
                     words())

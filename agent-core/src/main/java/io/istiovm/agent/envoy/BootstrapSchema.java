@@ -61,6 +61,19 @@ public final class BootstrapSchema {
         return builder.build();
     }
 
+    /**
+     * Checks Envoy's validation rules ({@link ValidationRules}) on a parsed or merged bootstrap, as Envoy does
+     * before it uses one; the message names {@code origin} and every violated rule with its field path.
+     */
+    public static Bootstrap validate(Bootstrap bootstrap, String origin) throws InvalidBootstrapException {
+        List<String> violations = ValidationRules.violations(bootstrap, TYPES);
+        if (!violations.isEmpty()) {
+            throw new InvalidBootstrapException(origin + ": breaks Envoy's validation rules: "
+                    + String.join("; ", violations), null);
+        }
+        return bootstrap;
+    }
+
     /** Canonical JSON with Envoy's snake_case field names; what the agent writes and golden files hold. */
     public static String print(Bootstrap bootstrap) {
         try {

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.net.Inet6Address;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
@@ -46,10 +47,12 @@ public final class EnvoyBootstrap {
             throws InvalidBootstrapException {
         Bootstrap generated = BootstrapSchema.parse(generate(settings).toString(), "generated bootstrap");
         if (override.isEmpty()) {
-            return new EnvoyBootstrap(generated);
+            return new EnvoyBootstrap(BootstrapSchema.validate(generated, "generated bootstrap"));
         }
         Bootstrap extra = BootstrapSchema.parse(override.get().json(), override.get().origin());
-        return new EnvoyBootstrap(generated.toBuilder().mergeFrom(extra).build());
+        // The rules judge what Envoy gets, the merge: an override may complete what it alone leaves out.
+        return new EnvoyBootstrap(BootstrapSchema.validate(generated.toBuilder().mergeFrom(extra).build(),
+                override.get().origin() + " merged into the generated bootstrap"));
     }
 
     /** Plans from the settings, reading ISTIO_BOOTSTRAP_OVERRIDE from disk when it is set. */
@@ -57,9 +60,9 @@ public final class EnvoyBootstrap {
         return plan(settings, Override.read(settings.bootstrapOverride()));
     }
 
-    /** Parses an existing bootstrap file (what Envoy would be given) strictly. */
+    /** Parses an existing bootstrap file (what Envoy would be given) strictly, with Envoy's validation rules. */
     public static EnvoyBootstrap parse(String json, String origin) throws InvalidBootstrapException {
-        return new EnvoyBootstrap(BootstrapSchema.parse(json, origin));
+        return new EnvoyBootstrap(BootstrapSchema.validate(BootstrapSchema.parse(json, origin), origin));
     }
 
     public Bootstrap proto() {
@@ -104,17 +107,27 @@ public final class EnvoyBootstrap {
         for (Map.Entry<String, JsonNode> entry : s.nodeMetadata().entrySet()) {
             metadata.set(entry.getKey(), entry.getValue());
         }
-        // pilot-agent always announces these; istiod keys workload selection on them.
-        metadata.putIfAbsent("NAMESPACE", JSON.getNodeFactory().textNode(s.namespace()));
-        metadata.putIfAbsent("INSTANCE_IPS", JSON.getNodeFactory().textNode(
-                io.istiovm.agent.config.IpAddresses.format(s.instanceIp())));
-        metadata.putIfAbsent("NAME", JSON.getNodeFactory().textNode(s.podName()));
+        // pilot-agent always announces these (Istio 1.8's pilot/pkg/model NodeMetadata names and JSON shapes:
+        // ports as numbers, PROXY_CONFIG as an object); istiod keys workload selection, EnvoyFilter proxyVersion
+        // matching and auto-registration on them. An ISTIO_META_* key of the same name wins, as in pilot-agent.
+        metadata.putIfAbsent("NAMESPACE", text(s.namespace()));
+        metadata.putIfAbsent("SERVICE_ACCOUNT", text(s.serviceAccount()));
+        metadata.putIfAbsent("INSTANCE_IPS", text(io.istiovm.agent.config.IpAddresses.format(s.instanceIp())));
+        metadata.putIfAbsent("NAME", text(s.podName()));
+        metadata.putIfAbsent("INTERCEPTION_MODE", text(s.interceptionMode()));
+        metadata.putIfAbsent("ENVOY_STATUS_PORT", JSON.getNodeFactory().numberNode(s.statusPort()));
+        metadata.putIfAbsent("ENVOY_PROMETHEUS_PORT", JSON.getNodeFactory().numberNode(s.prometheusPort()));
+        metadata.putIfAbsent("PROXY_CONFIG", proxyConfig(s));
 
         root.putObject("admin").set("address", adminAddress(s.adminAddress()));
 
         ObjectNode dynamic = root.putObject("dynamic_resources");
-        dynamic.putObject("lds_config").put("resource_api_version", "V3").putObject("ads");
-        dynamic.putObject("cds_config").put("resource_api_version", "V3").putObject("ads");
+        // initial_fetch_timeout 0s, as Istio's template: without it Envoy gives up waiting for listeners after 15 s
+        // and goes LIVE with none, and the supervisor would take that for ready.
+        for (String config : new String[] {"lds_config", "cds_config"}) {
+            ObjectNode source = dynamic.putObject(config);
+            source.put("resource_api_version", "V3").put("initial_fetch_timeout", "0s").putObject("ads");
+        }
         dynamic.set("ads_config", grpcSource(XDS_CLUSTER));
 
         ObjectNode statics = root.putObject("static_resources");
@@ -126,8 +139,12 @@ public final class EnvoyBootstrap {
         clusters.add(prometheus);
         clusters.add(staticCluster("agent", "127.0.0.1", s.agentStatusPort()));
         ArrayNode listeners = statics.putArray("listeners");
-        listeners.add(httpListener("prometheus", s.prometheusPort(), "/stats/prometheus", "prometheus_stats"));
-        listeners.add(httpListener("readiness", s.statusPort(), "/healthz/ready", "agent"));
+        // The mesh-facing listeners on the workload's family, as Istio does: "::" on an IPv6 workload, whose peers
+        // reach it over IPv6. The admin and the agent's own endpoints stay on 127.0.0.1, where they listen.
+        String wildcard = s.instanceIp() instanceof Inet6Address ? "::" : "0.0.0.0";
+        listeners.add(httpListener("prometheus", wildcard, s.prometheusPort(), "/stats/prometheus",
+                "prometheus_stats"));
+        listeners.add(httpListener("readiness", wildcard, s.statusPort(), "/healthz/ready", "agent"));
         return root;
     }
 
@@ -135,8 +152,14 @@ public final class EnvoyBootstrap {
         ObjectNode cluster = JSON.createObjectNode();
         cluster.put("name", XDS_CLUSTER);
         cluster.put("type", "STRICT_DNS");
+        // The record's TTL decides when to look again (Istio's template: respect_dns_ttl); a failed lookup is
+        // retried within seconds, not after the 300 s refresh, so a control plane that is not resolvable yet at
+        // start (hosts block not written, DNS down) does not hold xDS back for five minutes.
         cluster.put("dns_refresh_rate", "300s");
-        cluster.put("dns_lookup_family", "V4_PREFERRED");
+        cluster.put("respect_dns_ttl", true);
+        cluster.putObject("dns_failure_refresh_rate").put("base_interval", "1s").put("max_interval", "10s");
+        // Istio: V6_ONLY for an IPv6 workload (pkg/bootstrap: all instance IPs IPv6).
+        cluster.put("dns_lookup_family", s.instanceIp() instanceof Inet6Address ? "V6_ONLY" : "V4_PREFERRED");
         cluster.put("connect_timeout", "1s");
         cluster.put("lb_policy", "ROUND_ROBIN");
         http2(cluster);
@@ -187,10 +210,10 @@ public final class EnvoyBootstrap {
         return cluster;
     }
 
-    private static ObjectNode httpListener(String name, int port, String prefix, String cluster) {
+    private static ObjectNode httpListener(String name, String wildcard, int port, String prefix, String cluster) {
         ObjectNode listener = JSON.createObjectNode();
-        listener.put("name", name + "_0.0.0.0_" + port);
-        listener.set("address", socketAddress("0.0.0.0", port));
+        listener.put("name", name + "_" + wildcard + "_" + port);
+        listener.set("address", socketAddress(wildcard, port));
         ObjectNode manager = JSON.createObjectNode();
         manager.put("@type", "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
                 + ".HttpConnectionManager");
@@ -210,6 +233,38 @@ public final class EnvoyBootstrap {
         filter.put("name", "envoy.filters.network.http_connection_manager");
         filter.set("typed_config", manager);
         return listener;
+    }
+
+    /**
+     * The effective ProxyConfig as pilot-agent announces it (istio.mesh.v1alpha1.ProxyConfig in proto3 JSON):
+     * istiod reads the status port and, for auto-registered WorkloadEntries, the readiness probe from it. No
+     * readinessProbe: this agent sends no health reports, and istiod withholds endpoints of an entry whose probe it
+     * was told about until one arrives.
+     */
+    static ObjectNode proxyConfig(EnvoySettings s) {
+        ObjectNode config = JSON.createObjectNode();
+        config.put("binaryPath", s.binary().toString());
+        config.put("configPath", s.configDir().toString());
+        config.put("serviceCluster", s.serviceCluster());
+        config.put("drainDuration", protoDuration(s.drainTime()));
+        config.put("parentShutdownDuration", protoDuration(s.parentShutdownTime()));
+        config.put("terminationDrainDuration", protoDuration(s.terminationDrain()));
+        config.put("discoveryAddress", s.discoveryAddress().toString());
+        config.put("controlPlaneAuthPolicy", s.mutualTls() ? "MUTUAL_TLS" : "NONE");
+        config.put("proxyAdminPort", s.adminPort());
+        config.put("statusPort", s.agentStatusPort());
+        config.put("concurrency", s.concurrency());
+        config.put("interceptionMode", s.interceptionMode());
+        return config;
+    }
+
+    /** google.protobuf.Duration's JSON form: seconds with an "s". */
+    private static String protoDuration(java.time.Duration d) {
+        return new java.math.BigDecimal(d.toNanos()).movePointLeft(9).stripTrailingZeros().toPlainString() + "s";
+    }
+
+    private static JsonNode text(String value) {
+        return JSON.getNodeFactory().textNode(value);
     }
 
     private static void http2(ObjectNode cluster) {

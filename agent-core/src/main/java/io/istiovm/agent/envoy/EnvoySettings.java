@@ -22,7 +22,7 @@ public record EnvoySettings(
         int adminPort, int outboundPort, int inboundPort, int statusPort, int prometheusPort, int agentStatusPort,
         HostPort discoveryAddress, boolean mutualTls, String istiodSan,
         InetAddress instanceIp, String podName, String namespace, String serviceCluster,
-        Map<String, JsonNode> nodeMetadata,
+        String serviceAccount, String interceptionMode, Map<String, JsonNode> nodeMetadata,
         Path sdsSocket, Path configDir, Path sharedMemoryDir, Optional<Path> bootstrapOverride,
         int concurrency, String logLevel, Duration drainTime, Duration parentShutdownTime,
         Duration minimumDrain, Duration terminationDrain,
@@ -41,6 +41,9 @@ public record EnvoySettings(
         Objects.requireNonNull(istiodSan, "istiodSan");
         Objects.requireNonNull(instanceIp, "instanceIp (ISTIO_SVC_IP)");
         Objects.requireNonNull(podName, "podName (POD_NAME)");
+        Objects.requireNonNull(namespace, "namespace");
+        Objects.requireNonNull(serviceAccount, "serviceAccount");
+        Objects.requireNonNull(interceptionMode, "interceptionMode");
         Objects.requireNonNull(sdsSocket, "sdsSocket");
         // Sorted so that the bootstrap (and its digest) does not depend on the order keys were read in.
         nodeMetadata = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(nodeMetadata));

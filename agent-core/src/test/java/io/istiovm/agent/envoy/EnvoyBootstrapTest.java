@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * bootstrap it must produce. Run with {@code -Dupdate.goldens=true} to rewrite them after a deliberate change.
  */
 class EnvoyBootstrapTest {
-    private static final Path CASES = Path.of("src/test/resources/envoy/bootstrap");
+    static final Path CASES = Path.of("src/test/resources/envoy/bootstrap");
 
     @TempDir
     Path dir;

@@ -11,8 +11,6 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
-import io.istiovm.agent.envoy.EnvoyBootstrap;
-import io.istiovm.agent.envoy.InvalidBootstrapException;
 import io.istiovm.agent.testing.SdsTestClient;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -62,7 +60,8 @@ import sun.misc.Signal;
  *       {@code --parent-shutdown-time-s}, {@code --service-cluster}, {@code --service-node},
  *       {@code --local-address-ip-version}, {@code -l}, {@code --concurrency}, {@code --base-id},
  *       {@code --mode validate}, ...); an unknown flag is an error (exit 1), as in Envoy.</li>
- *   <li>The bootstrap is parsed strictly with Envoy's schema; invalid means exit 1.</li>
+ *   <li>The bootstrap is judged by {@link StandInBootstrapValidator} (Envoy's schema and validation rules from the
+ *       API descriptors, independently of the agent's parser); invalid means exit 1.</li>
  *   <li>Admin on the bootstrap's admin address (TCP, or a {@code pipe}: the path unlinked, bound and chmod-ed to
  *       the Pipe's mode, as Envoy does): {@code /ready}, {@code /server_info} (state, epoch),
  *       {@code /quitquitquit}, {@code /healthcheck/fail}, {@code /drain_listeners}, {@code /stats/prometheus},
@@ -188,12 +187,20 @@ public final class EnvoyStandIn {
             log("critical", "error initializing configuration '': no configuration given (-c)");
             return 1;
         }
+        // Judged by the stand-in's own reading of Envoy's API descriptors, not by the agent's parser.
+        StandInBootstrapValidator.Verdict verdict;
         try {
-            bootstrap = EnvoyBootstrap.parse(Files.readString(Path.of(config)), config).proto();
-        } catch (InvalidBootstrapException | IOException e) {
+            verdict = StandInBootstrapValidator.judge(Files.readString(Path.of(config)));
+        } catch (IOException e) {
             log("critical", "error initializing configuration '" + config + "': " + e.getMessage());
             return 1;
         }
+        if (verdict.bootstrap().isEmpty()) {
+            log("critical", "error initializing configuration '" + config + "': "
+                    + String.join("; ", verdict.problems()));
+            return 1;
+        }
+        bootstrap = verdict.bootstrap().get();
         if ("validate".equals(flags.get("--mode"))) {
             System.out.println("configuration '" + config + "' OK");
             return 0;
