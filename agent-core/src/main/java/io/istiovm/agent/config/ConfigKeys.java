@@ -533,7 +533,7 @@ public final class ConfigKeys {
     public static final ConfigKey<Boolean> VM_AGENT_ENVOY_ADMIN_TCP = define(ConfigKey.builder(
                     "VM_AGENT_ENVOY_ADMIN_TCP", bool())
             .group(Group.AGENT).since("agent").defaultsTo("false")
-            .raisesPrivileges("it opens Envoy's admin API to every local user")
+            .raisesPrivileges("opens Envoy's admin API to every local user")
             .meaning("false: Envoy's admin API is the unix socket `envoy-admin/socket/admin.sock` beside the SDS "
                     + "socket's directory (0660, only root and ENVOY_USER's group can enter its directory; query it "
                     + "with `istio-vm-agent envoy admin PATH`); true: 127.0.0.1:VM_AGENT_ENVOY_ADMIN_PORT, which any "
@@ -549,6 +549,7 @@ public final class ConfigKeys {
                     "VM_AGENT_SDS_FILE_DIRS", words())
             .group(Group.AGENT).since("agent")
             .defaultsTo("/etc/certs /etc/istio /var/run/secrets /etc/ssl/certs /etc/pki/tls/certs /etc/pki/ca-trust")
+            .raisesPrivileges("names directories whose files the agent reads as root and hands to Envoy")
             .meaning("Directories (absolute, space-separated) whose files SDS serves to Envoy for `file-root:PATH` "
                     + "and `file-cert:CERT~KEY` names; a path elsewhere is refused."));
 
