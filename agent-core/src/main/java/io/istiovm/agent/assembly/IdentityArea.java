@@ -84,12 +84,12 @@ public final class IdentityArea {
     }
 
     /**
-     * The identity files with their renewal: the CA client, and the files' owner looked up in the host's passwd
+     * The identity files with their renewal: the CA client, and the files' owner looked up in the host's accounts
      * (the only reading this does).
      */
     public IdentityFiles files() throws IOException {
         IdentitySettings settings = settings();
-        FileOwner owner = FileOwner.resolve(settings.certsOwner(), runtime.paths().passwd());
+        FileOwner owner = FileOwner.resolve(settings.certsOwner(), runtime.paths().accounts());
         Renewal renewal = new Renewal(settings, new CaClient(settings.ca(), caChoice), owner, runtime.clock());
         return new IdentityFiles(settings, renewal, runtime.clock());
     }

@@ -10,12 +10,11 @@ import io.istiovm.agent.certs.KeySpec;
 import io.istiovm.agent.certs.Pem;
 import io.istiovm.agent.certs.SpiffeId;
 import io.istiovm.agent.certs.WorkloadIdentity;
+import io.istiovm.agent.fs.HeldDirectory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermission;
 import java.security.KeyPair;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
@@ -24,7 +23,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * One rotation: new key, CSR for the current identity, CA call, strict check of the answer, atomic write. The
@@ -105,6 +103,9 @@ public final class Renewal {
         }
     }
 
+    /** A projected service-account token is about 1 KiB; Kubernetes caps a secret at 1 MiB. */
+    private static final long MAX_TOKEN_BYTES = 64 * 1024;
+
     private String readToken(Optional<WorkloadIdentity> current) throws CaException, IOException {
         String why = current.isPresent() ? "the certificate expired at " + current.get().notAfter()
                 : "there is no valid certificate in " + output.dir();
@@ -115,12 +116,15 @@ public final class Renewal {
                     + "agent can enrol by itself");
         }
         try {
-            String token = Files.readString(tokenFile.get(), StandardCharsets.UTF_8).strip();
+            // Bounded, regular files only, the last component not followed: the token's directory may be Envoy's
+            // user's (Istio mounts /var/run/secrets/tokens for istio-proxy), and a FIFO or a huge file there must not
+            // stall or exhaust the rotation.
+            HeldDirectory.RegularFile file = HeldDirectory.readRegularFile(tokenFile.get(), MAX_TOKEN_BYTES);
+            String token = file.text().strip();
             if (token.isEmpty()) {
                 throw new CaException(why + ", and the token file " + tokenFile.get() + " is empty");
             }
-            Set<PosixFilePermission> mode = Files.getPosixFilePermissions(tokenFile.get());
-            if (mode.contains(PosixFilePermission.OTHERS_READ)) {
+            if ((file.mode() & 04) != 0) {
                 throw new CaException("the token file " + tokenFile.get() + " is readable by every user; chmod 600 it");
             }
             return token;

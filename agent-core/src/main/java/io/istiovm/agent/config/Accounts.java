@@ -45,38 +45,43 @@ public interface Accounts {
      * @throws InvalidValueException saying why the user cannot run Envoy
      */
     default Account envoyUser(UserRef user) throws InvalidValueException {
-        Account account;
-        if (user.name() != null) {
-            Optional<Account> named = userNamed(user.name());
-            if (named.isPresent()) {
-                account = named.get();
-            } else {
-                Optional<Account> takenUid = userWithUid(ISTIO_PROXY_ID);
-                if (takenUid.isPresent()) {
-                    throw new InvalidValueException("there is no user '" + user.name() + "', and the fallback uid "
-                            + ISTIO_PROXY_ID + " belongs to the account '" + takenUid.get().name() + "'; create the "
-                            + "user (useradd --system " + user.name() + ") or set ENVOY_USER to the account Envoy "
-                            + "should run as");
-                }
-                Optional<String> takenGid = groupWithGid(ISTIO_PROXY_ID);
-                if (takenGid.isPresent()) {
-                    throw new InvalidValueException("there is no user '" + user.name() + "', and the fallback gid "
-                            + ISTIO_PROXY_ID + " belongs to the group '" + takenGid.get() + "'; create the user "
-                            + "(useradd --system " + user.name() + ") or set ENVOY_USER to the account Envoy should "
-                            + "run as");
-                }
-                account = new Account(user.name(), ISTIO_PROXY_ID, ISTIO_PROXY_ID);
-            }
-        } else {
-            long uid = user.uid().getAsLong();
-            account = userWithUid(uid).orElse(new Account(Long.toString(uid), uid, uid));
-        }
+        Account account = user.name() != null ? named(user.name(), "ENVOY_USER to the account Envoy should run as")
+                : userWithUid(user.uid().getAsLong()).orElse(new Account(Long.toString(user.uid().getAsLong()),
+                        user.uid().getAsLong(), user.uid().getAsLong()));
         if (account.uid() == 0) {
             throw new InvalidValueException("is uid 0" + (user.name() != null ? " (" + user.name() + ")" : "")
                     + ": Envoy parses traffic from the network and must not run as root; set ENVOY_USER to "
                     + "istio-proxy (useradd --system istio-proxy) or another unprivileged account");
         }
         return account;
+    }
+
+    /**
+     * The account called {@code name}, or Istio's 1337/1337 for istio-proxy when there is none, but only when
+     * neither id belongs to another account or group (else the agent would hand rights to someone else). The one
+     * fallback rule, for ENVOY_USER and VM_AGENT_CERTS_OWNER alike.
+     *
+     * @param setInstead how the message ends: "set KEY to ..."
+     * @throws InvalidValueException naming the account or group that holds 1337
+     */
+    default Account named(String name, String setInstead) throws InvalidValueException {
+        Optional<Account> named = userNamed(name);
+        if (named.isPresent()) {
+            return named.get();
+        }
+        Optional<Account> takenUid = userWithUid(ISTIO_PROXY_ID);
+        if (takenUid.isPresent()) {
+            throw new InvalidValueException("there is no user '" + name + "', and the fallback uid " + ISTIO_PROXY_ID
+                    + " belongs to the account '" + takenUid.get().name() + "'; create the user (useradd --system "
+                    + name + ") or set " + setInstead);
+        }
+        Optional<String> takenGid = groupWithGid(ISTIO_PROXY_ID);
+        if (takenGid.isPresent()) {
+            throw new InvalidValueException("there is no user '" + name + "', and the fallback gid " + ISTIO_PROXY_ID
+                    + " belongs to the group '" + takenGid.get() + "'; create the user (useradd --system " + name
+                    + ") or set " + setInstead);
+        }
+        return new Account(name, ISTIO_PROXY_ID, ISTIO_PROXY_ID);
     }
 
     /** The name of {@code uid} for messages: {@code istio-proxy (uid 1337)}, or {@code uid 1337} if it has none. */

@@ -173,4 +173,22 @@ class RenewalTest {
                         + "entry configure`) into " + certs + ", or set VM_AGENT_CA_TOKEN_FILE to a bearer token "
                         + "(istio-token) so the agent can enrol by itself");
     }
+
+    @Test
+    void aTokenFileThatIsAFifoOrALinkIsRefusedWithoutBlocking() throws Exception {
+        Path token = IdentityAreas.beforeEnrolment(certs, ca.root(), tmp.resolve("istio-token"), "s3cret");
+        ca.acceptToken("s3cret", ID);
+        Files.delete(token);
+        assertThat(new ProcessBuilder("mkfifo", token.toString()).start().waitFor()).isZero();
+        settings.put("VM_AGENT_CA_TOKEN_FILE", token.toString());
+        assertThatThrownBy(() -> files().renew(Optional.empty()))
+                .hasMessage(token + ": is not a regular file (a FIFO); refusing to read it");
+
+        Path victim = Files.writeString(tmp.resolve("victim"), "s3cret");
+        Files.delete(token);
+        Files.createSymbolicLink(token, victim);
+        assertThatThrownBy(() -> files().renew(Optional.empty()))
+                .hasMessage(token + ": is a symbolic link; refusing to follow it");
+        assertThat(ca.issued()).isZero();
+    }
 }

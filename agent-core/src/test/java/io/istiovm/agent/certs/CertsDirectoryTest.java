@@ -3,6 +3,8 @@ package io.istiovm.agent.certs;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.istiovm.agent.config.Accounts;
+import io.istiovm.agent.config.UserRef;
 import io.istiovm.agent.testing.HostileUser;
 import io.istiovm.agent.testing.TestPki;
 import io.istiovm.agent.testing.VictimFile;
@@ -286,18 +288,18 @@ class CertsDirectoryTest {
     @Test
     void ownerResolvesNamesFromPasswdAndFallsBackToIstiosDefault() throws Exception {
         Path passwd = dir.resolve("passwd");
+        Path group = dir.resolve("group");
         Files.writeString(passwd, "root:x:0:0:root:/root:/bin/bash\nistio-proxy:x:998:997::/var/lib/istio:/bin/false\n");
-        assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.named("istio-proxy"), passwd))
-                .isEqualTo(new FileOwner(998, 997));
-        assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.named("nobody-here"), passwd))
-                .isEqualTo(new FileOwner(1337, 1337));
-        assertThat(FileOwner.resolve(io.istiovm.agent.config.UserRef.uid(4242), passwd))
-                .isEqualTo(new FileOwner(4242, 4242));
+        Files.writeString(group, "root:x:0:\n");
+        Accounts accounts = Accounts.files(passwd, group);
+        assertThat(FileOwner.resolve(UserRef.named("istio-proxy"), accounts)).isEqualTo(new FileOwner(998, 997));
+        assertThat(FileOwner.resolve(UserRef.named("nobody-here"), accounts)).isEqualTo(new FileOwner(1337, 1337));
+        assertThat(FileOwner.resolve(UserRef.uid(4242), accounts)).isEqualTo(new FileOwner(4242, 4242));
 
         Files.writeString(passwd, "root:x:0:0:root:/root:/bin/bash\nbob:x:1337:1337::/home/bob:/bin/sh\n");
-        assertThatThrownBy(() -> FileOwner.resolve(io.istiovm.agent.config.UserRef.named("istio-proxy"), passwd))
-                .hasMessage("VM_AGENT_CERTS_OWNER: there is no user 'istio-proxy' in " + passwd + ", and Istio's "
-                        + "fallback id 1337 belongs to user 'bob'; create the user or set VM_AGENT_CERTS_OWNER to the "
-                        + "user (or uid) whose group may read the key");
+        assertThatThrownBy(() -> FileOwner.resolve(UserRef.named("istio-proxy"), accounts))
+                .hasMessage("VM_AGENT_CERTS_OWNER: there is no user 'istio-proxy', and the fallback uid 1337 belongs "
+                        + "to the account 'bob'; create the user (useradd --system istio-proxy) or set "
+                        + "VM_AGENT_CERTS_OWNER to the user (or uid) whose group may read the key");
     }
 }

@@ -82,6 +82,10 @@ class EnvoySupervisionTest {
         // directly, without setpriv, so the stand-in runs as this test does.
         Files.setAttribute(Files.createDirectories(dir.resolve("host/proc/self")), "unix:uid", (int) ENVOY_UID);
         Files.createDirectories(dir.resolve("host/etc"));
+        // The agent's run directory must be the agent's uid's; the test's agent is "4242", so it is made so.
+        for (Path own : List.of(dir.resolve("envoy-admin"), dir.resolve("envoy-admin/socket"))) {
+            Files.setAttribute(Files.createDirectories(own), "unix:uid", (int) ENVOY_UID);
+        }
     }
 
     @AfterEach

@@ -95,8 +95,9 @@ class ValidationRulesTest {
 
     @Test
     void anOverrideThatOnlyBecomesValidMergedIsAccepted() throws Exception {
-        // Alone, an admin without its address would still be valid; a merged address completes the generated one.
-        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.inMemory(dir, "# defaults\n"));
+        // Alone, an admin without its address would still be valid; a merged address completes the generated one
+        // (admin on TCP: the default unix socket has no socket_address to complete).
+        EnvoySettings settings = EnvoyAreas.settings(TestConfigs.inMemory(dir, "VM_AGENT_ENVOY_ADMIN_TCP=true\n"));
         String override = "{\"admin\":{\"address\":{\"socket_address\":{\"port_value\":15001}}}}";
         Bootstrap merged = EnvoyBootstrap.plan(settings,
                 Optional.of(new EnvoyBootstrap.Override("custom.json", override))).proto();

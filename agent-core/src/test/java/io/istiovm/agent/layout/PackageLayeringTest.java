@@ -32,7 +32,7 @@ class PackageLayeringTest {
             Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),
-            Map.entry("ca", Set.of("certs", "config", "lifecycle")),
+            Map.entry("ca", Set.of("certs", "config", "lifecycle", "fs")),
             Map.entry("sds", Set.of("certs", "config", "lifecycle", "fs")),
             Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle", "fs")),
             Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
