@@ -171,6 +171,15 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         return Files.readAllLines(record());
     }
 
+    /**
+     * The short directory under /tmp holding the sockets (SDS in {@code sds/}, Envoy's admin in
+     * {@code envoy-admin/}): a test that places the SDS socket itself puts it in a directory directly below this one,
+     * so that the admin socket lands where {@link #admin} looks.
+     */
+    public Path socketsDir() {
+        return sockets;
+    }
+
     /** Where the agent puts Envoy's admin socket for {@link #clusterEnv} (beside the SDS socket's directory). */
     public Path adminSocket() {
         return sockets.resolve("envoy-admin/socket/admin.sock");

@@ -47,8 +47,9 @@ class SdsHostileIT {
         TestIdentities.writeFiles(ca.issue("bar", "httpbin"), standIn.certsDir());
         configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
         // Istio hands /var/run/secrets to istio-proxy: the socket's directory lies in Envoy's user's directory.
-        // (Short names: a unix socket's path holds at most 107 bytes, and the fixture's directory is deep.)
-        secrets = Files.createDirectories(standIn.dir().resolve("s"));
+        // (The fixture's short sockets directory: a unix socket's path holds at most 107 bytes, and Envoy's admin
+        // socket goes beside the SDS socket's directory, where the fixture queries it.)
+        secrets = standIn.socketsDir();
         envoyFiles = Files.createDirectories(standIn.dir().resolve("envoy-certs"));
         for (Path owned : List.of(secrets, envoyFiles)) {
             Files.setAttribute(owned, "unix:uid", ENVOY_UID);
