@@ -24,7 +24,11 @@ public interface ConfigFileReader {
      */
     Content read(Path file, long limit) throws IOException;
 
-    /** With java.nio, checking the type before opening (a FIFO swapped in between would block). */
+    /**
+     * With java.nio, for tools and tests that run on files nobody else controls: the type is checked before the
+     * open (a FIFO swapped in between would block; the agent itself uses the fs-backed reader), the open refuses a
+     * link, and no more than {@code limit} bytes are ever read, even from a file that grows meanwhile.
+     */
     ConfigFileReader PLAIN = (file, limit) -> {
         Map<String, Object> attributes = Files.readAttributes(file, "unix:uid,mode,size", LinkOption.NOFOLLOW_LINKS);
         int mode = (Integer) attributes.get("mode");
@@ -35,6 +39,13 @@ public interface ConfigFileReader {
         if (size > limit) {
             throw new IOException(file + ": is " + size + " bytes, more than the " + limit + " allowed");
         }
-        return new Content(Files.readAllBytes(file), ((Number) attributes.get("uid")).longValue(), mode & 07777);
+        try (var channel = Files.newByteChannel(file, java.nio.file.StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+             var in = java.nio.channels.Channels.newInputStream(channel)) {
+            byte[] bytes = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
+            if (bytes.length > limit) {
+                throw new IOException(file + ": grew past the " + limit + " bytes allowed while being read");
+            }
+            return new Content(bytes, ((Number) attributes.get("uid")).longValue(), mode & 07777);
+        }
     };
 }

@@ -156,6 +156,9 @@ public final class HostsFileWriter {
         boolean moved = false;
         try {
             try {
+                // rename(2) through the held directory's /proc/self/fd entries: it replaces the entry at the name
+                // (a link there included) and never follows one; Files.move keeps the FileSystemException whose
+                // reason tells a bind mount (EBUSY) from other failures.
                 Files.move(directory.entry(temporary), directory.entry(name), StandardCopyOption.ATOMIC_MOVE);
                 moved = true;
                 syncDirectory(directory);

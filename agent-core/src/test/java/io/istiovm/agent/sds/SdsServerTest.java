@@ -254,7 +254,8 @@ class SdsServerTest {
             channel.bind(UnixDomainSocketAddress.of(args[0]));
             System.out.println("bound");
             System.out.flush();
-            Thread.sleep(Long.MAX_VALUE);
+            // Held until the test SIGKILLs this process: nothing ever counts the latch down.
+            new java.util.concurrent.CountDownLatch(1).await();
         }
     }
 

@@ -64,19 +64,7 @@ public final class OriginalDestinationListener implements AutoCloseable {
                                                     boolean transparent, boolean reportClient) throws IOException {
         OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name,
                 java.net.InetAddress.getByName(address).getAddress(), port, transparent, reportClient);
-        listener.thread.start();
-        try {
-            if (!listener.listening.await(10, TimeUnit.SECONDS)) {
-                throw new IOException("listener " + name + " did not start");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        if (listener.failure != null) {
-            throw new IOException(listener.failure);
-        }
-        return listener;
+        return listener.started(name);
     }
 
     /**
@@ -92,19 +80,7 @@ public final class OriginalDestinationListener implements AutoCloseable {
         OriginalDestinationListener listener = new OriginalDestinationListener(namespace, name,
                 new byte[4], port, true, true);
         listener.passthroughMark = mark;
-        listener.thread.start();
-        try {
-            if (!listener.listening.await(10, TimeUnit.SECONDS)) {
-                throw new IOException("listener " + name + " did not start");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        if (listener.failure != null) {
-            throw new IOException(listener.failure);
-        }
-        return listener;
+        return listener.started(name);
     }
 
     /** Connects from {@code client} (a sockaddr_in) to {@code destination} with the mark; the first line, or why not. */
@@ -204,5 +180,22 @@ public final class OriginalDestinationListener implements AutoCloseable {
             thread.join(TimeUnit.SECONDS.toMillis(10));
             Libc.INSTANCE.close(fd);
         }
+    }
+
+    /** Starts the accepting thread and returns once it listens; fails with its error if it could not. */
+    private OriginalDestinationListener started(String name) throws IOException {
+        thread.start();
+        try {
+            if (!listening.await(10, TimeUnit.SECONDS)) {
+                throw new IOException("listener " + name + " did not start");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+        if (failure != null) {
+            throw new IOException(failure);
+        }
+        return this;
     }
 }
