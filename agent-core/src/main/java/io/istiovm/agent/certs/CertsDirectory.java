@@ -143,11 +143,25 @@ public final class CertsDirectory {
     private List<HeldDirectory.RegularFile> read(List<String> names) throws InvalidIdentityException, IOException {
         try (HeldDirectory held = HeldDirectory.open(dir)) {
             Optional<String> version = layoutVersion(held);
-            if (version.isEmpty()) {
-                return readEach(held, names);
+            if (version.isPresent()) {
+                try (HeldDirectory current = held.openDirectory(version.get())) {
+                    return readEach(name -> current, names);
+                }
             }
-            try (HeldDirectory current = held.openDirectory(version.get())) {
-                return readEach(current, names);
+            // While hand-placed files are converted into the layout, some names already link into a valid
+            // ..data and others are still the files: each is read where it is, never by following a link.
+            Optional<String> converting = held.readLink(DATA).filter(CertsDirectory::isVersionName);
+            if (converting.isEmpty()) {
+                return readEach(name -> held, names);
+            }
+            try (HeldDirectory current = held.openDirectory(converting.get())) {
+                List<String> linked = new ArrayList<>();
+                for (String name : names) {
+                    if (held.readLink(name).equals(Optional.of(DATA + "/" + name))) {
+                        linked.add(name);
+                    }
+                }
+                return readEach(name -> linked.contains(name) ? current : held, names);
             }
         } catch (InvalidIdentityException e) {
             throw e;
@@ -158,13 +172,13 @@ public final class CertsDirectory {
     }
 
     /** Each file as a regular file within the limit; every problem collected, each naming its file. */
-    private List<HeldDirectory.RegularFile> readEach(HeldDirectory from, List<String> names)
-            throws InvalidIdentityException {
+    private List<HeldDirectory.RegularFile> readEach(java.util.function.Function<String, HeldDirectory> from,
+                                                     List<String> names) throws InvalidIdentityException {
         List<HeldDirectory.RegularFile> files = new ArrayList<>();
         List<String> problems = new ArrayList<>();
         for (String name : names) {
             try {
-                files.add(from.readRegularFile(name, FILE_LIMIT));
+                files.add(from.apply(name).readRegularFile(name, FILE_LIMIT));
             } catch (NoSuchFileException e) {
                 problems.add(missing(name));
             } catch (IOException e) {
@@ -283,7 +297,7 @@ public final class CertsDirectory {
             if (isEmpty()) {
                 return Optional.empty();
             }
-            List<HeldDirectory.RegularFile> files = readEach(held, NAMES);
+            List<HeldDirectory.RegularFile> files = readEach(name -> held, NAMES);
             Pem.privateKey(key().toString(), files.get(0).content());
             return Optional.of(new byte[][] {files.get(0).content(),
                     encode(Pem.certificates(chain().toString(), files.get(1).content())),
