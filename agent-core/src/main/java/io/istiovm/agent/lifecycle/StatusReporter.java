@@ -2,6 +2,9 @@ package io.istiovm.agent.lifecycle;
 
 import java.time.Clock;
 import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -49,7 +52,23 @@ public final class StatusReporter {
 
     /** The component's loop completed a step (or checked in while idle). */
     public synchronized void progress() {
-        state = new ComponentState(name, state.phase(), state.reason(), state.since(), Optional.of(clock.instant()));
+        state = new ComponentState(name, state.phase(), state.reason(), state.since(), Optional.of(clock.instant()),
+                state.facts());
+    }
+
+    /**
+     * Replaces the component's facts (see {@link ComponentState#facts()}): the whole set it holds now, in the order
+     * to show them. A change is announced like a change of phase.
+     */
+    public void facts(Map<String, String> facts) {
+        Map<String, String> copy = new LinkedHashMap<>(facts);
+        synchronized (this) {
+            if (state.facts().equals(copy) && List.copyOf(state.facts().keySet()).equals(List.copyOf(copy.keySet()))) {
+                return;
+            }
+            state = new ComponentState(name, state.phase(), state.reason(), state.since(), state.lastProgress(), copy);
+        }
+        onChange.run();
     }
 
     public synchronized ComponentState current() {
@@ -63,7 +82,7 @@ public final class StatusReporter {
                 return;
             }
             Instant since = state.phase() == phase ? state.since() : clock.instant();
-            state = new ComponentState(name, phase, line, since, state.lastProgress());
+            state = new ComponentState(name, phase, line, since, state.lastProgress(), state.facts());
         }
         onChange.run();
     }

@@ -29,6 +29,7 @@ class PackageLayeringTest {
             Map.entry("config", Set.of()),
             Map.entry("lifecycle", Set.of()),
             Map.entry("fs", Set.of()),
+            Map.entry("unix", Set.of()),
             Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),
@@ -36,9 +37,9 @@ class PackageLayeringTest {
             Map.entry("sds", Set.of("certs", "config", "lifecycle", "fs")),
             Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle", "fs")),
             Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
-                    "fs")),
+                    "fs", "unix")),
             Map.entry("cli", Set.of("assembly", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle", "fs")));
+                    "lifecycle", "fs", "unix")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {
