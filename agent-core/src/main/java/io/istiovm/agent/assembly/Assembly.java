@@ -3,8 +3,11 @@ package io.istiovm.agent.assembly;
 import io.istiovm.agent.ca.CaChoice;
 import io.istiovm.agent.certs.IdentityState;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.sds.IdentityStateSource;
+import io.istiovm.agent.systemd.NotifySettings;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -65,6 +68,36 @@ public final class Assembly {
             components.addAll(capture.components());
         }
         return List.copyOf(components);
+    }
+
+    /**
+     * The systemd notifier's bounds, from the deadlines of the slow steps:
+     * <ul>
+     *   <li>a loop is stale (the watchdog pings stop) after the longest step that can legitimately run, plus the
+     *       idle check-in (5 s) and 10 s of slack: a rotation may try two CA endpoints (VM_AGENT_CA_PROTOCOL=auto),
+     *       each within VM_AGENT_CA_TIMEOUT; Envoy's loop waits at most VM_AGENT_ENVOY_LIVE_TIMEOUT for a LIVE
+     *       epoch and VM_AGENT_ENVOY_STOP_TIMEOUT for an exit. With the defaults: 2 x 30 s + 15 s = 75 s;</li>
+     *   <li>the start may be extended for an enrolment (two CA attempts), Envoy's LIVE wait and 30 s for the rest
+     *       (110 s by default, the unit's TimeoutStartSec= is 90 s);</li>
+     *   <li>the stop may be extended for Envoy's drain (the longer of MINIMUM_DRAIN_DURATION and
+     *       TERMINATION_DRAIN_DURATION), its SIGKILL deadline and 15 s for the rest (30 s by default, the unit's
+     *       TimeoutStopSec= is 45 s).</li>
+     * </ul>
+     * Read once at start; a reload does not change them.
+     */
+    public NotifySettings notifySettings(AgentConfig config) {
+        Duration ca = config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT).multipliedBy(2);
+        Duration live = config.get(ConfigKeys.VM_AGENT_ENVOY_LIVE_TIMEOUT);
+        Duration envoyStop = config.get(ConfigKeys.VM_AGENT_ENVOY_STOP_TIMEOUT);
+        Duration longestStep = max(ca, max(live, envoyStop));
+        Duration drain = max(config.get(ConfigKeys.MINIMUM_DRAIN_DURATION),
+                config.get(ConfigKeys.TERMINATION_DRAIN_DURATION));
+        return new NotifySettings(longestStep.plusSeconds(15), ca.plus(live).plusSeconds(30),
+                drain.plus(envoyStop).plusSeconds(15), Duration.ofSeconds(5));
+    }
+
+    private static Duration max(Duration a, Duration b) {
+        return a.compareTo(b) >= 0 ? a : b;
     }
 
     /** Only the hosts block ({@code hosts watch}). */
