@@ -42,7 +42,7 @@ public final class SystemdNotify implements AutoCloseable {
     private final LongSupplier monotonicMicros;
     private final Instant began;
     private final Duration interval;
-    private AgentState state;
+    private volatile AgentState state;
     private Runnable unlisten = () -> { };
     private Loop loop;
     private String lastStatus;
@@ -126,7 +126,15 @@ public final class SystemdNotify implements AutoCloseable {
                 lastStatus = status;
                 fields.put("STATUS", status);
             }
+            send(fields);
         }
+    }
+
+    /**
+     * Sends under this object's lock, so that systemd receives the messages in the order their content was
+     * decided (a STATUS computed earlier never overwrites a later one). A send is one non-reentrant system call.
+     */
+    private void send(Map<String, String> fields) {
         if (!fields.isEmpty()) {
             notifier.send(fields);
         }
@@ -151,9 +159,7 @@ public final class SystemdNotify implements AutoCloseable {
             }
             extension(now, verdict).ifPresent(d -> fields.put("EXTEND_TIMEOUT_USEC",
                     Long.toString(d.toNanos() / 1000)));
-        }
-        if (!fields.isEmpty()) {
-            notifier.send(fields);
+            send(fields);
         }
         return now.plus(interval);
     }
@@ -184,29 +190,30 @@ public final class SystemdNotify implements AutoCloseable {
             }
             reloading = true;
             lastStatus = "reloading";
+            Map<String, String> fields = new LinkedHashMap<>();
+            fields.put("RELOADING", "1");
+            fields.put("MONOTONIC_USEC", Long.toString(monotonicMicros.getAsLong()));
+            fields.put("STATUS", "reloading");
+            send(fields);
         }
-        Map<String, String> fields = new LinkedHashMap<>();
-        fields.put("RELOADING", "1");
-        fields.put("MONOTONIC_USEC", Long.toString(monotonicMicros.getAsLong()));
-        fields.put("STATUS", "reloading");
-        notifier.send(fields);
     }
 
     /** After a reload, accepted or refused: READY=1 and the status now (a refusal shows in it). */
     public void reloaded() {
-        String status = state == null ? "reloaded" : StatusLine.of(state.snapshot());
+        AgentState following = state;
         synchronized (this) {
             if (closed) {
                 return;
             }
+            String status = following == null ? "reloaded" : StatusLine.of(following.snapshot());
             reloading = false;
             started = true;
             lastStatus = status;
+            Map<String, String> fields = new LinkedHashMap<>();
+            fields.put("READY", "1");
+            fields.put("STATUS", status);
+            send(fields);
         }
-        Map<String, String> fields = new LinkedHashMap<>();
-        fields.put("READY", "1");
-        fields.put("STATUS", status);
-        notifier.send(fields);
     }
 
     /** Before the stop (SIGTERM): STOPPING=1; from here the ticks extend the stop timeout for the drain. */
@@ -217,11 +224,11 @@ public final class SystemdNotify implements AutoCloseable {
             }
             stoppingSince = clock.instant();
             lastStatus = "stopping";
+            Map<String, String> fields = new LinkedHashMap<>();
+            fields.put("STOPPING", "1");
+            fields.put("STATUS", "stopping");
+            send(fields);
         }
-        Map<String, String> fields = new LinkedHashMap<>();
-        fields.put("STOPPING", "1");
-        fields.put("STATUS", "stopping");
-        notifier.send(fields);
     }
 
     /** Stops the ticks and the listener; sends nothing more. */

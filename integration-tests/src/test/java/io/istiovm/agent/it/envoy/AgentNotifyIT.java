@@ -152,6 +152,11 @@ class AgentNotifyIT {
         String ready = texts().stream().filter(t -> t.contains("READY=1")).findFirst().orElseThrow();
         assertThat(ready).startsWith("READY=1\nSTATUS=ready");
         assertThat(standIn.admin("/ready")).contains("200 LIVE\n");
+        System.out.println("AgentNotifyIT: first READY datagram: " + ready.replace("\n", " | "));
+        for (long pid : standIn.alivePids()) {
+            assertThat(Files.readString(Path.of("/proc", Long.toString(pid), "environ")))
+                    .as("Envoy is not handed systemd's notify socket").doesNotContain("NOTIFY_SOCKET");
+        }
 
         int before = received.size();
         long sentAfter = System.nanoTime() / 1000;
@@ -169,6 +174,8 @@ class AgentNotifyIT {
         int beforeStop = received.size();
         agent.terminate();
         int exit = agent.waitFor(WAIT);
+        System.out.println("AgentNotifyIT: exit code after SIGTERM: " + exit + "; sent: "
+                + String.join(" | ", since(beforeStop)).replace("\n", " "));
         assertThat(exit).as("a clean stop: 0, or 143 (SuccessExitStatus=143)").isIn(0, 143);
         assertThat(since(beforeStop)).first().asString().startsWith("STOPPING=1");
         assertThat(Files.readString(standIn.hostsFile())).doesNotContain("istio-vm-agent");
