@@ -28,10 +28,13 @@ public record AgentRuntime(Clock clock, Loops loops, FileEvents fileEvents, Host
         }
     }
 
-    /** The real host: the system clock, a thread per loop, inotify, /etc and /proc. */
+    /**
+     * The real host: the system clock, a thread per loop, inotify, /etc and /proc; and the test fault of
+     * {@link LoopFaults} when the JVM was started with it.
+     */
     public static AgentRuntime system(HostFacts facts) {
         Clock clock = Clock.systemUTC();
-        return new AgentRuntime(clock, new ThreadLoops(clock), new FileEvents(FileSystems.getDefault()),
+        return new AgentRuntime(clock, LoopFaults.fromSystemProperties(new ThreadLoops(clock)), new FileEvents(FileSystems.getDefault()),
                 HostPaths.system(), facts);
     }
 

@@ -9,6 +9,7 @@ import io.istiovm.agent.lifecycle.Lifecycle;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
 import io.istiovm.agent.lifecycle.StartFailed;
+import io.istiovm.agent.systemd.SystemdNotify;
 import java.util.List;
 import java.util.Objects;
 import java.util.function.Function;
@@ -32,8 +33,12 @@ public final class Daemon {
     private final ConfigSource source;
     private final Function<AgentConfig, List<Component>> components;
     private final Lifecycle lifecycle;
+    private final AgentRuntime runtime;
+    /** Told of every change, reload and the stop; set before {@link #start}, when run under systemd. */
+    private volatile SystemdNotify systemd;
 
     public Daemon(AgentRuntime runtime, ConfigSource source, Function<AgentConfig, List<Component>> components) {
+        this.runtime = Objects.requireNonNull(runtime, "runtime");
         this.source = Objects.requireNonNull(source, "source");
         this.components = Objects.requireNonNull(components, "components");
         this.lifecycle = new Lifecycle(new AgentState(runtime.clock()), runtime.loops());
@@ -61,9 +66,21 @@ public final class Daemon {
         return lifecycle.prepare(components.apply(config));
     }
 
+    /**
+     * Tells systemd (sd_notify) about this daemon from {@link #start} on: READY/STATUS from the state, the
+     * watchdog, RELOADING around {@link #reload}, STOPPING before {@link #stop}. Call before {@link #start}.
+     */
+    public void notifySystemd(SystemdNotify notify) {
+        this.systemd = Objects.requireNonNull(notify, "notify");
+    }
+
     /** Starts the prepared components; from here on every change of the state's summary is logged. */
     public void start(Plan plan) throws StartFailed {
         lifecycle.state().addListener(new StateLog()::changed);
+        SystemdNotify notify = systemd;
+        if (notify != null) {
+            notify.attach(lifecycle.state(), runtime.loops());
+        }
         lifecycle.start(plan);
     }
 
@@ -73,6 +90,20 @@ public final class Daemon {
      * and the state says "reload refused" until a reload is accepted.
      */
     public Lifecycle.ReloadResult reload() {
+        SystemdNotify notify = systemd;
+        if (notify == null) {
+            return reloadNow();
+        }
+        notify.reloading();
+        try {
+            return reloadNow();
+        } finally {
+            // Also after a refusal or a failure: the agent keeps serving what it had, and STATUS says so.
+            notify.reloaded();
+        }
+    }
+
+    private Lifecycle.ReloadResult reloadNow() {
         LOG.info("reload: reading the configuration again");
         Lifecycle.ReloadResult result;
         try {
@@ -107,8 +138,19 @@ public final class Daemon {
         }
     }
 
+    /** Stops every component in reverse order (STOPPING=1 to systemd first); later calls do nothing more. */
     public void stop() {
-        lifecycle.stop();
+        SystemdNotify notify = systemd;
+        if (notify != null) {
+            notify.stopping();
+        }
+        try {
+            lifecycle.stop();
+        } finally {
+            if (notify != null) {
+                notify.close();
+            }
+        }
     }
 
     public void awaitStopped() throws InterruptedException {

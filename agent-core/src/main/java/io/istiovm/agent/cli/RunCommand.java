@@ -5,6 +5,7 @@ import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
+import io.istiovm.agent.systemd.SystemdNotify;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -45,6 +46,9 @@ final class RunCommand extends ConfiguredCommand {
         Plan plan = daemon.prepare(loaded.config());
         LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
                 loaded.warnings().size());
+        // Under systemd ($NOTIFY_SOCKET) READY=, STATUS=, the watchdog, RELOADING= and STOPPING=; else nothing.
+        daemon.notifySystemd(SystemdNotify.fromEnvironment(env.environment(),
+                assembly.notifySettings(loaded.config()), assembly.runtime().clock()));
         Foreground.run(daemon, plan);
         return ExitCodes.OK;
     }

@@ -37,6 +37,9 @@ final class EnvoyProcess {
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectErrorStream(true);
+        // systemd's notify socket and watchdog are the agent's alone (NotifyAccess=main refuses Envoy's datagrams
+        // anyway): Envoy, run as another user, is not handed the address or told it is watched.
+        builder.environment().keySet().removeAll(List.of("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"));
         Process process = builder.start();
         EnvoyProcess envoy = new EnvoyProcess(epoch, process, now);
         envoy.pump(process.getInputStream());

@@ -30,6 +30,8 @@ class PackageLayeringTest {
             Map.entry("lifecycle", Set.of()),
             Map.entry("fs", Set.of()),
             Map.entry("unix", Set.of()),
+            // sd_notify: the agent's state told to systemd over a unix datagram socket.
+            Map.entry("systemd", Set.of("lifecycle", "unix")),
             Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),
@@ -37,9 +39,9 @@ class PackageLayeringTest {
             Map.entry("sds", Set.of("certs", "config", "lifecycle", "fs")),
             Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle", "fs")),
             Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
-                    "fs", "unix")),
+                    "fs", "unix", "systemd")),
             Map.entry("cli", Set.of("assembly", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle", "fs", "unix")));
+                    "lifecycle", "fs", "unix", "systemd")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {

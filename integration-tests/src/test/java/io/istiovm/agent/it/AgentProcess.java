@@ -124,6 +124,14 @@ public final class AgentProcess implements AutoCloseable {
         }
     }
 
+    /** Sends SIGTERM, as systemctl stop does; {@link #waitFor} then gives the exit code. */
+    public void terminate() throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-TERM", Long.toString(process.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) {
+            throw new IOException("kill -TERM " + process.pid() + " failed");
+        }
+    }
+
     /** The names of the agent's threads now (/proc/PID/task/N/comm, as top -H shows them), sorted. */
     public List<String> threads() throws IOException {
         List<String> names = new ArrayList<>();
