@@ -30,6 +30,7 @@ class PackageLayeringTest {
             Map.entry("lifecycle", Set.of()),
             Map.entry("fs", Set.of()),
             Map.entry("unix", Set.of()),
+            Map.entry("logging", Set.of("unix")),
             Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),
