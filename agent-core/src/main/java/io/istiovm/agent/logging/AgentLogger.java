@@ -27,9 +27,11 @@ final class AgentLogger extends LegacyAbstractLogger implements LoggingEventAwar
     }
 
     private volatile Cached cached;
+    private final boolean silenced;
 
     AgentLogger(String name) {
         this.name = name;
+        this.silenced = LogLevels.silenced(name);
     }
 
     private int threshold(AgentLogging.Setup setup) {
@@ -42,7 +44,7 @@ final class AgentLogger extends LegacyAbstractLogger implements LoggingEventAwar
     }
 
     private boolean on(Level level) {
-        return level.toInt() >= threshold(AgentLogging.setup()) || AgentLogging.capturing();
+        return !silenced && (level.toInt() >= threshold(AgentLogging.setup()) || AgentLogging.capturing());
     }
 
     @Override
@@ -112,7 +114,7 @@ final class AgentLogger extends LegacyAbstractLogger implements LoggingEventAwar
     private void emit(Level level, String message, List<Map.Entry<String, String>> keyValues, Throwable throwable) {
         AgentLogging.Setup setup = AgentLogging.setup();
         boolean configured = level.toInt() >= threshold(setup);
-        List<LogSink> captures = AgentLogging.captures();
+        List<LogSink> captures = silenced ? List.of() : AgentLogging.captures();
         if (!configured && captures.isEmpty()) {
             return;
         }

@@ -107,6 +107,7 @@ public final class AgentLogging {
             }
         }
         configure(levels, sink);
+        JulBridge.install(levels);
         if (problem != null) {
             // Not through LoggerFactory: slf4j is still starting (this runs inside its initialization).
             new AgentLogger(AgentLogging.class.getName()).warn("logging: {}", problem);

@@ -16,6 +16,15 @@ public final class LogLevels {
     /** A threshold above every level: nothing is logged. */
     static final int OFF = Integer.MAX_VALUE;
 
+    /**
+     * Loggers that are off at every level, whatever the configuration says, captures included: gRPC's HTTP/2
+     * frame loggers (grpc-netty 1.85 creates Netty's Http2FrameLogger under these names and logs every frame at
+     * DEBUG), which print request headers, the CA's bearer token among them, and the bytes of CSRs and chains.
+     * LogSecretsTest found them.
+     */
+    private static final java.util.Set<String> SILENCED = java.util.Set.of("io.grpc.netty.NettyClientHandler",
+            "io.grpc.netty.NettyServerHandler");
+
     private final int defaultThreshold;
     private final Map<String, Integer> overrides;
 
@@ -66,8 +75,16 @@ public final class LogLevels {
         };
     }
 
+    /** Whether {@code logger} is one that may never log: see {@link #SILENCED}. */
+    static boolean silenced(String logger) {
+        return SILENCED.contains(logger);
+    }
+
     /** The least {@link Level#toInt()} that {@code logger} logs; {@link #OFF} for none. */
     int threshold(String logger) {
+        if (silenced(logger)) {
+            return OFF;
+        }
         return overrides.entrySet().stream()
                 .filter(e -> logger.equals(e.getKey()) || logger.startsWith(e.getKey() + "."))
                 .max(Comparator.comparingInt(e -> e.getKey().length()))

@@ -29,4 +29,12 @@ class LogLevelsTest {
         assertThatThrownBy(() -> LogLevels.parse("loud")).hasMessageContaining("not a log level");
         assertThatThrownBy(() -> LogLevels.parse("info,=debug")).hasMessageContaining("LEVEL[,LOGGER=LEVEL]");
     }
+
+    @Test
+    void grpcsFrameLoggersAreOffWhateverTheConfigurationSays() {
+        LogLevels levels = LogLevels.parse("trace,io.grpc.netty.NettyClientHandler=trace");
+        assertThat(levels.enabled("io.grpc.netty.NettyClientHandler", Level.ERROR)).isFalse();
+        assertThat(levels.enabled("io.grpc.netty.NettyServerHandler", Level.ERROR)).isFalse();
+        assertThat(levels.enabled("io.grpc.netty.Utils", Level.TRACE)).isTrue();
+    }
 }
