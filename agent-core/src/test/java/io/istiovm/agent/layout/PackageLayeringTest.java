@@ -40,7 +40,7 @@ class PackageLayeringTest {
             Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
                     "fs", "unix")),
             Map.entry("cli", Set.of("assembly", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle", "fs", "unix")));
+                    "lifecycle", "fs", "unix", "logging")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {

@@ -5,13 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
-import org.slf4j.LoggerFactory;
 import org.slf4j.event.Level;
 
 class JulBridgeTest {
     @Test
     void julRecordsArriveAsEntriesWithTheirLevel() throws Exception {
-        LoggerFactory.getLogger(JulBridgeTest.class); // the backend starts, and installs the bridge
+        AgentLogging.bridgeJavaUtilLogging();
         List<LogEntry> seen = new CopyOnWriteArrayList<>();
         try (AutoCloseable capture = AgentLogging.capture(seen::add)) {
             java.util.logging.Logger jul = java.util.logging.Logger.getLogger("io.grpc.internal.Test");
