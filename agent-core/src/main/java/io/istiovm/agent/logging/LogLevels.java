@@ -97,6 +97,15 @@ public final class LogLevels {
         return threshold;
     }
 
+    /** The least threshold of any logger: what a source that filters once for all loggers (JUL) must let through. */
+    int lowest() {
+        int lowest = defaultThreshold;
+        for (int threshold : overrides.values()) {
+            lowest = Math.min(lowest, threshold);
+        }
+        return lowest;
+    }
+
     public boolean enabled(String logger, Level level) {
         return level.toInt() >= threshold(logger);
     }

@@ -30,5 +30,8 @@ class JulBridgeTest {
         assertThat(JulBridge.level(java.util.logging.Level.FINEST)).isEqualTo(Level.TRACE);
         assertThat(JulBridge.julLevel(Level.WARN.toInt())).isEqualTo(java.util.logging.Level.WARNING);
         assertThat(JulBridge.julLevel(LogLevels.OFF)).isEqualTo(java.util.logging.Level.OFF);
+        // An override below the default opens JUL's root to it; the backend still filters per logger.
+        assertThat(JulBridge.julLevel(LogLevels.parse("warn,io.grpc=debug").lowest()))
+                .isEqualTo(java.util.logging.Level.FINE);
     }
 }
