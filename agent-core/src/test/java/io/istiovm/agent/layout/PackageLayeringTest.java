@@ -32,6 +32,8 @@ class PackageLayeringTest {
             Map.entry("unix", Set.of()),
             // sd_notify: the agent's state told to systemd over a unix datagram socket.
             Map.entry("systemd", Set.of("lifecycle", "unix")),
+            // The slf4j backend: journald's native protocol or plain stderr lines.
+            Map.entry("logging", Set.of("unix")),
             Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),
@@ -41,7 +43,7 @@ class PackageLayeringTest {
             Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
                     "fs", "unix", "systemd")),
             Map.entry("cli", Set.of("assembly", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle", "fs", "unix", "systemd")));
+                    "lifecycle", "fs", "unix", "systemd", "logging")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {
