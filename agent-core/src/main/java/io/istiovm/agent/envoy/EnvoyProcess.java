@@ -9,12 +9,14 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 import org.slf4j.event.Level;
+import org.slf4j.spi.LoggingEventBuilder;
 
 /**
  * One running Envoy epoch: the process, when it started, and one thread that carries its output (stdout and stderr
  * on one pipe) into the agent's log (logger {@code envoy}) at the level Envoy gave each line (WARN when it gave
- * none), with an {@code epoch} key. Lines are cut at {@link BoundedLines#LINE_LIMIT} bytes and marked.
+ * none), with ENVOY_EPOCH and ENVOY_PID keys. Lines are cut at {@link BoundedLines#LINE_LIMIT} bytes and marked.
  */
 final class EnvoyProcess {
     private static final Logger ENVOY_LOG = LoggerFactory.getLogger("envoy");
@@ -105,11 +107,26 @@ final class EnvoyProcess {
         };
     }
 
+    /** Whether Envoy gave {@code line} its highest level, critical (Envoy 1.3x: trace ... error, critical, off). */
+    static boolean critical(String line) {
+        Matcher m = LEVEL.matcher(line);
+        return m.find() && m.group(1).equals("critical");
+    }
+
     private void pump(InputStream stream) {
+        long pid = process.pid();
         Thread thread = new Thread(() -> {
+            MDC.put("COMPONENT", "envoy");
             try (InputStream in = stream) {
-                output.read(in,
-                        line -> ENVOY_LOG.atLevel(level(line)).addKeyValue("epoch", epoch).log(line));
+                output.read(in, line -> {
+                    LoggingEventBuilder event = ENVOY_LOG.atLevel(level(line)).addKeyValue("ENVOY_EPOCH", epoch)
+                            .addKeyValue("ENVOY_PID", pid);
+                    if (critical(line)) {
+                        // slf4j has no level above ERROR; the journal's PRIORITY says Envoy's critical (2) itself.
+                        event = event.addKeyValue("PRIORITY", 2);
+                    }
+                    event.log(line);
+                });
             } catch (IOException e) {
                 // The pipe closes when Envoy exits.
             }

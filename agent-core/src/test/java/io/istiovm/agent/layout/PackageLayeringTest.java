@@ -32,6 +32,7 @@ class PackageLayeringTest {
             Map.entry("unix", Set.of()),
             // sd_notify: the agent's state told to systemd over a unix datagram socket.
             Map.entry("systemd", Set.of("lifecycle", "unix")),
+            Map.entry("logging", Set.of("unix")),
             Map.entry("hosts", Set.of("config", "lifecycle", "fs")),
             Map.entry("netfilter", Set.of("config", "lifecycle")),
             Map.entry("certs", Set.of("config", "lifecycle", "fs")),

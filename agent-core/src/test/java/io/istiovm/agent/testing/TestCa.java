@@ -216,6 +216,7 @@ public final class TestCa implements AutoCloseable {
     public TestCa acceptToken(String bearer, String spiffeUri) {
         this.token = bearer;
         this.tokenIdentity = spiffeUri;
+        SecretMaterial.record(bearer);
         return this;
     }
 
@@ -361,6 +362,7 @@ public final class TestCa implements AutoCloseable {
                 }
             } catch (SSLPeerUnverifiedException e) {
                 String bearer = headers.get(AUTHORIZATION);
+                SecretMaterial.record(bearer == null ? null : bearer.replaceFirst("^Bearer ", ""));
                 if (token != null && ("Bearer " + token).equals(bearer)) {
                     caller = Optional.of(tokenIdentity);
                 }
@@ -452,6 +454,7 @@ public final class TestCa implements AutoCloseable {
     }
 
     private List<String> sign(String csrPem, Duration requested) throws Exception {
+        SecretMaterial.record(csrPem);
         Optional<String> caller = CALLER.get();
         if (caller.isEmpty()) {
             throw new StatusException(Status.UNAUTHENTICATED.withDescription(
@@ -483,6 +486,7 @@ public final class TestCa implements AutoCloseable {
         List<String> chain = new ArrayList<>();
         chain.add(Pem.encodeCertificates(List.of(leaf)));
         chain.add(Pem.encodeCertificates(List.of(signer.root())));
+        chain.forEach(SecretMaterial::record);
         if (current == Fault.OVERSIZED_ANSWER) {
             chain.add("-----BEGIN CERTIFICATE-----\n" + "A".repeat(5 * 1024 * 1024) + "\n-----END CERTIFICATE-----\n");
         }

@@ -72,17 +72,22 @@ public final class TestPki {
         try {
             KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
             generator.initialize(new ECGenParameterSpec("secp256r1"));
-            return generator.generateKeyPair();
+            return recorded(generator.generateKeyPair());
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private static KeyPair recorded(KeyPair keys) {
+        SecretMaterial.record(java.util.Base64.getEncoder().encodeToString(keys.getPrivate().getEncoded()));
+        return keys;
     }
 
     public static KeyPair rsaKeys(int bits) {
         try {
             KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
             generator.initialize(bits);
-            return generator.generateKeyPair();
+            return recorded(generator.generateKeyPair());
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException(e);
         }
