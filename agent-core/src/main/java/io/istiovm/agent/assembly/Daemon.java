@@ -6,6 +6,7 @@ import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.lifecycle.AgentState;
 import io.istiovm.agent.lifecycle.Component;
 import io.istiovm.agent.lifecycle.Lifecycle;
+import io.istiovm.agent.lifecycle.Phase;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
 import io.istiovm.agent.lifecycle.StartFailed;
@@ -15,6 +16,7 @@ import java.util.Objects;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.event.Level;
 
 /**
  * The running agent: the lifecycle engine over the components the assembly makes from the configuration, and
@@ -52,7 +54,9 @@ public final class Daemon {
             String summary = snapshot.summary();
             if (!summary.equals(last)) {
                 last = summary;
-                LOG.info("state: {}", summary);
+                // journalctl -p warning shows a component that stopped serving; a ready or starting state is info.
+                boolean failing = snapshot.components().stream().anyMatch(c -> c.phase() == Phase.FAILED);
+                LOG.atLevel(failing ? Level.WARN : Level.INFO).log("state: {}", summary);
             }
         }
     }

@@ -214,7 +214,10 @@ public final class IdentityComponent implements Component {
             try {
                 WorkloadIdentity onDisk = files.load();
                 if (!onDisk.sameLeafAs(current.orElse(null))) {
-                    LOG.info("adopting the identity found on disk: {}", onDisk);
+                    LOG.atInfo().addKeyValue("SPIFFE_ID", onDisk.spiffeId())
+                            .addKeyValue("CERT_SERIAL", onDisk.serialHex())
+                            .addKeyValue("CERT_NOT_AFTER", onDisk.notAfter())
+                            .log("adopting the identity found on disk: {}", onDisk);
                     rotator.adopt(onDisk);
                 }
                 diskProblem = null;

@@ -63,8 +63,10 @@ public final class Rotator {
 
     private void schedule(WorkloadIdentity identity) {
         due = policy.rotateAt(identity.notBefore(), identity.notAfter(), random.nextDouble());
-        LOG.info("identity {} serial {} valid until {}; rotation due at {}", identity.spiffeId(),
-                identity.serialHex(), identity.notAfter(), due);
+        LOG.atInfo().addKeyValue("SPIFFE_ID", identity.spiffeId()).addKeyValue("CERT_SERIAL", identity.serialHex())
+                .addKeyValue("CERT_NOT_AFTER", identity.notAfter())
+                .log("identity {} serial {} valid until {}; rotation due at {}", identity.spiffeId(),
+                        identity.serialHex(), identity.notAfter(), due);
     }
 
     /**

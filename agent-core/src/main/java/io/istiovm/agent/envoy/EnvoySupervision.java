@@ -529,8 +529,9 @@ public final class EnvoySupervision implements Running {
         terminating.remove(process);
         if (parents.remove(process)) {
             identities.remove(process);
-            LOG.info("Envoy epoch {} (pid {}) retired (exit value {})", process.epoch(), process.pid(),
-                    process.exitValue());
+            LOG.atInfo().addKeyValue("ENVOY_EPOCH", process.epoch()).addKeyValue("ENVOY_PID", process.pid())
+                    .log("Envoy epoch {} (pid {}) retired (exit value {})", process.epoch(), process.pid(),
+                            process.exitValue());
             deleteBootstrap(process);
             return;
         }
@@ -807,7 +808,8 @@ public final class EnvoySupervision implements Running {
             Termination termination = entry.getValue();
             if (!process.alive()) {
                 terminating.remove(process);
-                LOG.info("Envoy epoch {} (pid {}) stopped", process.epoch(), process.pid());
+                LOG.atInfo().addKeyValue("ENVOY_EPOCH", process.epoch()).addKeyValue("ENVOY_PID", process.pid())
+                        .log("Envoy epoch {} (pid {}) stopped", process.epoch(), process.pid());
                 continue;
             }
             if (now.isBefore(termination.deadline())) {
@@ -867,8 +869,9 @@ public final class EnvoySupervision implements Running {
             events.add(new Exited(process));
             loop.wake();
         });
-        LOG.info("started Envoy epoch {} pid {}{}", epoch, process.pid(),
-                plan.runAs().map(u -> " as uid " + u.uid() + " gid " + u.gid()).orElse(""));
+        LOG.atInfo().addKeyValue("ENVOY_EPOCH", epoch).addKeyValue("ENVOY_PID", process.pid())
+                .log("started Envoy epoch {} pid {}{}", epoch, process.pid(),
+                        plan.runAs().map(u -> " as uid " + u.uid() + " gid " + u.gid()).orElse(""));
     }
 
     private void publish() {

@@ -173,8 +173,9 @@ public final class HostsComponent implements Component {
             HostsPlan plan = written.plan();
             report(plan.warnings(), false);
             if (written.method() != HostsFileWriter.Method.UNCHANGED) {
-                LOG.info("{}: istio-vm-agent block written ({} line(s), {})", plan.target(),
-                        plan.block().lines().size(), how(written.method()));
+                LOG.atInfo().addKeyValue("HOSTS_ENTRIES", plan.block().lines().size())
+                        .log("{}: istio-vm-agent block written ({} line(s), {})", plan.target(),
+                                plan.block().lines().size(), how(written.method()));
             }
             status.ready(plan.block().isEmpty() ? "no names to map; " + plan.target() + " has no block"
                     : "block of " + plan.block().lines().size() + " line(s) in " + plan.target());

@@ -28,6 +28,8 @@ public final class AgentLogging {
     static final String LEVEL_PROPERTY = "istiovm.log.level";
     static final String LEVEL_ENV = "VM_AGENT_LOG_LEVEL";
     static final String RESOURCE = "istio-vm-agent-logging.properties";
+    /** {@link JournalSink#SOCKET}, as text: so that choosing stderr loads no socket class. */
+    static final String JOURNAL_SOCKET = "/run/systemd/journal/socket";
 
     /** The levels and the sink in force. */
     record Setup(LogLevels levels, LogSink sink) {
@@ -85,6 +87,14 @@ public final class AgentLogging {
         };
     }
 
+    /**
+     * Carries java.util.logging (gRPC's) into this backend: the daemon calls it at start. Not done when slf4j starts,
+     * because JUL's LogManager costs ~45 classes that a short CLI command never needs.
+     */
+    public static void bridgeJavaUtilLogging() {
+        JulBridge.install(setup.levels());
+    }
+
     /** Configures from this process's environment and system properties; what slf4j's start calls. */
     static void configureFromEnvironment() {
         Map<String, String> env = System.getenv();
@@ -99,7 +109,7 @@ public final class AgentLogging {
         }
         LogSink sink = stderr;
         if (LogTarget.choose(env, env.containsKey("JOURNAL_STREAM") ? stderrDevIno() : Optional.empty(),
-                Files.exists(Path.of(JournalSink.SOCKET.name()), LinkOption.NOFOLLOW_LINKS)) == LogTarget.JOURNAL) {
+                Files.exists(Path.of(JOURNAL_SOCKET), LinkOption.NOFOLLOW_LINKS)) == LogTarget.JOURNAL) {
             try {
                 sink = new JournalSink(UnixDatagramSocket.open(), JournalSink.SOCKET, stderr);
             } catch (IOException | LinkageError e) {
@@ -107,7 +117,6 @@ public final class AgentLogging {
             }
         }
         configure(levels, sink);
-        JulBridge.install(levels);
         if (problem != null) {
             // Not through LoggerFactory: slf4j is still starting (this runs inside its initialization).
             new AgentLogger(AgentLogging.class.getName()).warn("logging: {}", problem);

@@ -17,7 +17,7 @@ import java.util.Objects;
  */
 public final class JournalSink implements LogSink {
     /** journald's native socket (systemd.journal-fields(7), sd_journal_sendv). */
-    public static final UnixAddress SOCKET = UnixAddress.path("/run/systemd/journal/socket");
+    public static final UnixAddress SOCKET = UnixAddress.path(AgentLogging.JOURNAL_SOCKET);
     static final int EMSGSIZE = 90;
     static final int ENOBUFS = 105;
     /** Halvings before giving an entry to the fallback: 2^-24 of a field is nothing left to cut. */

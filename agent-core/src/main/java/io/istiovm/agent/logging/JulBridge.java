@@ -22,7 +22,8 @@ final class JulBridge extends Handler {
             root.removeHandler(handler);
         }
         root.addHandler(new JulBridge());
-        root.setLevel(julLevel(levels.threshold("")));
+        // JUL filters at the root for every logger; the backend then applies each logger's own level.
+        root.setLevel(julLevel(levels.lowest()));
     }
 
     /** The JUL level that lets through what {@code threshold} (an slf4j level's int) does. */

@@ -1,6 +1,8 @@
 package io.istiovm.agent.logging;
 
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -27,7 +29,11 @@ public record LogEntry(Instant time, Level level, String logger, String thread, 
         Objects.requireNonNull(logger, "logger");
         Objects.requireNonNull(thread, "thread");
         Objects.requireNonNull(message, "message");
-        keyValues = keyValues.stream().map(e -> Map.entry(e.getKey(), e.getValue())).toList();
+        List<Map.Entry<String, String>> copy = new ArrayList<>(keyValues.size());
+        for (Map.Entry<String, String> e : keyValues) {
+            copy.add(Map.entry(e.getKey(), e.getValue()));
+        }
+        keyValues = Collections.unmodifiableList(copy);
         mdc = Map.copyOf(mdc);
         Objects.requireNonNull(throwable, "throwable");
         Objects.requireNonNull(callSite, "callSite");

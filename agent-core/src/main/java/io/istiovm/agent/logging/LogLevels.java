@@ -1,6 +1,5 @@
 package io.istiovm.agent.logging;
 
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -85,11 +84,26 @@ public final class LogLevels {
         if (silenced(logger)) {
             return OFF;
         }
-        return overrides.entrySet().stream()
-                .filter(e -> logger.equals(e.getKey()) || logger.startsWith(e.getKey() + "."))
-                .max(Comparator.comparingInt(e -> e.getKey().length()))
-                .map(Map.Entry::getValue)
-                .orElse(defaultThreshold);
+        // A loop, not a stream: this runs once per logger, and streams cost the backend's start ~20 classes.
+        int best = -1;
+        int threshold = defaultThreshold;
+        for (Map.Entry<String, Integer> e : overrides.entrySet()) {
+            String prefix = e.getKey();
+            if (prefix.length() > best && (logger.equals(prefix) || logger.startsWith(prefix + "."))) {
+                best = prefix.length();
+                threshold = e.getValue();
+            }
+        }
+        return threshold;
+    }
+
+    /** The least threshold of any logger: what a source that filters once for all loggers (JUL) must let through. */
+    int lowest() {
+        int lowest = defaultThreshold;
+        for (int threshold : overrides.values()) {
+            lowest = Math.min(lowest, threshold);
+        }
+        return lowest;
     }
 
     public boolean enabled(String logger, Level level) {

@@ -311,9 +311,10 @@ public final class CaptureComponent implements Component {
                     throw e;
                 }
                 ownWriteDone();
-                LOG.info("capture rules follow the hosts block: {} rules ({})", next.plan().ruleCount(),
-                        next.plan().notes().stream().filter(n -> n.startsWith("VIPs")).findFirst()
-                                .orElse("no VIPs"));
+                LOG.atInfo().addKeyValue("RULE_FAMILY", families(next.plan()))
+                        .log("capture rules follow the hosts block: {} rules ({})", next.plan().ruleCount(),
+                                next.plan().notes().stream().filter(n -> n.startsWith("VIPs")).findFirst()
+                                        .orElse("no VIPs"));
             }
             current = next;
         }
@@ -325,8 +326,9 @@ public final class CaptureComponent implements Component {
             lastFailure = null;
             checks = new Debouncer(EVENT_DEBOUNCE, EVENT_DEBOUNCE, current.settings().verifyInterval(), now);
             context.status().ready(inPlace());
-            LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(),
-                    current.settings().verifyInterval());
+            LOG.atInfo().addKeyValue("RULE_FAMILY", families(current.plan()))
+                    .log("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(),
+                            current.settings().verifyInterval());
             Runnable listening = stopListening;
             if (listening != null) {
                 listening.run();
@@ -508,5 +510,16 @@ public final class CaptureComponent implements Component {
             }
             LOG.info("capture rules removed");
         }
+    }
+
+    /** The families that have rules in {@code plan}, as the journal's RULE_FAMILY: "ipv4", "ipv4,ipv6" or "none". */
+    static String families(CapturePlan plan) {
+        List<String> families = new ArrayList<>();
+        for (IpFamily family : IpFamily.values()) {
+            if (!plan.rules(family).isEmpty()) {
+                families.add(family.name().toLowerCase(java.util.Locale.ROOT));
+            }
+        }
+        return families.isEmpty() ? "none" : String.join(",", families);
     }
 }

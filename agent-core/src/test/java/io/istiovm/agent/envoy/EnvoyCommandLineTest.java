@@ -86,5 +86,8 @@ class EnvoyCommandLineTest {
         assertThat(EnvoyProcess.level("[2026-11-26][1][debug][upstream] x"))
                 .isEqualTo(org.slf4j.event.Level.DEBUG);
         assertThat(EnvoyProcess.level("plain text")).isEqualTo(org.slf4j.event.Level.WARN);
+        // slf4j stops at ERROR; the journal's PRIORITY=2 comes from this.
+        assertThat(EnvoyProcess.critical("[2026-11-26 10:00:00.000][12][critical][main] x")).isTrue();
+        assertThat(EnvoyProcess.critical("[2026-11-26 10:00:00.000][12][error][main] critical x")).isFalse();
     }
 }

@@ -42,7 +42,7 @@ class PackageLayeringTest {
             Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "config", "lifecycle",
                     "fs", "unix", "systemd")),
             Map.entry("cli", Set.of("assembly", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle", "fs", "unix", "systemd")));
+                    "lifecycle", "fs", "unix", "systemd", "logging")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {

@@ -52,6 +52,17 @@ class ThreadLoopsTest {
     }
 
     @Test
+    void aLoopThreadNamesItsComponentForTheLog() throws Exception {
+        BlockingQueue<String> component = new LinkedBlockingQueue<>();
+        try (Loop loop = loops.start("identity", now -> {
+            component.add(String.valueOf(org.slf4j.MDC.get("COMPONENT")));
+            return now.plusSeconds(3600);
+        }, () -> { })) {
+            assertThat(component.poll(WAIT_SECONDS, TimeUnit.SECONDS)).isEqualTo("identity");
+        }
+    }
+
+    @Test
     void aStepThatThrowsDoesNotEndTheLoop() throws Exception {
         BlockingQueue<Instant> runs = new LinkedBlockingQueue<>();
         try (Loop loop = loops.start("failing", now -> {

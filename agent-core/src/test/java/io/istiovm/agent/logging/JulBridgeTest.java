@@ -5,13 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
-import org.slf4j.LoggerFactory;
 import org.slf4j.event.Level;
 
 class JulBridgeTest {
     @Test
     void julRecordsArriveAsEntriesWithTheirLevel() throws Exception {
-        LoggerFactory.getLogger(JulBridgeTest.class); // the backend starts, and installs the bridge
+        AgentLogging.bridgeJavaUtilLogging();
         List<LogEntry> seen = new CopyOnWriteArrayList<>();
         try (AutoCloseable capture = AgentLogging.capture(seen::add)) {
             java.util.logging.Logger jul = java.util.logging.Logger.getLogger("io.grpc.internal.Test");
@@ -31,5 +30,8 @@ class JulBridgeTest {
         assertThat(JulBridge.level(java.util.logging.Level.FINEST)).isEqualTo(Level.TRACE);
         assertThat(JulBridge.julLevel(Level.WARN.toInt())).isEqualTo(java.util.logging.Level.WARNING);
         assertThat(JulBridge.julLevel(LogLevels.OFF)).isEqualTo(java.util.logging.Level.OFF);
+        // An override below the default opens JUL's root to it; the backend still filters per logger.
+        assertThat(JulBridge.julLevel(LogLevels.parse("warn,io.grpc=debug").lowest()))
+                .isEqualTo(java.util.logging.Level.FINE);
     }
 }

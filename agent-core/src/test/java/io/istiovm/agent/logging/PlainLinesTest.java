@@ -42,4 +42,17 @@ class PlainLinesTest {
         assertThat(out.toString(StandardCharsets.UTF_8)).isEqualTo(
                 "2026-12-02T19:03:07.123Z INFO  [identity] io.istiovm.agent.ca.IdentityComponent - hello\n");
     }
+
+    @Test
+    void theTimestampIsIsoInstantAtMilliseconds() {
+        java.util.Random random = new java.util.Random(12);
+        for (int i = 0; i < 10_000; i++) {
+            java.time.Instant t = java.time.Instant.ofEpochMilli(
+                    (long) (random.nextDouble() * 253_402_300_799_000L)); // 1970 .. 9999-12-31
+            StringBuilder out = new StringBuilder();
+            PlainLines.timestamp(t.getEpochSecond(), t.getNano() / 1_000_000, out);
+            assertThat(out.toString()).isEqualTo(java.time.format.DateTimeFormatter.ISO_INSTANT.format(t)
+                    .replaceFirst("Z$", t.getNano() == 0 ? ".000Z" : "Z"));
+        }
+    }
 }
