@@ -5,11 +5,13 @@ import io.istiovm.agent.certs.IdentityState;
 import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.netfilter.NetfilterTools;
 import io.istiovm.agent.sds.IdentityStateSource;
 import io.istiovm.agent.systemd.NotifySettings;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -71,28 +73,34 @@ public final class Assembly {
     }
 
     /**
-     * The systemd notifier's bounds, from the deadlines of the slow steps:
+     * The systemd notifier's bounds, from the deadlines of the slow steps. A loop is stale (the watchdog pings stop)
+     * {@link NotifySettings#CHECK_IN_AND_SLACK} (15 s) after the longest step it can legitimately run:
      * <ul>
-     *   <li>a loop is stale (the watchdog pings stop) after the longest step that can legitimately run, plus the
-     *       idle check-in (5 s) and 10 s of slack: a rotation may try two CA endpoints (VM_AGENT_CA_PROTOCOL=auto),
-     *       each within VM_AGENT_CA_TIMEOUT; Envoy's loop waits at most VM_AGENT_ENVOY_LIVE_TIMEOUT for a LIVE
-     *       epoch and VM_AGENT_ENVOY_STOP_TIMEOUT for an exit. With the defaults: 2 x 30 s + 15 s = 75 s;</li>
-     *   <li>the start may be extended for an enrolment (two CA attempts), Envoy's LIVE wait and 30 s for the rest
-     *       (110 s by default, the unit's TimeoutStartSec= is 90 s);</li>
-     *   <li>the stop may be extended for Envoy's drain (the longer of MINIMUM_DRAIN_DURATION and
-     *       TERMINATION_DRAIN_DURATION), its SIGKILL deadline and 15 s for the rest (30 s by default, the unit's
-     *       TimeoutStopSec= is 45 s).</li>
+     *   <li>identity: a rotation may try two CA endpoints (VM_AGENT_CA_PROTOCOL=auto), each within
+     *       VM_AGENT_CA_TIMEOUT: 2 x 30 s, stale after 75 s by default;</li>
+     *   <li>envoy: it waits at most VM_AGENT_ENVOY_LIVE_TIMEOUT for a LIVE epoch or VM_AGENT_ENVOY_STOP_TIMEOUT for
+     *       an exit: 20 s, stale after 35 s;</li>
+     *   <li>capture: one step runs up to five netfilter programs per family (save, test, restore, save to verify,
+     *       undo), each killed after {@link NetfilterTools#PROGRAM_DEADLINE}: 10 x 60 s, stale after 615 s. Long,
+     *       but only a program that hangs every time gets near it, and restarting the agent would not cure that;</li>
+     *   <li>the rest (hosts, sds: local files): 10 s, stale after 25 s.</li>
      * </ul>
-     * Read once at start; a reload does not change them.
+     * The start may be extended for an enrolment (two CA attempts), Envoy's LIVE wait and 30 s for the rest
+     * (110 s by default; the unit's TimeoutStartSec= is 90 s); the stop for Envoy's drain (the longer of
+     * MINIMUM_DRAIN_DURATION and TERMINATION_DRAIN_DURATION), its SIGKILL deadline and 15 s for the rest (30 s by
+     * default; the unit's TimeoutStopSec= is 45 s). Read once at start; a reload does not change them.
      */
     public NotifySettings notifySettings(AgentConfig config) {
         Duration ca = config.get(ConfigKeys.VM_AGENT_CA_TIMEOUT).multipliedBy(2);
         Duration live = config.get(ConfigKeys.VM_AGENT_ENVOY_LIVE_TIMEOUT);
         Duration envoyStop = config.get(ConfigKeys.VM_AGENT_ENVOY_STOP_TIMEOUT);
-        Duration longestStep = max(ca, max(live, envoyStop));
         Duration drain = max(config.get(ConfigKeys.MINIMUM_DRAIN_DURATION),
                 config.get(ConfigKeys.TERMINATION_DRAIN_DURATION));
-        return new NotifySettings(longestStep.plusSeconds(15), ca.plus(live).plusSeconds(30),
+        Map<String, Duration> longestStep = Map.of(
+                "identity", ca,
+                "envoy", max(live, envoyStop),
+                "capture", NetfilterTools.PROGRAM_DEADLINE.multipliedBy(10));
+        return new NotifySettings(longestStep, Duration.ofSeconds(10), ca.plus(live).plusSeconds(30),
                 drain.plus(envoyStop).plusSeconds(15), Duration.ofSeconds(5));
     }
 

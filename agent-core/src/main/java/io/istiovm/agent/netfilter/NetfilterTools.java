@@ -31,12 +31,15 @@ public record NetfilterTools(CommandRunner runner, List<String> prefix, Optional
         }
     }
 
+    /** How long one netfilter program may run before it is killed (the systemd watchdog's bound builds on it). */
+    public static final Duration PROGRAM_DEADLINE = Duration.ofSeconds(60);
+
     /**
      * The production settings: wait up to 30 s for the xtables lock (about what the earlier 5 s wait with four
      * retries 2 s apart tolerated, as Kuma does), and kill any program after 60 s.
      */
     public static NetfilterTools system() {
-        return new NetfilterTools(CommandRunner.processes(), List.of(), Optional.empty(), 30, Duration.ofSeconds(60));
+        return new NetfilterTools(CommandRunner.processes(), List.of(), Optional.empty(), 30, PROGRAM_DEADLINE);
     }
 
     /** The same tools run inside network namespace {@code name} ({@code ip netns exec}). */

@@ -64,8 +64,13 @@ public final class StatusLine {
         }
     }
 
-    /** At most {@link #MAX_CHARS} characters (code points, so no half of a pair), an ellipsis where it was cut. */
-    static String bounded(String line) {
+    /**
+     * At most {@link #MAX_CHARS} characters (code points, so no half of a pair), an ellipsis where it was cut; a
+     * control character (a reason may quote what a file held) shown as {@code ?}, so the line stays one line.
+     */
+    static String bounded(String text) {
+        String line = text.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
+                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
         if (line.codePointCount(0, line.length()) <= MAX_CHARS) {
             return line;
         }

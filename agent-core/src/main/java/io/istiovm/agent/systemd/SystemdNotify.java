@@ -143,7 +143,7 @@ public final class SystemdNotify implements AutoCloseable {
     /** One tick: the watchdog ping and the timeout extension, as due. */
     Instant tick(Instant now) {
         AgentState.Snapshot snapshot = state.snapshot();
-        Liveness.Verdict verdict = Liveness.of(snapshot, now, settings.staleAfter());
+        Liveness.Verdict verdict = Liveness.of(snapshot, now, settings::staleAfter);
         Map<String, String> fields = new LinkedHashMap<>();
         synchronized (this) {
             if (watchdog.isPresent()) {

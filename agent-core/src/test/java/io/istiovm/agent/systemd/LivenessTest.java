@@ -9,6 +9,7 @@ import io.istiovm.agent.testing.SteppingClock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
@@ -39,7 +40,21 @@ class LivenessTest {
         Liveness.Verdict hung = Liveness.of(snapshot(loop("hosts", clock.instant().minusSeconds(1)),
                 loop("envoy", start)), clock.instant(), STALE_AFTER);
         assertThat(hung.alive()).isFalse();
-        assertThat(hung.why()).isEqualTo("loop stalled: envoy (no progress for 76 s)");
+        assertThat(hung.why()).isEqualTo("loop stalled: envoy (no progress for 76 s, bound 75 s)");
+    }
+
+    @Test
+    void eachComponentHasItsOwnBound() {
+        NotifySettings settings = new NotifySettings(Map.of("capture", Duration.ofSeconds(600)),
+                Duration.ofSeconds(10), Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1));
+        Instant start = clock.instant();
+        clock.advance(Duration.ofSeconds(300));
+        assertThat(Liveness.of(snapshot(loop("capture", start)), clock.instant(), settings::staleAfter).alive())
+                .as("capture's netfilter programs may run this long").isTrue();
+        Liveness.Verdict hosts = Liveness.of(snapshot(loop("capture", start), loop("hosts", clock.instant()
+                .minusSeconds(26))), clock.instant(), settings::staleAfter);
+        assertThat(hosts.alive()).isFalse();
+        assertThat(hosts.why()).isEqualTo("loop stalled: hosts (no progress for 26 s, bound 25 s)");
     }
 
     @Test

@@ -73,5 +73,6 @@ class StatusLineTest {
         String line = StatusLine.of(running(component("envoy", Phase.FAILED, reason, Map.of())));
         assertThat(line).hasSize(StatusLine.MAX_CHARS).endsWith("\u2026").startsWith("envoy: failed (xxx");
         assertThat(StatusLine.bounded("\uD83D\uDE00".repeat(400))).doesNotContain("\uD83D\u2026");
+        assertThat(StatusLine.bounded("bad \0 byte\tand tab")).isEqualTo("bad ? byte?and tab");
     }
 }

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
  * datagrams systemd would receive for start, readiness, watchdog, a hung loop, reload and stop.
  */
 class SystemdNotifyTest {
-    private static final NotifySettings SETTINGS = new NotifySettings(Duration.ofSeconds(75),
+    private static final NotifySettings SETTINGS = new NotifySettings(Duration.ofSeconds(60),
             Duration.ofSeconds(110), Duration.ofSeconds(30), Duration.ofSeconds(5));
     private static final Duration WATCHDOG = Duration.ofSeconds(30);
 

@@ -65,10 +65,10 @@ class AgentNotifyIT {
                 + "fi\n"
                 + "exec '" + standIn.binary() + "' \"$@\"\n");
         Files.setPosixFilePermissions(wrapper, PosixFilePermissions.fromString("rwxr-xr-x"));
-        // Short steps: the watchdog's staleness bound is the longest step's deadline (here Envoy's 5 s stop
-        // timeout) plus 15 s, so a hung loop stops the pings within about 20 s.
+        // Short steps: the envoy loop's staleness bound is its longest step's deadline (the longer of the LIVE
+        // timeout and the fixture's 5 s stop timeout) plus 15 s, so its hang stops the pings within about 20 s.
         Files.writeString(configDir.resolve("cluster.env"), standIn.clusterEnv(
-                "VM_AGENT_ENVOY_BINARY=" + wrapper, "VM_AGENT_CA_TIMEOUT=1s", "VM_AGENT_ENVOY_LIVE_TIMEOUT=1s"));
+                "VM_AGENT_ENVOY_BINARY=" + wrapper, "VM_AGENT_ENVOY_LIVE_TIMEOUT=1s"));
         socketDir = Files.createTempDirectory(Path.of("/tmp"), "x-nit");
         systemd = UnixDatagramSocket.bind(UnixAddress.path(socketDir.resolve("notify").toString()));
         reader = new Thread(this::read, "notify-reader");
