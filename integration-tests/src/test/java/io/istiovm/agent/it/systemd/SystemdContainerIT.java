@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -43,5 +45,40 @@ class SystemdContainerIT {
         assertThat(Path.of(SystemdContainer.STATE_DIR, name + ".lock")).doesNotExist();
         assertThat(Host.run(java.time.Duration.ofSeconds(10), "ip", "link", "show", "ve-" + name).exit()).isNotZero();
         assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).noneMatch(l -> l.contains("/" + name + " "));
+    }
+
+    /** What a SIGKILLed run leaves: its tmpfs rootfs, its cgroups with a process in them, an unheld lock file. */
+    @Test
+    void aNewRunRemovesTheLeftoversOfAKilledOne() throws Exception {
+        String stale = SystemdContainer.PREFIX + "0";
+        Path root = Path.of("/var/lib/machines", stale);
+        Files.createDirectories(root);
+        Host.run(Duration.ofSeconds(10), "mount", "-t", "tmpfs", "vmit-stale", root.toString()).ok();
+        Files.writeString(root.resolve("left-behind"), "x");
+        Files.createDirectories(ARTIFACTS);
+        Process orphan = Host.inCgroup(stale, List.of("sleep", "600"), ARTIFACTS.resolve("stale.log"));
+        Files.createDirectories(Path.of(SystemdContainer.STATE_DIR));
+        Files.writeString(Path.of(SystemdContainer.STATE_DIR, stale + ".lock"), "");
+        try {
+            SystemdContainer.awaitTrue("the orphan is in its cgroup", Duration.ofSeconds(10), () -> {
+                try {
+                    return Files.readString(Path.of("/proc", Long.toString(orphan.pid()), "cgroup")).contains(stale);
+                } catch (java.io.IOException e) {
+                    return false;
+                }
+            });
+
+            SystemdContainer.cleanupStale();
+
+            assertThat(orphan.waitFor(10, TimeUnit.SECONDS)).as("the orphan was killed").isTrue();
+            assertThat(root).doesNotExist();
+            for (Path hierarchy : Host.cgroupHierarchies()) {
+                assertThat(hierarchy.resolve(stale)).doesNotExist();
+            }
+            assertThat(Path.of(SystemdContainer.STATE_DIR, stale + ".lock")).doesNotExist();
+        } finally {
+            orphan.destroyForcibly();
+            SystemdContainer.cleanupInstance(stale);
+        }
     }
 }
