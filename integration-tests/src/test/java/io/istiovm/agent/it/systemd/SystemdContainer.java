@@ -168,19 +168,30 @@ public final class SystemdContainer implements AutoCloseable {
             throw new IllegalStateException("container " + name + " is already running in this JVM: one at a time");
         }
         Path root = Path.of("/var/lib/machines", name);
-        Files.createDirectories(artifacts);
-        Path work = Files.createTempDirectory(artifacts, name + "-");
+        Path work;
         Instant t0 = Instant.now();
-        Path tarball = RootfsCache.ensure(name, work);
-        Instant t1 = Instant.now();
-        Host.run(Duration.ofSeconds(10), "mkdir", "-p", root.toString());
-        Host.run(Duration.ofSeconds(10), "mount", "-t", "tmpfs", "-o", "mode=0755,size=4G", "vmit-" + name,
-                root.toString()).ok();
-        // A process pipe, not a shell line: paths never meet a shell.
-        Host.pipe(Duration.ofSeconds(120), List.of("zstd", "-q", "-dc", tarball.toString()),
-                List.of("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "-C", root.toString(),
-                        "-xf", "-")).ok();
-        Files.writeString(root.resolve("etc/hostname"), name + "\n");
+        Instant t1;
+        try {
+            Files.createDirectories(artifacts);
+            work = Files.createTempDirectory(artifacts, name + "-");
+            Path tarball = RootfsCache.ensure(name, work);
+            t1 = Instant.now();
+            Files.createDirectories(root);
+            Host.run(Duration.ofSeconds(10), "mount", "-t", "tmpfs", "-o", "mode=0755,size=4G", "vmit-" + name,
+                    root.toString()).ok();
+            // A process pipe, not a shell line: paths never meet a shell.
+            Host.pipe(Duration.ofSeconds(120), List.of("zstd", "-q", "-dc", tarball.toString()),
+                    List.of("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "-C",
+                            root.toString(), "-xf", "-")).ok();
+            Files.writeString(root.resolve("etc/hostname"), name + "\n");
+        } catch (IOException | InterruptedException | RuntimeException | AssertionError e) {
+            // Not booted yet: nothing to stop, only what was made so far to remove.
+            cleanupInstance(name);
+            lock.release();
+            channel.close();
+            Files.deleteIfExists(lockFile);
+            throw e;
+        }
         Instant t2 = Instant.now();
         SystemdContainer box = new SystemdContainer(name, net, root, work, channel, lock,
                 new Timings(Duration.between(t0, t1), Duration.between(t1, t2), Duration.ZERO));

@@ -208,9 +208,10 @@ class SystemdUnitIT {
         // RestartSec=5s leaves time to disarm the trigger before the new agent's loop checks in, and to read why
         // systemd stopped it: the next start resets Result=.
         box.exec("rm", "-f", HANG_TRIGGER).ok();
-        Map<String, String> down = state();
-        assertThat(down.get("SubState")).as("%s", down).isEqualTo("auto-restart");
-        assertThat(down.get("Result")).as("%s", down).isEqualTo("watchdog");
+        // ExecStopPost= (the capture clean-up) runs first, then the unit waits out RestartSec= in auto-restart.
+        awaitState("the unit waits to restart", Duration.ofSeconds(30), s -> s.get("SubState").equals("auto-restart"));
+        assertThat(state().get("Result")).isEqualTo("watchdog");
+        assertThat(natRules()).as("no capture left while the agent is down").doesNotContain("istio-vm-agent");
         awaitState("the restarted agent is READY again", Duration.ofSeconds(90),
                 s -> s.get("ActiveState").equals("active") && s.get("StatusText").startsWith("ready")
                         && !s.get("MainPID").equals("0") && !s.get("MainPID").equals(oldPid));
