@@ -93,6 +93,11 @@ class SystemdUnitIT {
             if (ca != null) {
                 ca.close();
             }
+            try {
+                Files.deleteIfExists(SOCKETS);
+            } catch (java.nio.file.DirectoryNotEmptyException e) {
+                // another fixture's sockets are still there
+            }
         }
     }
 
