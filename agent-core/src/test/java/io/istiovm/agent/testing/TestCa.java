@@ -141,11 +141,13 @@ public final class TestCa implements AutoCloseable {
     private volatile Duration slowDelay = Duration.ofSeconds(30);
     private volatile String token;
     private volatile String tokenIdentity;
+    private final String host;
     private int port;
     private Server server;
 
-    private TestCa(Clock clock) {
+    private TestCa(Clock clock, String host) {
         this.clock = clock;
+        this.host = host;
         Instant now = clock.instant();
         this.pki = TestPki.create("Test mesh root", now.minus(Duration.ofDays(1)), now.plus(Duration.ofDays(3650)));
         this.impostor = TestPki.create("Impostor root", now.minus(Duration.ofDays(1)), now.plus(Duration.ofDays(3650)));
@@ -158,7 +160,15 @@ public final class TestCa implements AutoCloseable {
 
     /** Starts on an ephemeral loopback port. */
     public static TestCa start(Clock clock) throws IOException {
-        TestCa ca = new TestCa(clock);
+        return start(clock, "127.0.0.1");
+    }
+
+    /**
+     * Starts on an ephemeral port of {@code host}, an address of this machine: e.g. the host end of a container's
+     * veth, so that an agent in the container reaches the CA of the test JVM.
+     */
+    public static TestCa start(Clock clock, String host) throws IOException {
+        TestCa ca = new TestCa(clock, host);
         ca.listen(0);
         return ca;
     }
@@ -168,7 +178,7 @@ public final class TestCa implements AutoCloseable {
     }
 
     public String address() {
-        return "127.0.0.1:" + port;
+        return host + ":" + port;
     }
 
     /** A port on 127.0.0.1 where nothing listens (bound, then closed: connections to it are refused). */
@@ -278,7 +288,7 @@ public final class TestCa implements AutoCloseable {
 
     private synchronized void listen(int listenPort) throws IOException {
         ServerInterceptor authentication = new Authentication();
-        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", listenPort))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, listenPort))
                 .sslContext(GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(
                                 serverKeys.getPrivate(), serverCert))
                         .trustManager(new ClientCertificates())

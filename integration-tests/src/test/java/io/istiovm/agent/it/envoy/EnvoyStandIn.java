@@ -80,7 +80,7 @@ import sun.misc.Signal;
  *
  * <p>Test control through the environment: {@code ENVOY_STANDIN_RECORD} (file that gets one line per admin call
  * and signal), {@code ENVOY_STANDIN_FAULTS} (properties read at start: {@code crash_after_ms} (then dies by SIGABRT),
- * {@code never_live}, {@code nack_all}, {@code crash_at_start}, {@code ignore_sigterm}, {@code ignore_parent_shutdown},
+ * {@code never_live}, {@code live_when_exists} (a path: LIVE only once that file exists), {@code nack_all}, {@code crash_at_start}, {@code ignore_sigterm}, {@code ignore_parent_shutdown},
  * {@code hot_restart_version}, {@code long_line_bytes} (one line that long on stdout at start)),
  * {@code ENVOY_STANDIN_SHM_DIR} (default /dev/shm),
  * {@code ENVOY_STANDIN_OUTBOUND_PORT} and {@code ENVOY_STANDIN_INBOUND_PORT}.
@@ -514,6 +514,13 @@ public final class EnvoyStandIn {
 
     private void goLive() {
         if (Boolean.parseBoolean(faults.getProperty("never_live", "false"))) {
+            return;
+        }
+        String gate = faults.getProperty("live_when_exists");
+        if (gate != null && !Files.exists(Path.of(gate))) {
+            // Held INITIALIZING until the test creates the file: e.g. to see systemd's unit "activating" while the
+            // agent waits for Envoy to become LIVE before READY. Checked again every 50 ms.
+            timers.schedule(this::goLive, 50, TimeUnit.MILLISECONDS);
             return;
         }
         if (state.equals("INITIALIZING")) {

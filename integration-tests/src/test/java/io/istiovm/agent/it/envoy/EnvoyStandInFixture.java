@@ -52,10 +52,18 @@ public final class EnvoyStandInFixture implements AutoCloseable {
     private final int agentStatusPort;
 
     public EnvoyStandInFixture() throws IOException {
+        this(Path.of("/tmp"));
+    }
+
+    /**
+     * As {@link #EnvoyStandInFixture()} with the short sockets directory below {@code socketsParent}: a booted
+     * container's systemd-tmpfiles empties /tmp at boot, so a fixture shared with one binds another directory.
+     */
+    public EnvoyStandInFixture(Path socketsParent) throws IOException {
         Files.createDirectories(TARGET.resolve("envoy-it"));
         dir = Files.createTempDirectory(TARGET.resolve("envoy-it"), "standin-");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        sockets = Files.createTempDirectory(Path.of("/tmp"), "evm-");
+        sockets = Files.createTempDirectory(socketsParent, "evm-");
         Files.setPosixFilePermissions(sockets, PosixFilePermissions.fromString("rwxr-xr-x"));
         for (String sub : List.of("bin", "proxy", "run", "certs")) {
             Files.createDirectories(dir.resolve(sub));
