@@ -1,0 +1,149 @@
+package io.istiovm.agent.it.deb;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Host-side checks of the built .deb (agent-packaging's `mvn package`): lintian clean, the control fields, the
+ * contents with their modes, the maintainer scripts parse, and systemd-analyze verify (systemd 252, Debian 12)
+ * accepts every shipped unit name in a tree where the package is extracted. Installing it and running the scripts
+ * needs a booted container: that is the box harness's test.
+ */
+class DebPackageIT {
+    private static final Path TARGET = Path.of(System.getProperty("repo.root", ".."), "agent-packaging", "target")
+            .toAbsolutePath().normalize();
+    private static final List<String> UNIT_NAMES =
+            List.of("istio-vm-agent.service", "istio.service", "istio-auth-node-agent.service");
+
+    private static Path deb;
+
+    @BeforeAll
+    static void findPackage() throws IOException {
+        try (Stream<Path> files = Files.list(TARGET)) {
+            List<Path> debs = files.filter(p -> p.getFileName().toString().matches("istio-vm-agent_.*_amd64\\.deb"))
+                    .toList();
+            assertThat(debs).as("exactly one .deb in %s", TARGET).hasSize(1);
+            deb = debs.get(0);
+        }
+    }
+
+    @Test
+    void lintianReportsNoErrorsAndNoWarnings() throws Exception {
+        Run lintian = run("lintian", "--fail-on", "error,warning", "--tag-display-limit", "0", deb.toString());
+        assertThat(lintian.exitCode()).as(lintian.output()).isZero();
+        assertThat(lintian.output()).doesNotContainPattern("(?m)^[EW]: ");
+    }
+
+    @Test
+    void controlNamesTheVersionAndExactlyWhatTheAgentCalls() throws Exception {
+        assertThat(field("Package")).isEqualTo("istio-vm-agent");
+        assertThat(field("Version")).matches("[0-9][0-9A-Za-z.+~]*-[0-9]+");
+        assertThat(field("Architecture")).isEqualTo("amd64");
+        // java: the agent itself; iptables: capture rules; iproute2: `ip` for TPROXY routes and netns; adduser:
+        // postinst's users. util-linux (setpriv) and init-system-helpers are Essential, so not named.
+        assertThat(Arrays.stream(field("Depends").split(",\\s*")).toList()).containsExactly(
+                "openjdk-17-jre-headless | java17-runtime-headless | java21-runtime-headless"
+                        + " | java25-runtime-headless",
+                "iptables", "iproute2", "adduser");
+        // No conffile: policy allows them only under /etc; postinst installs the default sidecar.env instead.
+        assertThat(listControl()).contains("./postinst", "./prerm", "./postrm", "./control", "./md5sums")
+                .doesNotContain("./conffiles");
+    }
+
+    @Test
+    void contentsHaveTheirPathsModesAndOwners() throws Exception {
+        List<String> lines = run("dpkg-deb", "--contents", deb.toString()).output().lines().toList();
+        assertThat(lines).allSatisfy(line -> assertThat(line).contains(" root/root "));
+        assertEntry(lines, "-rwxr-xr-x", "./usr/bin/istio-vm-agent");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/istio-vm-agent/istio-vm-agent.jar");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/istio-vm-agent/sidecar.env");
+        assertEntry(lines, "-rw-r--r--", "./lib/systemd/system/istio-vm-agent.service");
+        assertEntry(lines, "lrwxrwxrwx", "./lib/systemd/system/istio.service -> istio-vm-agent.service");
+        assertEntry(lines, "lrwxrwxrwx",
+                "./lib/systemd/system/istio-auth-node-agent.service -> istio-vm-agent.service");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/bash-completion/completions/istio-vm-agent");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/man/man8/istio-vm-agent.8.gz");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/doc/istio-vm-agent/copyright");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/doc/istio-vm-agent/changelog.Debian.gz");
+        assertEntry(lines, "-rw-r--r--", "./usr/share/doc/istio-vm-agent/README.md.gz");
+        assertThat(lines).noneMatch(line -> line.contains("./usr/local/bin/envoy"));
+    }
+
+    @Test
+    void maintainerScriptsParseAndStartWithSetE(@TempDir Path dir) throws Exception {
+        assertThat(run("dpkg-deb", "--control", deb.toString(), dir.toString()).exitCode()).isZero();
+        for (String script : List.of("postinst", "prerm", "postrm")) {
+            Path file = dir.resolve(script);
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rwxr-xr-x");
+            assertThat(Files.readString(file)).startsWith("#!/bin/sh\n").containsPattern("(?m)^set -e$");
+            Run syntax = run("sh", "-n", file.toString());
+            assertThat(syntax.exitCode()).as(script + ": " + syntax.output()).isZero();
+        }
+    }
+
+    @Test
+    void systemdAnalyzeVerifiesEveryShippedUnitName(@TempDir Path root) throws Exception {
+        assertThat(run("dpkg-deb", "-x", deb.toString(), root.toString()).exitCode()).isZero();
+        Path units = root.resolve("lib/systemd/system");
+        // The targets the unit orders against come from the host's systemd, as on an installed system.
+        try (Stream<Path> targets = Files.list(Path.of("/lib/systemd/system"))) {
+            for (Path target : targets.filter(p -> p.toString().endsWith(".target")).toList()) {
+                if (!Files.exists(units.resolve(target.getFileName()), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.copy(target, units.resolve(target.getFileName()));
+                }
+            }
+        }
+        // verify checks that ExecStart's program exists in the root; the Java runtime is a Depends, not ours, so
+        // a stand-in marks where it would be installed.
+        Path java = root.resolve("usr/bin/java");
+        if (!Files.exists(java)) {
+            Files.writeString(java, "#!/bin/sh\nexit 0\n", StandardCharsets.US_ASCII);
+            Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        List<String> command = new ArrayList<>(List.of("systemd-analyze", "verify", "--root=" + root));
+        command.addAll(UNIT_NAMES);
+        Run verify = run(command.toArray(String[]::new));
+        assertThat(verify.exitCode()).as(verify.output()).isZero();
+        assertThat(verify.output()).isEmpty();
+    }
+
+    private static void assertEntry(List<String> lines, String mode, String path) {
+        assertThat(lines).as(path).anyMatch(line -> line.startsWith(mode + " ") && line.endsWith(" " + path));
+    }
+
+    private static String field(String name) throws Exception {
+        Run run = run("dpkg-deb", "--field", deb.toString(), name);
+        assertThat(run.exitCode()).as(run.output()).isZero();
+        return run.output().strip();
+    }
+
+    private static List<String> listControl() throws Exception {
+        Run tar = run("sh", "-c", "dpkg-deb --ctrl-tarfile \"$1\" | tar -t", "sh", deb.toString());
+        assertThat(tar.exitCode()).as(tar.output()).isZero();
+        return tar.output().lines().toList();
+    }
+
+    private record Run(int exitCode, String output) {
+    }
+
+    private static Run run(String... command) throws Exception {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        byte[] out = process.getInputStream().readAllBytes();
+        assertThat(process.waitFor(120, TimeUnit.SECONDS)).as("%s finished", List.of(command)).isTrue();
+        return new Run(process.exitValue(), new String(out, StandardCharsets.UTF_8));
+    }
+}
