@@ -33,10 +33,12 @@ public final class Daemon {
     private final Function<AgentConfig, List<Component>> components;
     private final Lifecycle lifecycle;
 
-    public Daemon(AgentRuntime runtime, ConfigSource source, Function<AgentConfig, List<Component>> components) {
+    /** A daemon whose state counts into the assembly's metrics, which the status server scrapes. */
+    public Daemon(Assembly assembly, ConfigSource source, Function<AgentConfig, List<Component>> components) {
         this.source = Objects.requireNonNull(source, "source");
         this.components = Objects.requireNonNull(components, "components");
-        this.lifecycle = new Lifecycle(new AgentState(runtime.clock()), runtime.loops());
+        this.lifecycle = new Lifecycle(new AgentState(assembly.runtime().clock(), assembly.metrics()),
+                assembly.runtime().loops());
     }
 
     /** Logs the state's one-line summary whenever it changes: the operator's record of readiness and why not. */

@@ -5,6 +5,8 @@ import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
+import io.istiovm.agent.status.StatusServer;
+import java.net.InetAddress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -30,7 +32,7 @@ final class RunCommand extends ConfiguredCommand {
     public Integer call() throws Exception {
         ConfigLoader.Result loaded = config.load(env);
         Assembly assembly = env.assembly();
-        Daemon daemon = new Daemon(assembly.runtime(), () -> config.reload(env), assembly::components);
+        Daemon daemon = new Daemon(assembly, () -> config.reload(env), assembly::components);
         if (dryRun) {
             env.out().println("# configuration: " + loaded.config().files().clusterEnv());
             try {
@@ -45,7 +47,12 @@ final class RunCommand extends ConfiguredCommand {
         Plan plan = daemon.prepare(loaded.config());
         LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
                 loaded.warnings().size());
-        Foreground.run(daemon, plan);
+        // Up before the components start, so that Envoy's readiness listener and the mesh's probes see 503 (with
+        // what is not ready) rather than a refused connection while the agent starts; down after everything stopped.
+        try (StatusServer status = StatusServer.start(daemon.state(), assembly.envoyStats(loaded.config()),
+                InetAddress.getLoopbackAddress(), assembly.statusPort(loaded.config()))) {
+            Foreground.run(daemon, plan);
+        }
         return ExitCodes.OK;
     }
 }
