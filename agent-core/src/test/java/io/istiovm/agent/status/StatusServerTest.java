@@ -168,6 +168,8 @@ class StatusServerTest {
                 .containsExactly("spiffe_id", "serial", "not_after");
         assertThat(status.path("components").get(0).path("last_progress").isNull()).isTrue();
         assertThat(status.path("last_reload").path("outcome").asText()).isEqualTo("refused");
+        assertThat(io.istiovm.agent.testing.MetricValues.of(agent.metrics, "reloads_total{outcome=\"refused\"}"))
+                .isEqualTo(1);
         assertThat(status.path("last_reload").path("at").asText()).isEqualTo("2026-12-02T10:00:30Z");
         assertThat(status.path("errors")).extracting(e -> e.path("component").asText())
                 .containsExactly("envoy", "reload");
