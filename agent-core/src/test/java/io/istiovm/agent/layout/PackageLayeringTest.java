@@ -38,10 +38,10 @@ class PackageLayeringTest {
             Map.entry("sds", Set.of("certs", "config", "lifecycle", "fs")),
             Map.entry("envoy", Set.of("sds", "certs", "config", "lifecycle", "metrics", "fs")),
             Map.entry("status", Set.of("lifecycle", "metrics")),
-            Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "status", "metrics", "config", "lifecycle",
-                    "fs", "unix")),
-            Map.entry("cli", Set.of("assembly", "status", "metrics", "hosts", "netfilter", "certs", "ca", "sds", "envoy", "config",
-                    "lifecycle", "fs", "unix")));
+            Map.entry("assembly", Set.of("hosts", "netfilter", "certs", "ca", "sds", "envoy", "status", "metrics",
+                    "config", "lifecycle", "fs", "unix")),
+            Map.entry("cli", Set.of("assembly", "status", "metrics", "hosts", "netfilter", "certs", "ca", "sds",
+                    "envoy", "config", "lifecycle", "fs", "unix")));
 
     @Test
     void everyPackageUsesOnlyThePackagesBelowIt() throws IOException {
