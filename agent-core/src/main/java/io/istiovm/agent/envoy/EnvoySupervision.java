@@ -511,6 +511,8 @@ public final class EnvoySupervision implements Running {
     }
 
     private void report() {
+        // Facts before the phase: whoever sees the new phase (READY once LIVE) sees the facts that go with it.
+        status.facts(facts());
         if (upgradeDrain != null || upgradeExit != null) {
             status.degraded("full restart onto the upgraded binary (its hot-restart version differs): "
                     + (upgradeDrain != null ? "draining epoch " + upgradeDrain.process().epoch()
@@ -529,7 +531,6 @@ public final class EnvoySupervision implements Running {
         } else if (restartAt != null) {
             status.failed(crash + "; restarting at " + restartAt);
         }
-        status.facts(facts());
     }
 
     /** What Envoy is, for STATUS=, /debug/status and the epoch metric: the current epoch, its pid and state. */

@@ -179,9 +179,10 @@ public final class HostsComponent implements Component {
                 LOG.info("{}: istio-vm-agent block written ({} line(s), {})", plan.target(),
                         plan.block().lines().size(), how(written.method()));
             }
+            // Facts before the phase: whoever sees READY sees the block that makes it so.
+            status.facts(facts(plan));
             status.ready(plan.block().isEmpty() ? "no names to map; " + plan.target() + " has no block"
                     : "block of " + plan.block().lines().size() + " line(s) in " + plan.target());
-            status.facts(facts(plan));
         }
 
         /** What the hosts block holds, for STATUS=, /debug/status and metrics: its address lines and its file. */

@@ -330,8 +330,9 @@ public final class CaptureComponent implements Component {
             lastCheck = new Check(now, new Drift(List.of()), false);
             lastFailure = null;
             checks = new Debouncer(EVENT_DEBOUNCE, EVENT_DEBOUNCE, current.settings().verifyInterval(), now);
-            context.status().ready(inPlace());
+            // Facts before the phase: whoever sees READY sees the rules that make it so.
             reportFacts();
+            context.status().ready(inPlace());
             LOG.info("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(),
                     current.settings().verifyInterval());
             Runnable listening = stopListening;

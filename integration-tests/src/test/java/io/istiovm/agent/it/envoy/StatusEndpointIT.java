@@ -80,7 +80,10 @@ class StatusEndpointIT {
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
 
         Await.until("the status port answers", WAIT, () -> status("/healthz/ready") == 503, this::logText);
-        Await.until("the stand-in runs", WAIT, () -> standIn.alivePids().size() == 1, this::logText);
+        // The stand-in reads its faults at start and serves its admin API after: once it answers, it is held.
+        Await.until("the stand-in answers, held not LIVE", WAIT,
+                () -> standIn.admin("/ready").equals(Optional.of("503 INITIALIZING\n")), this::logText);
+        assertThat(standIn.alivePids()).hasSize(1);
         HttpResponse<String> notReady = get("/healthz/ready").orElseThrow();
         assertThat(notReady.statusCode()).isEqualTo(503);
         JsonNode body = JSON.readTree(notReady.body());
@@ -105,7 +108,7 @@ class StatusEndpointIT {
         assertThat(envoy).isNotNull();
         assertThat(envoy.path("facts").path("state").asText()).isEqualTo("LIVE");
         // At least the one this test caused (the live timeout may have restarted the stand-in held not LIVE too).
-        assertThat(envoy.path("facts").path("restarts").asInt()).isPositive();
+        assertThat(envoy.path("facts").path("restarts").asInt()).as(debug + "\n" + logText()).isPositive();
         assertThat(envoy.path("facts").path("pid").asLong()).isEqualTo(standIn.alivePids().get(0));
 
         HttpResponse<String> metrics = get("/stats/prometheus").orElseThrow();
@@ -118,7 +121,8 @@ class StatusEndpointIT {
                 .contains("istio_vm_agent_certificate_expiry_timestamp_seconds ")
                 .contains("# TYPE envoy_server_live gauge\nenvoy_server_live 1\n");
         assertThat(text.indexOf("envoy_server_live")).isGreaterThan(text.lastIndexOf("istio_vm_agent_"));
-        Files.writeString(standIn.dir().resolve("metrics.prom"), text);
+        // Kept beside the build's other outputs (the stand-in's directory goes with the fixture) for a look by hand.
+        Files.writeString(Path.of("target", "status-endpoint-metrics.prom"), text);
     }
 
     private String logText() {
