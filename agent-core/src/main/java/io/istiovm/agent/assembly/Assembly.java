@@ -3,10 +3,16 @@ package io.istiovm.agent.assembly;
 import io.istiovm.agent.ca.CaChoice;
 import io.istiovm.agent.certs.IdentityState;
 import io.istiovm.agent.config.AgentConfig;
+import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigKeys;
+import io.istiovm.agent.envoy.AdminAddress;
+import io.istiovm.agent.envoy.EnvoyAdminClient;
 import io.istiovm.agent.lifecycle.Component;
+import io.istiovm.agent.metrics.AgentMetrics;
+import io.istiovm.agent.metrics.BuildInfo;
 import io.istiovm.agent.netfilter.NetfilterTools;
 import io.istiovm.agent.sds.IdentityStateSource;
+import io.istiovm.agent.status.EnvoyStats;
 import io.istiovm.agent.systemd.NotifySettings;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -29,6 +35,8 @@ public final class Assembly {
     private final IdentityState identity = new IdentityState();
     /** Which CA endpoint issued last (VM_AGENT_CA_PROTOCOL=auto): it outlives reloads too. */
     private final CaChoice caChoice = new CaChoice();
+    /** The process's one metrics registry: counts outlive reloads, and the status server scrapes it. */
+    private final AgentMetrics metrics = new AgentMetrics(BuildInfo.version());
 
     public Assembly(AgentRuntime runtime) {
         this.runtime = Objects.requireNonNull(runtime, "runtime");
@@ -38,12 +46,16 @@ public final class Assembly {
         return runtime;
     }
 
+    public AgentMetrics metrics() {
+        return metrics;
+    }
+
     public HostsArea hosts(AgentConfig config) {
         return new HostsArea(config, runtime);
     }
 
     public IdentityArea identity(AgentConfig config) {
-        return new IdentityArea(config, runtime, identity, caChoice);
+        return new IdentityArea(config, runtime, identity, caChoice, metrics);
     }
 
     public EnvoyArea envoy(AgentConfig config) {
@@ -52,6 +64,29 @@ public final class Assembly {
 
     public CaptureArea capture(AgentConfig config) {
         return new CaptureArea(config, runtime, hosts(config));
+    }
+
+    /**
+     * Envoy's own {@code /stats/prometheus} over its admin API, for the status server's merged endpoint: at most
+     * {@link #ENVOY_SCRAPE_TIMEOUT} (Prometheus' default scrape timeout is 10 s, and the agent's part must still fit)
+     * and EnvoyAdminClient's size limit; empty whenever Envoy does not answer 200.
+     */
+    public EnvoyStats envoyStats(AgentConfig config) throws ConfigException {
+        return envoyStats(envoy(config).settings().adminAddress(), ENVOY_SCRAPE_TIMEOUT);
+    }
+
+    /** Envoy's {@code /stats/prometheus} at {@code admin}, answered within {@code timeout}, else empty. */
+    public static EnvoyStats envoyStats(AdminAddress admin, Duration timeout) {
+        EnvoyAdminClient client = new EnvoyAdminClient(admin, timeout);
+        return () -> client.get("/stats/prometheus").filter(answer -> answer.status() == 200)
+                .map(EnvoyAdminClient.Response::body);
+    }
+
+    static final Duration ENVOY_SCRAPE_TIMEOUT = Duration.ofSeconds(5);
+
+    /** VM_AGENT_STATUS_PORT: where the status server listens on 127.0.0.1. */
+    public int statusPort(AgentConfig config) {
+        return config.get(ConfigKeys.VM_AGENT_STATUS_PORT);
     }
 
     /** The daemon's components for {@code config}, in start order. */

@@ -39,11 +39,13 @@ public final class Daemon {
     /** Told of every change, reload and the stop; set before {@link #start}, when run under systemd. */
     private volatile SystemdNotify systemd;
 
-    public Daemon(AgentRuntime runtime, ConfigSource source, Function<AgentConfig, List<Component>> components) {
-        this.runtime = Objects.requireNonNull(runtime, "runtime");
+    /** A daemon whose state counts into the assembly's metrics, which the status server scrapes. */
+    public Daemon(Assembly assembly, ConfigSource source, Function<AgentConfig, List<Component>> components) {
+        this.runtime = assembly.runtime();
         this.source = Objects.requireNonNull(source, "source");
         this.components = Objects.requireNonNull(components, "components");
-        this.lifecycle = new Lifecycle(new AgentState(runtime.clock()), runtime.loops());
+        this.lifecycle = new Lifecycle(new AgentState(assembly.runtime().clock(), assembly.metrics()),
+                assembly.runtime().loops());
     }
 
     /** Logs the state's one-line summary whenever it changes: the operator's record of readiness and why not. */

@@ -2,6 +2,7 @@ package io.istiovm.agent.assembly;
 
 import io.istiovm.agent.ca.CaChoice;
 import io.istiovm.agent.ca.CaClient;
+import io.istiovm.agent.metrics.AgentMetrics;
 import io.istiovm.agent.ca.CaEndpoint;
 import io.istiovm.agent.ca.CaEndpoints;
 import io.istiovm.agent.ca.CaException;
@@ -33,14 +34,18 @@ public final class IdentityArea {
     private final IdentityState state;
     /** The CA endpoint that last issued: the assembly's, so that it outlives reloads. */
     private final CaChoice caChoice;
+    /** Where CA requests are timed: the assembly's one registry. */
+    private final AgentMetrics metrics;
     /** {@link #settings()}, computed at its first call: a configuration problem surfaces where it is asked for. */
     private IdentitySettings settings;
 
-    IdentityArea(AgentConfig config, AgentRuntime runtime, IdentityState state, CaChoice caChoice) {
+    IdentityArea(AgentConfig config, AgentRuntime runtime, IdentityState state, CaChoice caChoice,
+                 AgentMetrics metrics) {
         this.config = config;
         this.runtime = runtime;
         this.state = state;
         this.caChoice = caChoice;
+        this.metrics = metrics;
     }
 
     /** What the identity reads from the configuration. */
@@ -90,7 +95,7 @@ public final class IdentityArea {
     public IdentityFiles files() throws IOException {
         IdentitySettings settings = settings();
         FileOwner owner = FileOwner.resolve(settings.certsOwner(), runtime.paths().accounts());
-        Renewal renewal = new Renewal(settings, new CaClient(settings.ca(), caChoice), owner, runtime.clock());
+        Renewal renewal = new Renewal(settings, new CaClient(settings.ca(), caChoice, metrics, runtime.clock()), owner, runtime.clock());
         return new IdentityFiles(settings, renewal, runtime.clock());
     }
 

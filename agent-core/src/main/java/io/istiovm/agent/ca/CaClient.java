@@ -17,11 +17,14 @@ import io.istiovm.agent.ca.proto.IstioCertificateResponse;
 import io.istiovm.agent.ca.proto.IstioCertificateServiceGrpc;
 import io.istiovm.agent.certs.Pem;
 import io.istiovm.agent.certs.WorkloadIdentity;
+import io.istiovm.agent.metrics.AgentMetrics;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import java.nio.charset.StandardCharsets;
 import java.security.cert.X509Certificate;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -53,11 +56,24 @@ public final class CaClient {
 
     private final CaEndpoints endpoints;
     private final CaChoice choice;
+    private final AgentMetrics metrics;
+    /** Times each request for the duration histogram; the agent's one clock, so a test can step it. */
+    private final Clock clock;
 
-    /** A client of {@code endpoints} that remembers in {@code choice} which one issued. */
-    public CaClient(CaEndpoints endpoints, CaChoice choice) {
+    /**
+     * A client of {@code endpoints} that remembers in {@code choice} which one issued and times every request
+     * (each endpoint tried is one request) into {@code metrics}.
+     */
+    public CaClient(CaEndpoints endpoints, CaChoice choice, AgentMetrics metrics, Clock clock) {
         this.endpoints = Objects.requireNonNull(endpoints, "endpoints");
         this.choice = Objects.requireNonNull(choice, "choice");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
+
+    /** A client of {@code endpoints} whose requests are counted nowhere (one-shot commands and tests). */
+    public CaClient(CaEndpoints endpoints, CaChoice choice) {
+        this(endpoints, choice, new AgentMetrics("none"), Clock.systemUTC());
     }
 
     /** A client of {@code endpoint} only. */
@@ -114,8 +130,11 @@ public final class CaClient {
         List<String> passedOver = new ArrayList<>();
         for (int i = 0; i < order.size(); i++) {
             CaEndpoint endpoint = order.get(i);
+            Instant began = clock.instant();
+            AgentMetrics.CaOutcome outcome = AgentMetrics.CaOutcome.ERROR;
             try {
                 List<String> chain = sign(endpoint, csrPem, ttl, credentials);
+                outcome = AgentMetrics.CaOutcome.OK;
                 choice.issuedBy(endpoints, endpoint, passedOver);
                 return chain;
             } catch (StatusRuntimeException e) {
@@ -125,6 +144,8 @@ public final class CaClient {
                             : String.join("; ", passedOver) + "; then " + failure, e);
                 }
                 passedOver.add(failure);
+            } finally {
+                metrics.caRequest(endpoint.protocol(), outcome, Duration.between(began, clock.instant()));
             }
         }
         throw new IllegalStateException("no CA endpoint to try");

@@ -21,7 +21,9 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -145,7 +147,8 @@ public final class IdentityComponent implements Component {
             this.fileEvents = plan.fileEvents;
             this.files = plan.files;
             IdentityFiles initial = plan.files;
-            this.rotator = new Rotator(clock, initial.settings().rotation(), new SecureRandom(), state, initial::renew);
+            this.rotator = new Rotator(clock, initial.settings().rotation(), new SecureRandom(), state, initial::renew,
+                    context.agent().metrics());
             plan.startingPoint.ifPresent(rotator::adopt);
         }
 
@@ -244,6 +247,7 @@ public final class IdentityComponent implements Component {
         private void report() {
             Instant now = clock.instant();
             Rotator.Status status = rotator.status();
+            context.status().facts(facts(state.current(), status));
             String retry = status.failures() == 0 ? "" : "renewal failed " + status.failures()
                     + (status.failures() == 1 ? " time" : " times") + status.retryAt().map(at -> ", retrying at " + at)
                     .orElse("") + ": " + status.lastError().orElse("unknown error");
@@ -263,6 +267,24 @@ public final class IdentityComponent implements Component {
                         + files.caChosen().map(ca -> "; CA " + ca.protocol().method() + " at " + ca.address())
                         .orElse("") + diskNote());
             }
+        }
+
+        /**
+         * What the identity holds, for STATUS=, /debug/status and the expiry metric: the SPIFFE id, serial and
+         * validity of the current certificate, and when the rotation policy chose to renew it (or to retry).
+         */
+        static Map<String, String> facts(Optional<WorkloadIdentity> current, Rotator.Status status) {
+            Map<String, String> facts = new LinkedHashMap<>();
+            current.ifPresent(identity -> {
+                facts.put("spiffe_id", identity.spiffeId().uri());
+                facts.put("serial", identity.serialHex());
+                facts.put("not_before", identity.notBefore().toString());
+                facts.put("not_after", identity.notAfter().toString());
+            });
+            status.due().ifPresent(due -> facts.put("next_rotation", due.toString()));
+            status.retryAt().ifPresent(at -> facts.put("retry_at", at.toString()));
+            facts.put("failures", Integer.toString(status.failures()));
+            return facts;
         }
 
         /**

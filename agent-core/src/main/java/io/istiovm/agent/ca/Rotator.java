@@ -1,8 +1,10 @@
 package io.istiovm.agent.ca;
 
 import io.istiovm.agent.certs.IdentityState;
+import io.istiovm.agent.certs.InvalidIdentityException;
 import io.istiovm.agent.certs.WorkloadIdentity;
 import io.istiovm.agent.config.ValueTypes;
+import io.istiovm.agent.metrics.AgentMetrics;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -37,12 +39,20 @@ public final class Rotator {
     private final IdentityState state;
     private RotationPolicy policy;
     private Action action;
+    private final AgentMetrics metrics;
     private Instant due;
     private Instant retryAt;
     private int failures;
     private String lastError;
 
     public Rotator(Clock clock, RotationPolicy policy, RandomGenerator random, IdentityState state, Action action) {
+        this(clock, policy, random, state, action, new AgentMetrics("none"));
+    }
+
+    /** A rotator that counts each rotation and each failed attempt (by reason) into {@code metrics}. */
+    public Rotator(Clock clock, RotationPolicy policy, RandomGenerator random, IdentityState state, Action action,
+                   AgentMetrics metrics) {
+        this.metrics = java.util.Objects.requireNonNull(metrics, "metrics");
         this.clock = clock;
         this.policy = policy;
         this.random = random;
@@ -111,16 +121,32 @@ public final class Rotator {
                 LOG.info("renewal succeeded after {} failed attempt(s)", failures);
             }
             adopt(renewed);
+            metrics.rotated();
             due = policy.afterRenewal(due, renewed.notBefore(), renewed.notAfter(), clock.instant());
             return due;
         } catch (Exception | OutOfMemoryError | StackOverflowError e) {
             failures++;
             lastError = e.getMessage();
+            metrics.rotationFailed(reason(e));
             Duration wait = policy.backoff(failures, random.nextDouble());
             retryAt = now.plus(wait);
             report(current, now, e, wait);
             return retryAt;
         }
+    }
+
+    /** The failure's label: a bounded set, never the message. */
+    static AgentMetrics.RotationFailure reason(Throwable e) {
+        if (e instanceof CaException) {
+            return AgentMetrics.RotationFailure.CA;
+        }
+        if (e instanceof InvalidIdentityException) {
+            return AgentMetrics.RotationFailure.INVALID_IDENTITY;
+        }
+        if (e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {
+            return AgentMetrics.RotationFailure.IO;
+        }
+        return AgentMetrics.RotationFailure.INTERNAL;
     }
 
     private void report(Optional<WorkloadIdentity> current, Instant now, Throwable e, Duration wait) {

@@ -18,6 +18,7 @@ public final class Cli {
         root.addSubcommand(new CommandLine(IptablesCommand.class, new IptablesCommand.Factory(env)));
         root.addSubcommand(CertsCommand.commandLine(env));
         root.addSubcommand(new CommandLine(new EnvoyCommand(env)));
+        root.addSubcommand(new CommandLine(new StatusCommand(env)));
         CommandLine completion = new CommandLine(new AutoComplete.GenerateCompletion());
         completion.getCommandSpec().usageMessage().hidden(false);
         root.addSubcommand("generate-completion", completion);

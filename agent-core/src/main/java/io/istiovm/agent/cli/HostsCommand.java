@@ -141,7 +141,7 @@ final class HostsCommand extends CommandGroup {
 
         @Override
         int run(AgentConfig config, Assembly assembly) throws Exception {
-            Daemon daemon = new Daemon(assembly.runtime(), () -> this.config.reload(env), assembly::hostsOnly);
+            Daemon daemon = new Daemon(assembly, () -> this.config.reload(env), assembly::hostsOnly);
             io.istiovm.agent.lifecycle.Plan plan = daemon.prepare(config);
             env.out().println("watching; " + assembly.hosts(config).settings().target() + " is kept up to date");
             env.out().flush();

@@ -5,7 +5,9 @@ import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
+import io.istiovm.agent.status.StatusServer;
 import io.istiovm.agent.systemd.SystemdNotify;
+import java.net.InetAddress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -31,7 +33,7 @@ final class RunCommand extends ConfiguredCommand {
     public Integer call() throws Exception {
         ConfigLoader.Result loaded = config.load(env);
         Assembly assembly = env.assembly();
-        Daemon daemon = new Daemon(assembly.runtime(), () -> config.reload(env), assembly::components);
+        Daemon daemon = new Daemon(assembly, () -> config.reload(env), assembly::components);
         if (dryRun) {
             env.out().println("# configuration: " + loaded.config().files().clusterEnv());
             try {
@@ -49,7 +51,12 @@ final class RunCommand extends ConfiguredCommand {
         // Under systemd ($NOTIFY_SOCKET) READY=, STATUS=, the watchdog, RELOADING= and STOPPING=; else nothing.
         daemon.notifySystemd(SystemdNotify.fromEnvironment(env.environment(),
                 assembly.notifySettings(loaded.config()), assembly.runtime().clock()));
-        Foreground.run(daemon, plan);
+        // Up before the components start, so that Envoy's readiness listener and the mesh's probes see 503 (with
+        // what is not ready) rather than a refused connection while the agent starts; down after everything stopped.
+        try (StatusServer status = StatusServer.start(daemon.state(), assembly.envoyStats(loaded.config()),
+                InetAddress.getLoopbackAddress(), assembly.statusPort(loaded.config()))) {
+            Foreground.run(daemon, plan);
+        }
         return ExitCodes.OK;
     }
 }

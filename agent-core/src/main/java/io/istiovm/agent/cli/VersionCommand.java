@@ -1,9 +1,5 @@
 package io.istiovm.agent.cli;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.util.Properties;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
 
@@ -21,15 +17,7 @@ final class VersionCommand implements Runnable {
     }
 
     static String version() {
-        Properties properties = new Properties();
-        try (InputStream in = VersionCommand.class.getResourceAsStream("/io/istiovm/agent/version.properties")) {
-            if (in != null) {
-                properties.load(in);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return properties.getProperty("version", "unknown");
+        return io.istiovm.agent.metrics.BuildInfo.version();
     }
 
     static String line() {

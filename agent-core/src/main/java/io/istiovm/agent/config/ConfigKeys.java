@@ -517,7 +517,10 @@ public final class ConfigKeys {
     public static final ConfigKey<Integer> VM_AGENT_STATUS_PORT = define(ConfigKey.builder("VM_AGENT_STATUS_PORT",
                     port())
             .group(Group.AGENT).since("agent").defaultsTo("15020")
-            .meaning("Port on 127.0.0.1 serving the agent's `/healthz/ready` and `/metrics` (Prometheus)."));
+            .meaning("Port on 127.0.0.1 of the agent's status server: `/healthz/ready` (what Envoy's "
+                    + "ENVOY_STATUS_PORT listener forwards to), `/healthz/live`, `/stats/prometheus` (the agent's "
+                    + "metrics and Envoy's) and `/debug/status`. Always on: Envoy's readiness depends on it. "
+                    + "Read-only, and readable by every local user."));
 
     public static final ConfigKey<Path> VM_AGENT_ENVOY_BINARY = define(ConfigKey.builder("VM_AGENT_ENVOY_BINARY",
                     path())

@@ -2,6 +2,7 @@ package io.istiovm.agent.envoy;
 
 import io.istiovm.agent.fs.HeldDirectory;
 import io.istiovm.agent.lifecycle.ComponentContext;
+import io.istiovm.agent.metrics.AgentMetrics;
 import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Prepared;
 import io.istiovm.agent.lifecycle.Reconciled;
@@ -147,6 +148,7 @@ public final class EnvoySupervision implements Running {
             new Setting("VM_AGENT_ENVOY_PARENT_SHUTDOWN_TIME", p -> p.settings().parentShutdownTime()));
 
     private final StatusReporter status;
+    private final AgentMetrics metrics;
     private final Clock clock;
     private final HostProcesses host;
     private final EnvoyAdminClient admin;
@@ -174,6 +176,9 @@ public final class EnvoySupervision implements Running {
     private Optional<List<Object>> launchedBinary = Optional.empty();
     private boolean live;
     private int starts;
+    /** Epoch-0 starts after the first (after a crash or for a full restart), and hot restarts begun. */
+    private int restarts;
+    private int hotRestarts;
     private final List<Duration> restartDelays = new ArrayList<>();
     private String lastExit;
     private int mostEpochsAlive;
@@ -200,6 +205,7 @@ public final class EnvoySupervision implements Running {
 
     private EnvoySupervision(EnvoyPlan plan, ComponentContext context) {
         this.status = context.status();
+        this.metrics = context.agent().metrics();
         this.clock = context.clock();
         this.host = plan.host();
         this.admin = new EnvoyAdminClient(plan.settings().adminAddress(), ADMIN_TIMEOUT);
@@ -505,6 +511,8 @@ public final class EnvoySupervision implements Running {
     }
 
     private void report() {
+        // Facts before the phase: whoever sees the new phase (READY once LIVE) sees the facts that go with it.
+        status.facts(facts());
         if (upgradeDrain != null || upgradeExit != null) {
             status.degraded("full restart onto the upgraded binary (its hot-restart version differs): "
                     + (upgradeDrain != null ? "draining epoch " + upgradeDrain.process().epoch()
@@ -523,6 +531,30 @@ public final class EnvoySupervision implements Running {
         } else if (restartAt != null) {
             status.failed(crash + "; restarting at " + restartAt);
         }
+    }
+
+    /** What Envoy is, for STATUS=, /debug/status and the epoch metric: the current epoch, its pid and state. */
+    private Map<String, String> facts() {
+        Map<String, String> facts = new LinkedHashMap<>();
+        if (current != null) {
+            facts.put("epoch", Integer.toString(current.epoch()));
+            facts.put("pid", Long.toString(current.pid()));
+        }
+        facts.put("state", envoyState());
+        facts.put("restarts", Integer.toString(restarts));
+        facts.put("hot_restarts", Integer.toString(hotRestarts));
+        return facts;
+    }
+
+    /** LIVE, STARTING (the current epoch is not LIVE yet), DRAINING (a full restart) or DOWN (waiting to restart). */
+    private String envoyState() {
+        if (upgradeDrain != null || upgradeExit != null) {
+            return "DRAINING";
+        }
+        if (current != null) {
+            return live ? "LIVE" : "STARTING";
+        }
+        return "DOWN";
     }
 
     private void exited(EnvoyProcess process, Instant now) {
@@ -681,6 +713,7 @@ public final class EnvoySupervision implements Running {
     /** Records a crash of a process that ran from {@code started} until {@code now} and schedules the restart. */
     private void crashed(String what, Instant started, Instant now) {
         Duration delay = backoff.afterCrash(started, now);
+        metrics.envoyCrashed();
         restartDelays.add(delay);
         restartAt = now.plus(delay);
         crash = what + " (crash " + backoff.consecutiveCrashes() + " in a row)";
@@ -767,6 +800,8 @@ public final class EnvoySupervision implements Running {
         pending = null;
         hotRestartRetryAt = null;
         live = false;
+        hotRestarts++;
+        metrics.envoyHotRestarted();
         LOG.info("hot restart: epoch {} -> {} (bootstrap sha256 {})", previous.epoch(), previous.epoch() + 1,
                 next.digest());
     }
@@ -862,6 +897,10 @@ public final class EnvoySupervision implements Running {
         oomKillsAtStart = oomKills;
         launchedBinary = binary;
         build = running;
+        if (epoch == 0 && starts > 0) {
+            restarts++;
+            metrics.envoyRestarted();
+        }
         starts++;
         int alive = 1 + (int) parents.stream().filter(EnvoyProcess::alive).count();
         mostEpochsAlive = Math.max(mostEpochsAlive, alive);

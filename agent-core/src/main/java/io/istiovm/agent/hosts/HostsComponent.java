@@ -18,7 +18,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -173,12 +175,24 @@ public final class HostsComponent implements Component {
             HostsPlan plan = written.plan();
             report(plan.warnings(), false);
             if (written.method() != HostsFileWriter.Method.UNCHANGED) {
+                context.agent().metrics().hostsUpdated();
                 LOG.atInfo().addKeyValue("HOSTS_ENTRIES", plan.block().lines().size())
                         .log("{}: istio-vm-agent block written ({} line(s), {})", plan.target(),
                                 plan.block().lines().size(), how(written.method()));
             }
+            // Facts before the phase: whoever sees READY sees the block that makes it so.
+            status.facts(facts(plan));
             status.ready(plan.block().isEmpty() ? "no names to map; " + plan.target() + " has no block"
                     : "block of " + plan.block().lines().size() + " line(s) in " + plan.target());
+        }
+
+        /** What the hosts block holds, for STATUS=, /debug/status and metrics: its address lines and its file. */
+        static Map<String, String> facts(HostsPlan plan) {
+            Map<String, String> facts = new LinkedHashMap<>();
+            facts.put("entries", Integer.toString(plan.block().lines().size()));
+            facts.put("names", Integer.toString(plan.block().lines().stream().mapToInt(l -> l.names().size()).sum()));
+            facts.put("file", plan.target().toString());
+            return facts;
         }
 
         private static String how(HostsFileWriter.Method method) {

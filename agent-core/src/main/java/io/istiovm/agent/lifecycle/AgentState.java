@@ -1,5 +1,6 @@
 package io.istiovm.agent.lifecycle;
 
+import io.istiovm.agent.metrics.AgentMetrics;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -24,14 +25,34 @@ public final class AgentState {
     /** The agent as a whole. */
     public enum Stage { PREPARING, STARTING, RUNNING, STOPPING, STOPPED }
 
+    /** The last reload: when, and why it was refused (empty when it was accepted). */
+    public record Reload(Instant at, Optional<String> refused) {
+        public Reload {
+            Objects.requireNonNull(at, "at");
+            Objects.requireNonNull(refused, "refused");
+        }
+
+        public boolean accepted() {
+            return refused.isEmpty();
+        }
+    }
+
     /**
      * One consistent view. {@code ready}: running and every component serving (READY or DEGRADED).
-     * {@code reloadRefused}: why the last reload was refused, until a reload succeeds.
+     * {@code reloadRefused}: why the last reload was refused, until a reload succeeds. {@code lastReload}: the
+     * last reload, accepted or not (empty before the first).
      */
-    public record Snapshot(Instant at, Stage stage, List<ComponentState> components, Optional<String> reloadRefused) {
+    public record Snapshot(Instant at, Stage stage, List<ComponentState> components, Optional<String> reloadRefused,
+                           Optional<Reload> lastReload) {
         public Snapshot {
             components = List.copyOf(components);
             Objects.requireNonNull(reloadRefused, "reloadRefused");
+            Objects.requireNonNull(lastReload, "lastReload");
+        }
+
+        /** A snapshot of an agent that has not reloaded yet. */
+        public Snapshot(Instant at, Stage stage, List<ComponentState> components, Optional<String> reloadRefused) {
+            this(at, stage, components, reloadRefused, Optional.empty());
         }
 
         public boolean ready() {
@@ -66,19 +87,33 @@ public final class AgentState {
     }
 
     private final Clock clock;
+    private final AgentMetrics metrics;
     private final Map<String, StatusReporter> reporters = new LinkedHashMap<>();
     private final CopyOnWriteArrayList<Consumer<Snapshot>> listeners = new CopyOnWriteArrayList<>();
     /** Serialises notifications, so that every listener sees the snapshots in the order they were taken. */
     private final Object notifying = new Object();
     private Stage stage = Stage.PREPARING;
     private String reloadRefused;
+    private Reload lastReload;
 
-    public AgentState(Clock clock) {
+    /** The agent's state, counting into {@code metrics} (the process's one registry). */
+    public AgentState(Clock clock, AgentMetrics metrics) {
         this.clock = Objects.requireNonNull(clock, "clock");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+    }
+
+    /** With metrics of its own (tests, one-shot commands). */
+    public AgentState(Clock clock) {
+        this(clock, new AgentMetrics("test"));
     }
 
     public Clock clock() {
         return clock;
+    }
+
+    /** Where components count what only they see; what the snapshot shows is derived from it, not counted. */
+    public AgentMetrics metrics() {
+        return metrics;
     }
 
     /** The reporter of component {@code name}, made on first use; the order of first use is the order shown. */
@@ -125,12 +160,13 @@ public final class AgentState {
         changed();
     }
 
-    void reloadRefused(Optional<String> reason) {
+    /** A reload ended: accepted ({@code refused} empty) or refused, and why. */
+    void reloaded(Optional<String> refused) {
+        Optional<String> line = refused.map(StatusReporter::oneLine);
+        metrics.reloaded(line.isEmpty() ? AgentMetrics.ReloadOutcome.ACCEPTED : AgentMetrics.ReloadOutcome.REFUSED);
         synchronized (this) {
-            if (Objects.equals(Optional.ofNullable(reloadRefused), reason)) {
-                return;
-            }
-            reloadRefused = reason.map(StatusReporter::oneLine).orElse(null);
+            reloadRefused = line.orElse(null);
+            lastReload = new Reload(clock.instant(), line);
         }
         changed();
     }
@@ -139,13 +175,15 @@ public final class AgentState {
         List<StatusReporter> all;
         Stage current;
         String refused;
+        Reload reload;
         synchronized (this) {
             all = List.copyOf(reporters.values());
             current = stage;
             refused = reloadRefused;
+            reload = lastReload;
         }
         List<ComponentState> states = all.stream().map(StatusReporter::current).toList();
-        return new Snapshot(clock.instant(), current, states, Optional.ofNullable(refused));
+        return new Snapshot(clock.instant(), current, states, Optional.ofNullable(refused), Optional.ofNullable(reload));
     }
 
     /** Calls {@code listener} with the current snapshot now and after every change; returns a handle to remove it. */

@@ -186,7 +186,7 @@ public final class Lifecycle {
         started.clear();
         started.addAll(now);
         state.order(now.stream().map(Started::name).toList());
-        state.reloadRefused(Optional.empty());
+        state.reloaded(Optional.empty());
         return new ReloadResult(Optional.empty(), outcomes, failures);
     }
 
@@ -195,7 +195,7 @@ public final class Lifecycle {
      * nothing changes, and the state says "reload refused" until a reload is accepted. The caller logs it.
      */
     public ReloadResult refuseReload(PrepareFailed refused) {
-        state.reloadRefused(Optional.of(refused.getMessage()));
+        state.reloaded(Optional.of(refused.getMessage()));
         return new ReloadResult(Optional.of(refused), Map.of(), Map.of());
     }
 

@@ -17,8 +17,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -317,6 +320,9 @@ public final class CaptureComponent implements Component {
                                         .orElse("no VIPs"));
             }
             current = next;
+            if (applied) {
+                reportFacts();
+            }
         }
 
         private void applied(Instant now) {
@@ -325,6 +331,8 @@ public final class CaptureComponent implements Component {
             lastCheck = new Check(now, new Drift(List.of()), false);
             lastFailure = null;
             checks = new Debouncer(EVENT_DEBOUNCE, EVENT_DEBOUNCE, current.settings().verifyInterval(), now);
+            // Facts before the phase: whoever sees READY sees the rules that make it so.
+            reportFacts();
             context.status().ready(inPlace());
             LOG.atInfo().addKeyValue("RULE_FAMILY", families(current.plan()))
                     .log("capture rules applied ({} backend); re-verified every {}", netfilter.backend().suffix(),
@@ -344,6 +352,27 @@ public final class CaptureComponent implements Component {
          */
         private void ownWriteDone() {
             changeSeen.set(false);
+        }
+
+        /**
+         * What capture holds, for STATUS=, /debug/status and metrics: the rules in place (none until applied),
+         * their address families, the backend, and when netfilter was last compared with the plan.
+         */
+        private void reportFacts() {
+            context.status().facts(facts(applied ? Optional.of(current.plan()) : Optional.empty(),
+                    netfilter.backend().suffix(), Optional.ofNullable(lastCheck).map(Check::at)));
+        }
+
+        static Map<String, String> facts(Optional<CapturePlan> inPlace, String backend, Optional<Instant> verifiedAt) {
+            Map<String, String> facts = new LinkedHashMap<>();
+            facts.put("rules", Integer.toString(inPlace.map(CapturePlan::ruleCount).orElse(0)));
+            facts.put("families", inPlace.map(plan -> java.util.Arrays.stream(IpFamily.values())
+                    .filter(family -> !plan.rules(family).isEmpty())
+                    .map(family -> family.name().toLowerCase(java.util.Locale.ROOT))
+                    .collect(java.util.stream.Collectors.joining(","))).orElse(""));
+            facts.put("backend", backend);
+            verifiedAt.ifPresent(at -> facts.put("verified_at", at.toString()));
+            return facts;
         }
 
         private String inPlace() {
@@ -381,6 +410,7 @@ public final class CaptureComponent implements Component {
             boolean repaired = false;
             try {
                 drift = netfilter.verify(current.plan());
+                context.agent().metrics().rulesVerified();
                 if (drift.isEmpty()) {
                     repairs.clean();
                     repairPending = false;
@@ -395,6 +425,7 @@ public final class CaptureComponent implements Component {
                 } else {
                     netfilter.apply(current.plan());
                     ownWriteDone();
+                    context.agent().metrics().rulesRepaired();
                     repaired = true;
                     repairPending = false;
                     Duration wait = repairs.repaired(now);
@@ -413,6 +444,7 @@ public final class CaptureComponent implements Component {
             }
             lastCheck = new Check(now, drift, repaired);
             lastFailure = null;
+            reportFacts();
             if (repairs.consecutive() >= 2) {
                 context.status().degraded(inPlace() + "; another program keeps rewriting them (" + drift.chainsTouched()
                         + "), repairs back off");
@@ -456,6 +488,9 @@ public final class CaptureComponent implements Component {
                 }
             }
             current = target;
+            if (applied) {
+                reportFacts();
+            }
             if (!changes.isEmpty()) {
                 // The step works out when it next runs from the new plan and interval.
                 loop.wake();

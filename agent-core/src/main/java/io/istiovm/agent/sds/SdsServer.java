@@ -16,6 +16,7 @@ import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Prepared;
 import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
+import io.istiovm.agent.lifecycle.StatusReporter;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -32,6 +33,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -198,6 +200,8 @@ public final class SdsServer implements Component {
         private EventLoopGroup loop;
         private Server server;
         private Loop poll;
+        /** Set when serving starts; stream opens and closes report through it. */
+        private volatile StatusReporter status;
         private IdentitySource.Subscription subscription;
 
         private Serving(Plan plan) {
@@ -212,7 +216,20 @@ public final class SdsServer implements Component {
         }
 
         private synchronized void startPolling(ComponentContext context) {
+            this.status = context.status();
+            reportFacts();
             poll = context.startLoop(this::pollFiles);
+        }
+
+        /** Where SDS is served and how many streams Envoy holds open, for /debug/status; on open and close. */
+        private void reportFacts() {
+            StatusReporter reporter = status;
+            if (reporter != null) {
+                Map<String, String> facts = new LinkedHashMap<>();
+                facts.put("socket", socket.toString());
+                facts.put("streams", Integer.toString(streams.size()));
+                reporter.facts(facts);
+            }
         }
 
         public Path socket() {
@@ -526,6 +543,7 @@ public final class SdsServer implements Component {
                 SdsStream stream = new SdsStream(streamIds.incrementAndGet(),
                         (ServerCallStreamObserver<DiscoveryResponse>) responses);
                 streams.put(stream.id, stream);
+                reportFacts();
                 return stream;
             }
 
@@ -680,6 +698,7 @@ public final class SdsServer implements Component {
                     closed = true;
                 }
                 streams.remove(id);
+                reportFacts();
             }
         }
     }

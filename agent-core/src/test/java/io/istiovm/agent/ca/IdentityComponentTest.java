@@ -20,6 +20,7 @@ import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.MetricValues;
 import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.TestCa;
 import io.istiovm.agent.testing.TestConfigs;
@@ -153,6 +154,17 @@ class IdentityComponentTest {
             assertThat(status().phase()).isEqualTo(Phase.READY);
             assertThat(status().reason()).startsWith(ID + " valid until " + rotated.notAfter());
         }
+        // What the identity holds, as facts; each rotation and each CA request counted.
+        WorkloadIdentity last = current();
+        assertThat(status().facts()).containsEntry("spiffe_id", ID).containsEntry("serial", last.serialHex())
+                .containsEntry("not_before", last.notBefore().toString())
+                .containsEntry("not_after", last.notAfter().toString()).containsEntry("failures", "0")
+                .containsKey("next_rotation").doesNotContainKey("retry_at");
+        assertThat(Instant.parse(status().fact("next_rotation").orElseThrow())).isAfter(clock.instant())
+                .isBefore(last.notAfter());
+        assertThat(MetricValues.of(agent.metrics(), "certificate_rotations_total")).isEqualTo(3);
+        assertThat(MetricValues.of(assembly.metrics(),
+                "ca_request_duration_seconds_count{outcome=\"ok\",protocol=\"create_certificate\"}")).isEqualTo(3);
         // The client certificate of each renewal is the one current by then.
         assertThat(ca.clientSerials()).containsExactly(published.get(0).serial(), published.get(1).serial(),
                 published.get(2).serial());
@@ -175,6 +187,12 @@ class IdentityComponentTest {
         loops.advance(Duration.ofSeconds(45));
         assertThat(status().phase()).isEqualTo(Phase.DEGRADED);
         assertThat(status().reason()).startsWith("renewal failed 6 times, retrying at ");
+        assertThat(status().facts()).containsEntry("failures", "6").containsKey("retry_at")
+                .containsEntry("serial", provisioned.serialHex());
+        assertThat(MetricValues.of(agent.metrics(), "certificate_rotation_failures_total{reason=\"ca\"}"))
+                .isEqualTo(6);
+        assertThat(MetricValues.of(assembly.metrics(),
+                "ca_request_duration_seconds_count{outcome=\"error\",protocol=\"create_certificate\"}")).isEqualTo(6);
         assertThat(current()).isSameAs(provisioned);
         assertThat(ca.issued()).isZero();
 

@@ -14,6 +14,7 @@ import io.istiovm.agent.lifecycle.Phase;
 import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.MetricValues;
 import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.TestConfigs;
 import java.io.IOException;
@@ -117,6 +118,9 @@ class EnvoySupervisionTest {
         loops.advance(Duration.ofSeconds(1));
         assertThat(envoyState().phase()).isEqualTo(Phase.READY);
         assertThat(envoyState().reason()).isEqualTo("epoch 0 LIVE (pid " + envoy.status().pid().getAsLong() + ")");
+        assertThat(envoyState().facts()).containsEntry("epoch", "0")
+                .containsEntry("pid", Long.toString(envoy.status().pid().getAsLong())).containsEntry("state", "LIVE")
+                .containsEntry("restarts", "0");
         assertThat(envoy.status().live()).isTrue();
 
         admin.liveEpoch = -1;
@@ -203,6 +207,10 @@ class EnvoySupervisionTest {
         assertThat(envoy.status().starts()).isEqualTo(2);
         assertThat(envoyState().phase()).isEqualTo(Phase.FAILED);
         assertThat(envoyState().reason()).endsWith("(crash 2 in a row); restarting at " + crashed.plusSeconds(2));
+        assertThat(envoyState().facts()).containsEntry("state", "DOWN").containsEntry("restarts", "1")
+                .doesNotContainKey("pid");
+        assertThat(MetricValues.of(state.metrics(), "envoy_crashes_total")).isEqualTo(2);
+        assertThat(MetricValues.of(state.metrics(), "envoy_restarts_total")).isEqualTo(1);
         loops.advance(Duration.ofSeconds(2).minusMillis(1));
         assertThat(envoy.status().starts()).isEqualTo(2);
         loops.advance(Duration.ofMillis(1));

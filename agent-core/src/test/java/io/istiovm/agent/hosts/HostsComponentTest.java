@@ -19,6 +19,7 @@ import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.CliRun;
 import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.MetricValues;
 import io.istiovm.agent.testing.SteppingClock;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -138,6 +139,8 @@ class HostsComponentTest {
         start();
         assertThat(state().phase()).isEqualTo(Phase.READY);
         assertThat(state().reason()).isEqualTo("block of 2 line(s) in " + scratch.target());
+        assertThat(state().facts()).containsEntry("entries", "2").containsEntry("file", scratch.target().toString());
+        assertThat(MetricValues.of(agent.metrics(), "hosts_updates_total")).isEqualTo(1);
         assertThat(scratch.targetText()).contains("127.255.0.3 httpbin.bar.global ");
         assertThat(loops.open()).containsExactly("hosts");
         stop();

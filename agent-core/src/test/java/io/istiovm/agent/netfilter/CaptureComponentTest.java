@@ -10,6 +10,7 @@ import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.StatusReporter;
 import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.MetricValues;
 import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.VmPeerNetwork;
 import java.nio.file.Files;
@@ -104,6 +105,10 @@ class CaptureComponentTest {
         assertThat(captured()).isTrue();
         assertThat(capture().phase()).isEqualTo(Phase.READY);
         assertThat(capture().reason()).isEqualTo("rules in place (nft backend)");
+        assertThat(capture().facts()).containsEntry("rules", Integer.toString(plan.ruleCount()))
+                .containsEntry("backend", "nft").containsEntry("verified_at", clock.instant().toString());
+        assertThat(capture().fact("families").orElseThrow()).startsWith("ipv4");
+        assertThat(plan.ruleCount()).isPositive();
 
         network.inNamespace(network.vm(), "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT");
         loops.advance(INTERVAL.minusSeconds(1));
@@ -111,6 +116,9 @@ class CaptureComponentTest {
         loops.advance(Duration.ofSeconds(1));
         assertThat(capturing.lastCheck().repaired()).isTrue();
         assertThat(capturing.lastCheck().at()).isEqualTo(clock.instant());
+        assertThat(capture().fact("verified_at")).contains(clock.instant().toString());
+        assertThat(MetricValues.of(state.metrics(), "capture_rule_repairs_total")).isEqualTo(1);
+        assertThat(MetricValues.of(state.metrics(), "capture_rule_verifications_total")).isPositive();
         assertThat(new NetfilterCapture(tools, Backend.NFT).verify(plan).isEmpty()).isTrue();
 
         // A foreign rule jumping into an agent chain the plan does not have makes repair impossible (the chain

@@ -86,6 +86,8 @@ class SdsServerTest {
                 .isEqualTo("rwxr-x---");
         assertThat(Files.getAttribute(socket.getParent(), "unix:gid")).isEqualTo(NOBODY_GROUP);
         assertThat(state.snapshot().component("sds").orElseThrow().phase()).isEqualTo(Phase.READY);
+        assertThat(state.snapshot().component("sds").orElseThrow().facts()).containsEntry("socket", socket.toString())
+                .containsEntry("streams", "0");
     }
 
     @Test

@@ -116,6 +116,11 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         return inboundPort;
     }
 
+    /** VM_AGENT_STATUS_PORT in {@link #clusterEnv}: the agent's status server, where Envoy's readiness forwards. */
+    public int agentStatusPort() {
+        return agentStatusPort;
+    }
+
     /**
      * The agent configuration that points the agent at this stand-in, with short timers so that tests are quick;
      * each {@code KEY=value} in {@code overrides} replaces or adds a key.

@@ -1,0 +1,118 @@
+package io.istiovm.agent.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.istiovm.agent.config.HostFacts;
+import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.Lifecycle;
+import io.istiovm.agent.lifecycle.Prepared;
+import io.istiovm.agent.lifecycle.Reconciled;
+import io.istiovm.agent.lifecycle.Running;
+import io.istiovm.agent.status.EnvoyStats;
+import io.istiovm.agent.status.StatusServer;
+import io.istiovm.agent.testing.ManualLoops;
+import io.istiovm.agent.testing.SteppingClock;
+import io.istiovm.agent.testing.TestCa;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** {@code status} against a real status server on loopback: its summary, its JSON and its three exit codes. */
+class StatusCommandTest {
+    private final SteppingClock clock = new SteppingClock(Instant.parse("2026-12-02T10:00:00Z"));
+    private final AgentState state = new AgentState(clock);
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+    private StatusServer server;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        Lifecycle lifecycle = new Lifecycle(state, new ManualLoops(clock));
+        lifecycle.start(lifecycle.prepare(List.of(component("identity"), component("envoy"))));
+        server = StatusServer.start(state, EnvoyStats.NONE, InetAddress.getLoopbackAddress(), 0);
+    }
+
+    @AfterEach
+    void tearDown() {
+        server.close();
+    }
+
+    private int run(String... args) throws Exception {
+        CliEnvironment env = new CliEnvironment(Map.of(), HostFacts.fixed("vm-1",
+                List.of(InetAddress.getByName("10.0.0.7"))), new PrintWriter(out, true), new PrintWriter(err, true));
+        return Cli.execute(env, args);
+    }
+
+    private String port() {
+        return Integer.toString(server.address().getPort());
+    }
+
+    @Test
+    void notReadyExits1AndSaysWhy() throws Exception {
+        state.reporter("identity").ready("spiffe://cluster.local/ns/vm/sa/default valid until 2026-12-03T04:00:00Z");
+        state.reporter("identity").facts(Map.of("serial", "1f2e"));
+        state.reporter("envoy").starting("epoch 0 starting (pid 4242)");
+        assertThat(run("status", "--port", port())).isEqualTo(ExitCodes.DIFFERENT);
+        assertThat(out.toString()).startsWith("istio-vm-agent: NOT READY (running)\n")
+                .contains("  identity  ready     spiffe://cluster.local/ns/vm/sa/default valid until")
+                .contains("serial=1f2e")
+                .contains("  envoy     starting  epoch 0 starting (pid 4242)\n");
+    }
+
+    @Test
+    void readyExits0AndJsonIsTheAgentsOwn() throws Exception {
+        state.reporter("identity").ready("valid");
+        state.reporter("envoy").ready("epoch 0 LIVE");
+        assertThat(run("status", "--port", port(), "--output", "json")).isEqualTo(ExitCodes.OK);
+        assertThat(new ObjectMapper().readTree(out.toString()).path("components")).hasSize(2);
+        assertThat(new ObjectMapper().readTree(out.toString()).path("ready").asBoolean()).isTrue();
+    }
+
+    @Test
+    void anAgentThatIsNotListeningExits69() throws Exception {
+        int closed = TestCa.closedPort();
+        assertThat(run("status", "--port", Integer.toString(closed))).isEqualTo(ExitCodes.UNAVAILABLE);
+        assertThat(err.toString()).startsWith("error: the agent is not reachable at http://127.0.0.1:" + closed
+                + "/debug/status");
+        assertThat(out.toString()).isEmpty();
+    }
+
+    private static io.istiovm.agent.lifecycle.Component component(String name) {
+        return new io.istiovm.agent.lifecycle.Component() {
+            @Override
+            public String name() {
+                return name;
+            }
+
+            @Override
+            public Prepared prepare() {
+                return new Prepared() {
+                    @Override
+                    public void describe(PrintWriter out) {
+                    }
+
+                    @Override
+                    public Running start(io.istiovm.agent.lifecycle.ComponentContext context) {
+                        return new Running() {
+                            @Override
+                            public Reconciled reload(Prepared next) {
+                                return Reconciled.unchanged();
+                            }
+
+                            @Override
+                            public void stop() {
+                            }
+                        };
+                    }
+                };
+            }
+        };
+    }
+}
