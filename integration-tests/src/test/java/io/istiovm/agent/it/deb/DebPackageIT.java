@@ -52,12 +52,12 @@ class DebPackageIT {
         assertThat(field("Package")).isEqualTo("istio-vm-agent");
         assertThat(field("Version")).matches("[0-9][0-9A-Za-z.+~]*-[0-9]+");
         assertThat(field("Architecture")).isEqualTo("amd64");
-        // java: the agent itself; iptables: capture rules; iproute2: `ip` for TPROXY routes and netns; adduser:
-        // postinst's users. util-linux (setpriv) and init-system-helpers are Essential, so not named.
+        // java: the agent itself; iptables: capture rules; iproute2: `ip` for TPROXY routes and netns; procps:
+        // the unit's ExecReload=/bin/kill; adduser: postinst's users. util-linux (setpriv) and init-system-helpers are Essential, so not named.
         assertThat(Arrays.stream(field("Depends").split(",\\s*")).toList()).containsExactly(
                 "openjdk-17-jre-headless | java17-runtime-headless | java21-runtime-headless"
                         + " | java25-runtime-headless",
-                "iptables", "iproute2", "adduser");
+                "iptables", "iproute2", "procps", "adduser");
         // No conffile: policy allows them only under /etc; postinst installs the default sidecar.env instead.
         assertThat(listControl()).contains("./postinst", "./prerm", "./postrm", "./control", "./md5sums")
                 .doesNotContain("./conffiles");
@@ -106,12 +106,15 @@ class DebPackageIT {
                 }
             }
         }
-        // verify checks that ExecStart's program exists in the root; the Java runtime is a Depends, not ours, so
-        // a stand-in marks where it would be installed.
-        Path java = root.resolve("usr/bin/java");
-        if (!Files.exists(java)) {
-            Files.writeString(java, "#!/bin/sh\nexit 0\n", StandardCharsets.US_ASCII);
-            Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        // verify checks that every Exec*= program exists in the root; the Java runtime (a Depends) and kill
+        // (procps, ExecReload) are not ours, so stand-ins mark where they would be installed.
+        for (String program : List.of("usr/bin/java", "bin/kill")) {
+            Path standIn = root.resolve(program);
+            if (!Files.exists(standIn)) {
+                Files.createDirectories(standIn.getParent());
+                Files.writeString(standIn, "#!/bin/sh\nexit 0\n", StandardCharsets.US_ASCII);
+                Files.setPosixFilePermissions(standIn, PosixFilePermissions.fromString("rwxr-xr-x"));
+            }
         }
         List<String> command = new ArrayList<>(List.of("systemd-analyze", "verify", "--root=" + root));
         command.addAll(UNIT_NAMES);
