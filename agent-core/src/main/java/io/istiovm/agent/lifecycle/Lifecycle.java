@@ -73,7 +73,7 @@ public final class Lifecycle {
             if (!names.add(component.name())) {
                 throw new IllegalArgumentException("two components are named " + component.name());
             }
-            try {
+            try (LogComponent named = LogComponent.as(component.name())) {
                 steps.add(new Plan.Step(component.name(), Objects.requireNonNull(component.prepare(),
                         component.name() + " prepared nothing")));
             } catch (Exception e) {
@@ -121,8 +121,10 @@ public final class Lifecycle {
     private Running startOne(Plan.Step step) throws Exception {
         StatusReporter reporter = state.reporter(step.name());
         reporter.starting("starting");
-        return Objects.requireNonNull(step.prepared().start(new ComponentContext(reporter, loops, state)),
-                step.name() + " started nothing");
+        try (LogComponent named = LogComponent.as(step.name())) {
+            return Objects.requireNonNull(step.prepared().start(new ComponentContext(reporter, loops, state)),
+                    step.name() + " started nothing");
+        }
     }
 
     /**
@@ -158,7 +160,10 @@ public final class Lifecycle {
             Optional<Started> running = started.stream().filter(s -> s.name().equals(step.name())).findFirst();
             try {
                 if (running.isPresent()) {
-                    Reconciled outcome = running.get().running().reload(step.prepared());
+                    Reconciled outcome;
+                    try (LogComponent named = LogComponent.as(step.name())) {
+                        outcome = running.get().running().reload(step.prepared());
+                    }
                     outcomes.put(step.name(), outcome);
                     now.add(running.get());
                     if (outcome.changed() || outcome.needsRestart().isPresent()) {
@@ -229,7 +234,7 @@ public final class Lifecycle {
     }
 
     private void stopOne(Started component) {
-        try {
+        try (LogComponent named = LogComponent.as(component.name())) {
             component.running().stop();
             state.reporter(component.name()).stopped("stopped");
             LOG.info("{} stopped", component.name());

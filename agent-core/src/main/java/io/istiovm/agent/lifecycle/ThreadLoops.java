@@ -12,7 +12,6 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.slf4j.MDC;
 
 /**
  * {@link Loops} for the daemon: each loop is one thread that waits on a condition until its step is due by the
@@ -113,7 +112,7 @@ public final class ThreadLoops implements Loops {
         void run() {
             // Every line this loop logs names its component (the journal's COMPONENT field); lines of threads that
             // run no loop are the engine's ("agent").
-            MDC.put("COMPONENT", name);
+            LogComponent.forThisThread(name);
             try {
                 runUntilClosed();
             } finally {

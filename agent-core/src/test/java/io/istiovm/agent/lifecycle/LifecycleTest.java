@@ -81,6 +81,7 @@ class LifecycleTest {
         @Override
         public Running start(ComponentContext context) {
             journal.add("start " + component.name + "=" + component.value);
+            org.slf4j.LoggerFactory.getLogger("fake").info("starting {}", component.name);
             if (component.failStart != null) {
                 throw new IllegalStateException(component.failStart);
             }
@@ -121,6 +122,17 @@ class LifecycleTest {
         public void stop() {
             journal.add("stop " + name);
         }
+    }
+
+    @Test
+    void whatAComponentLogsWhileTheEngineStartsItIsItsOwnAndTheEnginesThreadIsGivenBack() throws Exception {
+        List<io.istiovm.agent.logging.LogEntry> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (AutoCloseable capture = io.istiovm.agent.logging.AgentLogging.capture(lines::add)) {
+            lifecycle.start(lifecycle.prepare(List.of(new Fake("hosts", "a"), new Fake("identity", "b"))));
+        }
+        assertThat(lines.stream().filter(l -> l.logger().equals("fake")).map(l -> l.component()))
+                .containsExactly("hosts", "identity");
+        assertThat(org.slf4j.MDC.get("COMPONENT")).isNull();
     }
 
     @Test

@@ -275,6 +275,10 @@ class SystemdUnitIT {
         assertThat(priorities(warnings)).contains("3", "4").doesNotContain("5", "6", "7");
         // The identity's serial as a field of its own (issue 12: "custom fields (COMPONENT, CERT_SERIAL, ...)").
         assertThat(json).contains("\"CERT_SERIAL\":");
+        // The identity's history as the operator reads it (journalctl COMPONENT=identity), for the closing note.
+        String identity = box.journal(UNIT, "-o", "json-pretty", "COMPONENT=identity", invocation);
+        assertThat(identity).contains("\"CERT_SERIAL\"").contains("\"SPIFFE_ID\"");
+        System.out.println("journalctl -o json-pretty COMPONENT=identity:\n" + identity);
     }
 
     private static Set<String> priorities(String json) {
