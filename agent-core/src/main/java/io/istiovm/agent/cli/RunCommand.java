@@ -6,6 +6,7 @@ import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.lifecycle.Plan;
 import io.istiovm.agent.lifecycle.PrepareFailed;
 import io.istiovm.agent.status.StatusServer;
+import io.istiovm.agent.systemd.NotifySettings;
 import io.istiovm.agent.systemd.SystemdNotify;
 import java.net.InetAddress;
 import org.slf4j.Logger;
@@ -49,12 +50,12 @@ final class RunCommand extends ConfiguredCommand {
         LOG.info("configuration loaded from {} ({} warning(s))", loaded.config().files().clusterEnv(),
                 loaded.warnings().size());
         // Under systemd ($NOTIFY_SOCKET) READY=, STATUS=, the watchdog, RELOADING= and STOPPING=; else nothing.
-        daemon.notifySystemd(SystemdNotify.fromEnvironment(env.environment(),
-                assembly.notifySettings(loaded.config()), assembly.runtime().clock()));
+        NotifySettings bounds = assembly.notifySettings(loaded.config());
+        daemon.notifySystemd(SystemdNotify.fromEnvironment(env.environment(), bounds, assembly.runtime().clock()));
         // Up before the components start, so that Envoy's readiness listener and the mesh's probes see 503 (with
         // what is not ready) rather than a refused connection while the agent starts; down after everything stopped.
         try (StatusServer status = StatusServer.start(daemon.state(), assembly.envoyStats(loaded.config()),
-                InetAddress.getLoopbackAddress(), assembly.statusPort(loaded.config()))) {
+                bounds::staleAfter, InetAddress.getLoopbackAddress(), assembly.statusPort(loaded.config()))) {
             Foreground.run(daemon, plan);
         }
         return ExitCodes.OK;

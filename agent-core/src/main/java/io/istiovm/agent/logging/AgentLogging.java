@@ -155,7 +155,9 @@ public final class AgentLogging {
             // A /proc/self/fd entry is a magic link: stat follows it to the open file itself, socket or not.
             Map<String, Object> attrs = Files.readAttributes(procFd, "unix:dev,ino");
             return Optional.of(new long[] {(Long) attrs.get("dev"), (Long) attrs.get("ino")});
-        } catch (IOException | UnsupportedOperationException | ClassCastException e) {
+        } catch (IOException | UnsupportedOperationException e) {
+            // fd 2 closed, or a file system without the unix view: whatever stderr is, it is not the journal's
+            // stream, and the caller falls back to the journal socket's presence or to stderr lines.
             return Optional.empty();
         }
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.Liveness;
 import io.istiovm.agent.lifecycle.ComponentState;
 import io.istiovm.agent.metrics.AgentMetrics;
 import io.netty.bootstrap.ServerBootstrap;
@@ -44,11 +45,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Function;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -81,7 +82,10 @@ public final class StatusServer implements AutoCloseable {
     static final int MAX_REQUEST_BODY = 1024;
     /** A client that sends nothing for this long is disconnected (a slow-loris local user). */
     static final Duration READ_TIMEOUT = Duration.ofSeconds(10);
-    /** A component loop that has not checked in (every 5 s when idle) for this long is not live. */
+    /**
+     * Without per-component bounds (tests, and any caller without the loops' deadlines): a component loop that has
+     * not checked in (every 5 s when idle) for this long is not live.
+     */
     static final Duration LIVENESS_STALE = Duration.ofSeconds(60);
     static final int SCRAPE_QUEUE = 4;
     static final String TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8";
@@ -90,12 +94,16 @@ public final class StatusServer implements AutoCloseable {
     private final AgentState state;
     private final AgentMetrics metrics;
     private final EnvoyStats envoy;
+    /** Each component's staleness bound: the same as the watchdog's, so /healthz/live and systemd agree. */
+    private final Function<String, Duration> staleAfter;
     private final EventLoopGroup loop;
     private final ThreadPoolExecutor scrapes;
     private final Channel channel;
 
-    private StatusServer(AgentState state, EnvoyStats envoy, InetSocketAddress bind) throws IOException {
+    private StatusServer(AgentState state, EnvoyStats envoy, Function<String, Duration> staleAfter,
+                         InetSocketAddress bind) throws IOException {
         this.state = Objects.requireNonNull(state, "state");
+        this.staleAfter = Objects.requireNonNull(staleAfter, "staleAfter");
         this.metrics = state.metrics();
         this.envoy = Objects.requireNonNull(envoy, "envoy");
         this.loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("status", true),
@@ -127,10 +135,19 @@ public final class StatusServer implements AutoCloseable {
      */
     public static StatusServer start(AgentState state, EnvoyStats envoy, InetAddress address, int port)
             throws IOException {
+        return start(state, envoy, name -> LIVENESS_STALE, address, port);
+    }
+
+    /**
+     * As {@link #start(AgentState, EnvoyStats, InetAddress, int)}, with {@code staleAfter} giving each component's
+     * liveness bound (the watchdog's: {@link Liveness}).
+     */
+    public static StatusServer start(AgentState state, EnvoyStats envoy, Function<String, Duration> staleAfter,
+                                     InetAddress address, int port) throws IOException {
         if (!address.isLoopbackAddress()) {
             throw new IllegalArgumentException("the status server listens on loopback only, not " + address);
         }
-        StatusServer server = new StatusServer(state, envoy, new InetSocketAddress(address, port));
+        StatusServer server = new StatusServer(state, envoy, staleAfter, new InetSocketAddress(address, port));
         LOG.info("status server on {} (/healthz/ready, /healthz/live, /stats/prometheus, /debug/status)",
                 server.address());
         return server;
@@ -171,22 +188,19 @@ public final class StatusServer implements AutoCloseable {
         return switch (path) {
             case "/healthz/ready" -> Optional.of(Answer.json(snapshot.ready() ? HttpResponseStatus.OK
                     : HttpResponseStatus.SERVICE_UNAVAILABLE, StatusJson.readiness(snapshot)));
-            case "/healthz/live" -> Optional.of(live(snapshot));
+            case "/healthz/live" -> Optional.of(live(snapshot, staleAfter));
             case "/debug/status" -> Optional.of(Answer.json(HttpResponseStatus.OK, StatusJson.debugStatus(snapshot)));
             case "/stats/prometheus", "/metrics" -> Optional.empty();
             default -> Optional.of(Answer.text(HttpResponseStatus.NOT_FOUND, "not found: " + path + "\n"));
         };
     }
 
-    /** Alive unless the agent has stopped or a component loop stopped checking in (hung). */
-    static Answer live(AgentState.Snapshot snapshot) {
+    /** Alive unless the agent has stopped or a component loop stopped checking in within its bound (hung). */
+    static Answer live(AgentState.Snapshot snapshot, Function<String, Duration> staleAfter) {
         ObjectNode root = StatusJson.JSON.createObjectNode();
         ArrayNode stale = StatusJson.JSON.createArrayNode();
-        for (ComponentState c : snapshot.components()) {
-            Optional<Instant> last = c.lastProgress();
-            if (last.isPresent() && Duration.between(last.get(), snapshot.at()).compareTo(LIVENESS_STALE) > 0) {
-                stale.addObject().put("component", c.name()).put("last_progress", last.get().toString());
-            }
+        for (ComponentState c : Liveness.stalled(snapshot, snapshot.at(), staleAfter)) {
+            stale.addObject().put("component", c.name()).put("last_progress", c.lastProgress().get().toString());
         }
         boolean live = snapshot.stage() != AgentState.Stage.STOPPED && stale.isEmpty();
         root.put("live", live);

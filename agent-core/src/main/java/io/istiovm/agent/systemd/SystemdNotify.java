@@ -1,6 +1,7 @@
 package io.istiovm.agent.systemd;
 
 import io.istiovm.agent.lifecycle.AgentState;
+import io.istiovm.agent.lifecycle.Liveness;
 import io.istiovm.agent.lifecycle.Loop;
 import io.istiovm.agent.lifecycle.Loops;
 import java.time.Clock;

@@ -5,19 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.istiovm.agent.config.HostFacts;
 import io.istiovm.agent.lifecycle.AgentState;
-import io.istiovm.agent.lifecycle.Lifecycle;
-import io.istiovm.agent.lifecycle.Prepared;
-import io.istiovm.agent.lifecycle.Reconciled;
-import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.status.EnvoyStats;
 import io.istiovm.agent.status.StatusServer;
-import io.istiovm.agent.testing.ManualLoops;
-import io.istiovm.agent.testing.SteppingClock;
+import io.istiovm.agent.testing.TestAgent;
 import io.istiovm.agent.testing.TestCa;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -26,16 +20,15 @@ import org.junit.jupiter.api.Test;
 
 /** {@code status} against a real status server on loopback: its summary, its JSON and its three exit codes. */
 class StatusCommandTest {
-    private final SteppingClock clock = new SteppingClock(Instant.parse("2026-12-02T10:00:00Z"));
-    private final AgentState state = new AgentState(clock);
+    private final TestAgent agent = new TestAgent("identity", "envoy");
+    private final AgentState state = agent.state;
     private final StringWriter out = new StringWriter();
     private final StringWriter err = new StringWriter();
     private StatusServer server;
 
     @BeforeEach
     void setUp() throws Exception {
-        Lifecycle lifecycle = new Lifecycle(state, new ManualLoops(clock));
-        lifecycle.start(lifecycle.prepare(List.of(component("identity"), component("envoy"))));
+        agent.start();
         server = StatusServer.start(state, EnvoyStats.NONE, InetAddress.getLoopbackAddress(), 0);
     }
 
@@ -82,37 +75,5 @@ class StatusCommandTest {
         assertThat(err.toString()).startsWith("error: the agent is not reachable at http://127.0.0.1:" + closed
                 + "/debug/status");
         assertThat(out.toString()).isEmpty();
-    }
-
-    private static io.istiovm.agent.lifecycle.Component component(String name) {
-        return new io.istiovm.agent.lifecycle.Component() {
-            @Override
-            public String name() {
-                return name;
-            }
-
-            @Override
-            public Prepared prepare() {
-                return new Prepared() {
-                    @Override
-                    public void describe(PrintWriter out) {
-                    }
-
-                    @Override
-                    public Running start(io.istiovm.agent.lifecycle.ComponentContext context) {
-                        return new Running() {
-                            @Override
-                            public Reconciled reload(Prepared next) {
-                                return Reconciled.unchanged();
-                            }
-
-                            @Override
-                            public void stop() {
-                            }
-                        };
-                    }
-                };
-            }
-        };
     }
 }

@@ -6,6 +6,7 @@ import com.sun.net.httpserver.HttpServer;
 import io.istiovm.agent.assembly.Assembly;
 import io.istiovm.agent.envoy.AdminAddress;
 import io.istiovm.agent.metrics.AgentMetrics;
+import io.istiovm.agent.testing.TestAgent;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

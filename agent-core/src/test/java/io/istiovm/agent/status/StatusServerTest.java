@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.testing.TestAgent;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -8,11 +8,9 @@ import io.istiovm.agent.testing.TestIdentities;
 import io.istiovm.agent.unix.UnixAddress;
 import io.istiovm.agent.unix.UnixDatagramSocket;
 import java.io.IOException;
-import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +35,7 @@ class AgentNotifyIT {
     private EnvoyStandInFixture standIn;
     private AgentProcess agent;
     private Path configDir;
-    private Path gateDir;
+    private EnvoyGate gate;
     private Path socketDir;
     private UnixDatagramSocket systemd;
     private Thread reader;
@@ -52,23 +50,11 @@ class AgentNotifyIT {
         standIn = new EnvoyStandInFixture();
         TestIdentities.writeFiles(new TestIdentities().issue("bar", "httpbin"), standIn.certsDir());
         configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
-        gateDir = standIn.shmDir();
-        Process mkfifo = new ProcessBuilder("mkfifo", "-m", "0666", gateDir.resolve("gate").toString()).start();
-        assertThat(mkfifo.waitFor()).isZero();
-        Path wrapper = standIn.dir().resolve("bin/gated-envoy");
-        Files.writeString(wrapper, "#!/bin/sh\n"
-                + "# The first launch waits until the test opens the gate.\n"
-                + "if [ ! -e '" + gateDir.resolve("released") + "' ]; then\n"
-                + "  : > '" + gateDir.resolve("waiting") + "'\n"
-                + "  read line < '" + gateDir.resolve("gate") + "'\n"
-                + "  : > '" + gateDir.resolve("released") + "'\n"
-                + "fi\n"
-                + "exec '" + standIn.binary() + "' \"$@\"\n");
-        Files.setPosixFilePermissions(wrapper, PosixFilePermissions.fromString("rwxr-xr-x"));
+        gate = new EnvoyGate(standIn);
         // Short steps: the envoy loop's staleness bound is its longest step's deadline (the longer of the LIVE
         // timeout and the fixture's 5 s stop timeout) plus 15 s, so its hang stops the pings within about 20 s.
         Files.writeString(configDir.resolve("cluster.env"), standIn.clusterEnv(
-                "VM_AGENT_ENVOY_BINARY=" + wrapper, "VM_AGENT_ENVOY_LIVE_TIMEOUT=1s"));
+                "VM_AGENT_ENVOY_BINARY=" + gate.binary(), "VM_AGENT_ENVOY_LIVE_TIMEOUT=1s"));
         socketDir = Files.createTempDirectory(Path.of("/tmp"), "x-nit");
         systemd = UnixDatagramSocket.bind(UnixAddress.path(socketDir.resolve("notify").toString()));
         reader = new Thread(this::read, "notify-reader");
@@ -116,11 +102,6 @@ class AgentNotifyIT {
         return env;
     }
 
-    private void openGate() throws IOException {
-        try (Writer gate = Files.newBufferedWriter(gateDir.resolve("gate"))) {
-            gate.write("go\n");
-        }
-    }
 
     private List<String> texts() {
         return received.stream().map(Datagram::text).toList();
@@ -142,12 +123,11 @@ class AgentNotifyIT {
     @Test
     void readyOnlyOnceEnvoyIsLiveThenReloadingReadyAndStoppingOnSignals() throws Exception {
         startAgent(List.of(), notifyEnvironment());
-        Await.until("Envoy launched and held at the gate", WAIT, () -> Files.exists(gateDir.resolve("waiting")),
-                this::seen);
+        gate.awaitHeld(WAIT, this::seen);
         awaitDatagram("STATUS says envoy is not ready", t -> t.startsWith("STATUS=") && t.contains("envoy: "));
         assertThat(texts()).as("no READY while Envoy is not LIVE").noneMatch(t -> t.contains("READY=1"));
 
-        openGate();
+        gate.open();
         awaitDatagram("READY=1", t -> t.contains("READY=1"));
         String ready = texts().stream().filter(t -> t.contains("READY=1")).findFirst().orElseThrow();
         assertThat(ready).startsWith("READY=1\nSTATUS=ready");
@@ -188,7 +168,7 @@ class AgentNotifyIT {
         Path trigger = socketDir.resolve("hang");
         startAgent(List.of("-D" + "istio-vm-agent.test.hang-loop=envoy:" + trigger),
                 notifyEnvironment("WATCHDOG_USEC", "2000000"));
-        openGate();
+        gate.open();
         awaitDatagram("READY=1", t -> t.contains("READY=1"));
         // Pings every half of WATCHDOG_USEC: at least three within five seconds.
         long from = System.nanoTime();

@@ -14,7 +14,6 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -43,7 +42,7 @@ class AgentReloadIT {
     private EnvoyStandInFixture standIn;
     private AgentProcess agent;
     private Path configDir;
-    private Path gateDir;
+    private EnvoyGate gate;
 
     @BeforeEach
     void create() throws Exception {
@@ -52,21 +51,7 @@ class AgentReloadIT {
         TestIdentities.writeFiles(new TestIdentities().issue("bar", "httpbin"), standIn.certsDir());
         configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
         Files.writeString(standIn.dir().resolve("sshd_config"), "Port 22\n");
-        // Envoy's user writes the gate's markers; the FIFO is the test's.
-        gateDir = standIn.shmDir();
-        Process mkfifo = new ProcessBuilder("mkfifo", "-m", "0666", gateDir.resolve("gate").toString()).start();
-        assertThat(mkfifo.waitFor()).isZero();
-        Path wrapper = standIn.dir().resolve("bin/gated-envoy");
-        Files.writeString(wrapper, "#!/bin/sh\n"
-                + "# The first launch waits until the test opens the gate.\n"
-                + "if [ ! -e '" + gateDir.resolve("released") + "' ]; then\n"
-                + "  : > '" + gateDir.resolve("waiting") + "'\n"
-                + "  read line < '" + gateDir.resolve("gate") + "'\n"
-                + "  : > '" + gateDir.resolve("released") + "'\n"
-                + "fi\n"
-                + "ENVOY_STANDIN_CAPTURE_ADDRESS=0.0.0.0\nexport ENVOY_STANDIN_CAPTURE_ADDRESS\n"
-                + "exec '" + standIn.binary() + "' \"$@\"\n");
-        Files.setPosixFilePermissions(wrapper, PosixFilePermissions.fromString("rwxr-xr-x"));
+        gate = new EnvoyGate(standIn, "ENVOY_STANDIN_CAPTURE_ADDRESS=0.0.0.0");
     }
 
     @AfterEach
@@ -82,7 +67,7 @@ class AgentReloadIT {
         String[] all = new String[overrides.length + 6];
         all[0] = "ISTIO_CUSTOM_IP_TABLES=false";
         all[1] = "ISTIO_SVC_IP=" + VmPeerNetwork.VM_IPV4;
-        all[2] = "VM_AGENT_ENVOY_BINARY=" + standIn.dir().resolve("bin/gated-envoy");
+        all[2] = "VM_AGENT_ENVOY_BINARY=" + gate.binary();
         all[3] = "VM_AGENT_SSHD_CONFIG=" + standIn.dir().resolve("sshd_config");
         all[4] = "ISTIO_INBOUND_PORTS=8080";
         // The parent epoch keeps its connections long after a hot restart, as Istio's 60 s default does.
@@ -96,11 +81,6 @@ class AgentReloadIT {
                 "run", "--config-dir", configDir.toString());
     }
 
-    private void openGate() throws IOException {
-        try (Writer gate = Files.newBufferedWriter(gateDir.resolve("gate"))) {
-            gate.write("go\n");
-        }
-    }
 
     private boolean captureRulesPresent() throws IOException {
         return net.vmSave(false).contains("istio-vm-agent");
@@ -136,14 +116,13 @@ class AgentReloadIT {
     void byDefaultNoRuleExistsUntilEnvoyIsLiveAndReloadsApplyOnlyWhatChanged() throws Exception {
         writeConfig();
         startAgent();
-        Await.until("Envoy launched and held at the gate", WAIT, () -> Files.exists(gateDir.resolve("waiting")),
-                this::agentLog);
+        gate.awaitHeld(WAIT, this::agentLog);
         awaitLog("capture waiting for Envoy", "capture: starting (waiting for envoy");
         assertThat(captureRulesPresent()).as("no capture rule while Envoy is not LIVE").isFalse();
         assertThat(connectFromPeer(8080)).as("nothing captures the application's port yet")
                 .startsWith("no answer");
 
-        openGate();
+        gate.open();
         Await.until("Envoy LIVE", WAIT, () -> envoyState().equals("LIVE 0"), this::agentLog);
         Await.until("capture rules applied after LIVE", WAIT, this::captureRulesPresent, this::agentLog);
         assertThat(connectFromPeer(8080)).isEqualTo("ORIGINAL_DST " + VmPeerNetwork.VM_IPV4 + ":8080 EPOCH 0");
@@ -198,12 +177,11 @@ class AgentReloadIT {
     void failClosedPutsTheRulesInBeforeEnvoyStarts() throws Exception {
         writeConfig("VM_AGENT_CAPTURE_FAIL_CLOSED=true");
         startAgent();
-        Await.until("Envoy launched and held at the gate", WAIT, () -> Files.exists(gateDir.resolve("waiting")),
-                this::agentLog);
+        gate.awaitHeld(WAIT, this::agentLog);
         assertThat(captureRulesPresent()).as("rules exist before Envoy starts").isTrue();
         assertThat(connectFromPeer(8080)).as("captured, and refused while Envoy does not listen")
                 .startsWith("no answer");
-        openGate();
+        gate.open();
         Await.until("Envoy LIVE", WAIT, () -> envoyState().equals("LIVE 0"), this::agentLog);
         assertThat(connectFromPeer(8080)).isEqualTo("ORIGINAL_DST " + VmPeerNetwork.VM_IPV4 + ":8080 EPOCH 0");
     }

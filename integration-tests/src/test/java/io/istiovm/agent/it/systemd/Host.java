@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -68,6 +69,12 @@ final class Host {
      * moves itself there and execs the command (the group is passed as an argument, never spliced into the script).
      */
     static Process inCgroup(String group, List<String> command, Path log) throws IOException {
+        return inCgroup(group, command, log, Map.of());
+    }
+
+    /** As {@link #inCgroup(String, List, Path)} with {@code environment} added to the command's. */
+    static Process inCgroup(String group, List<String> command, Path log, Map<String, String> environment)
+            throws IOException {
         List<String> dirs = new ArrayList<>();
         for (Path hierarchy : cgroupHierarchies()) {
             Path dir = hierarchy.resolve(group);
@@ -83,6 +90,7 @@ final class Host {
                 .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         builder.environment().put("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        builder.environment().putAll(environment);
         return builder.start();
     }
 

@@ -1,5 +1,7 @@
 package io.istiovm.agent.it.systemd;
 
+import io.istiovm.agent.unix.UnixAddress;
+import io.istiovm.agent.unix.UnixDatagramSocket;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
@@ -19,7 +21,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 
@@ -210,19 +215,22 @@ public final class SystemdContainer implements AutoCloseable {
     private void start(List<Bind> binds) throws IOException, InterruptedException {
         Instant t0 = Instant.now();
         List<String> command = new ArrayList<>(List.of("systemd-nspawn", "--register=no", "--keep-unit", "--boot",
-                "--directory=" + root, "--machine=" + name, "--network-veth", "--console=read-only"));
+                "--notify-ready=yes", "--directory=" + root, "--machine=" + name, "--network-veth",
+                "--console=read-only"));
         binds.forEach(b -> command.add(b.option()));
-        nspawn = Host.inCgroup(name, command, work.resolve("nspawn.log"));
-        leader = findLeader();
-        String state = "";
-        Instant deadline = Instant.now().plus(BOOT_TIMEOUT);
-        while (Instant.now().isBefore(deadline)) {
-            state = exec("timeout", "30", "systemctl", "is-system-running", "--wait").out().strip();
-            if (state.equals("running") || state.equals("degraded")) {
-                break;
-            }
-            Thread.sleep(100); // polling the container's state with a deadline
+        // nspawn speaks sd_notify to whoever started it (systemd 252 nspawn.c): first "X_NSPAWN_LEADER_PID=" once
+        // the container's PID 1 exists, then, with --notify-ready=yes, "READY=1" once that systemd finished
+        // booting. Waiting for those datagrams is waiting for the events themselves, not polling for them.
+        Path notifyPath = Path.of(STATE_DIR, name + ".notify");
+        Files.deleteIfExists(notifyPath);
+        try (UnixDatagramSocket notify = UnixDatagramSocket.bind(UnixAddress.path(notifyPath.toString()))) {
+            nspawn = Host.inCgroup(name, command, work.resolve("nspawn.log"),
+                    Map.of("NOTIFY_SOCKET", notifyPath.toString()));
+            awaitBooted(notify);
+        } finally {
+            Files.deleteIfExists(notifyPath);
         }
+        String state = exec("systemctl", "is-system-running").out().strip();
         if (!state.equals("running")) {
             throw new AssertionError("container " + name + " did not boot: is-system-running = '" + state + "'\n"
                     + exec("systemctl", "--failed", "--no-pager").out() + "\n" + console());
@@ -236,27 +244,33 @@ public final class SystemdContainer implements AutoCloseable {
         timingsBoot = Duration.between(t0, Instant.now());
     }
 
-    /** The container's PID 1: the child of nspawn that lives in another PID namespace. */
-    private long findLeader() throws IOException, InterruptedException {
-        String ours = Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString();
-        Instant deadline = Instant.now().plusSeconds(30);
-        while (Instant.now().isBefore(deadline)) {
+    /** Reads nspawn's notifications until READY=1, taking the container's PID 1 from X_NSPAWN_LEADER_PID. */
+    private void awaitBooted(UnixDatagramSocket notify) throws IOException {
+        Instant deadline = Instant.now().plus(BOOT_TIMEOUT);
+        boolean ready = false;
+        while (!ready || leader == 0) {
             if (!nspawn.isAlive()) {
                 throw new AssertionError("systemd-nspawn exited early (" + nspawn.exitValue() + "):\n" + console());
             }
-            Optional<Long> child = nspawn.toHandle().children().map(ProcessHandle::pid).filter(pid -> {
-                try {
-                    return !Files.readSymbolicLink(Path.of("/proc", pid.toString(), "ns/pid")).toString().equals(ours);
-                } catch (IOException e) {
-                    return false;
-                }
-            }).findFirst();
-            if (child.isPresent()) {
-                return child.get();
+            Duration left = Duration.between(Instant.now(), deadline);
+            if (left.isNegative()) {
+                throw new AssertionError("container " + name + " sent no READY=1 within " + BOOT_TIMEOUT + "\n"
+                        + console());
             }
-            Thread.sleep(50); // polling for nspawn's child with a deadline
+            // At most a second per wait, so that an nspawn that died is noticed without waiting out the deadline.
+            Optional<byte[]> datagram = notify.receive(left.compareTo(Duration.ofSeconds(1)) < 0 ? left
+                    : Duration.ofSeconds(1), 4096);
+            if (datagram.isEmpty()) {
+                continue;
+            }
+            for (String line : new String(datagram.get(), StandardCharsets.UTF_8).split("\n")) {
+                if (line.equals("READY=1")) {
+                    ready = true;
+                } else if (line.startsWith("X_NSPAWN_LEADER_PID=")) {
+                    leader = Long.parseLong(line.substring("X_NSPAWN_LEADER_PID=".length()));
+                }
+            }
         }
-        throw new AssertionError("no container PID 1 below systemd-nspawn " + nspawn.pid() + "\n" + console());
     }
 
     public String name() {
@@ -415,6 +429,7 @@ public final class SystemdContainer implements AutoCloseable {
 
     /** Removes what an instance may leave on the host: processes in its cgroups, cgroups, veth, mounts, rootfs. */
     static void cleanupInstance(String instance) throws IOException {
+        List<CompletableFuture<ProcessHandle>> exits = new ArrayList<>();
         for (Path hierarchy : Host.cgroupHierarchies()) {
             Path group = hierarchy.resolve(instance);
             if (!Files.isDirectory(group, LinkOption.NOFOLLOW_LINKS)) {
@@ -423,23 +438,26 @@ public final class SystemdContainer implements AutoCloseable {
             for (Path procs : Host.listTree(group, "cgroup.procs")) {
                 for (String pid : Files.readAllLines(procs)) {
                     if (!pid.isBlank()) {
-                        ProcessHandle.of(Long.parseLong(pid.strip())).ifPresent(ProcessHandle::destroyForcibly);
+                        ProcessHandle.of(Long.parseLong(pid.strip())).ifPresent(process -> {
+                            process.destroyForcibly();
+                            exits.add(process.onExit());
+                        });
                     }
                 }
             }
         }
+        // A cgroup can be removed only once its killed processes are gone: wait for their exits, then remove it.
+        try {
+            CompletableFuture.allOf(exits.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            System.err.println("systemd container " + instance + ": killed processes still there after 10 s: " + e);
+        }
         for (Path hierarchy : Host.cgroupHierarchies()) {
             Path group = hierarchy.resolve(instance);
-            Instant deadline = Instant.now().plusSeconds(10);
-            // A cgroup can be removed only once its killed processes are gone: retry until then.
-            while (Files.isDirectory(group, LinkOption.NOFOLLOW_LINKS) && !Host.rmdirTree(group)
-                    && Instant.now().isBefore(deadline)) {
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    break;
-                }
+            if (Files.isDirectory(group, LinkOption.NOFOLLOW_LINKS) && !Host.rmdirTree(group)) {
+                System.err.println("systemd container " + instance + ": could not remove " + group);
             }
         }
         try {

@@ -1,10 +1,8 @@
-package io.istiovm.agent.systemd;
+package io.istiovm.agent.lifecycle;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.istiovm.agent.lifecycle.AgentState;
-import io.istiovm.agent.lifecycle.ComponentState;
-import io.istiovm.agent.lifecycle.Phase;
+import io.istiovm.agent.systemd.NotifySettings;
 import io.istiovm.agent.testing.SteppingClock;
 import java.time.Duration;
 import java.time.Instant;

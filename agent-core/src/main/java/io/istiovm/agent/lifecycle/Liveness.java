@@ -1,8 +1,5 @@
-package io.istiovm.agent.systemd;
+package io.istiovm.agent.lifecycle;
 
-import io.istiovm.agent.lifecycle.AgentState;
-import io.istiovm.agent.lifecycle.ComponentState;
-import io.istiovm.agent.lifecycle.Phase;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -11,12 +8,13 @@ import java.util.Objects;
 import java.util.function.Function;
 
 /**
- * The watchdog's decision, pure: given a snapshot and the time, may the agent tell systemd it is alive? Only when
+ * Whether the agent is alive, pure: the one rule behind systemd's watchdog pings and {@code /healthz/live}. Given a
+ * snapshot and the time, the agent is alive only when
  * every component that has a loop (a {@link ComponentState#lastProgress()}) and is not stopped made progress within
  * its staleness bound. A loop whose step never returns stops checking in, so the pings stop and systemd
  * (WatchdogSec=) kills and restarts the agent; a loop that is merely idle checks in every 5 s
- * ({@code ThreadLoops.CHECK_IN}) and a loop running a slow step is bounded by that step's own deadline, which its
- * staleness bound exceeds ({@link NotifySettings#staleAfter}).
+ * ({@link ThreadLoops#CHECK_IN}) and a loop running a slow step is bounded by that step's own deadline, which its
+ * staleness bound exceeds (the assembly derives the bounds from those deadlines: {@code NotifySettings.staleAfter}).
  */
 public final class Liveness {
 
@@ -33,19 +31,27 @@ public final class Liveness {
     /** With {@code staleAfter} giving each component's bound by name. */
     public static Verdict of(AgentState.Snapshot snapshot, Instant now, Function<String, Duration> staleAfter) {
         List<String> stale = new ArrayList<>();
+        for (ComponentState c : stalled(snapshot, now, staleAfter)) {
+            stale.add(c.name() + " (no progress for " + Duration.between(c.lastProgress().get(), now).toSeconds()
+                    + " s, bound " + staleAfter.apply(c.name()).toSeconds() + " s)");
+        }
+        return stale.isEmpty() ? new Verdict(true, "every loop made progress within its bound")
+                : new Verdict(false, "loop stalled: " + String.join(", ", stale));
+    }
+
+    /** The components with a loop, not stopped, whose last progress is older than their bound. */
+    public static List<ComponentState> stalled(AgentState.Snapshot snapshot, Instant now,
+                                               Function<String, Duration> staleAfter) {
+        List<ComponentState> stalled = new ArrayList<>();
         for (ComponentState c : snapshot.components()) {
             if (c.phase() == Phase.STOPPED || c.lastProgress().isEmpty()) {
                 continue;
             }
-            Duration quiet = Duration.between(c.lastProgress().get(), now);
-            Duration bound = staleAfter.apply(c.name());
-            if (quiet.compareTo(bound) > 0) {
-                stale.add(c.name() + " (no progress for " + quiet.toSeconds() + " s, bound " + bound.toSeconds()
-                        + " s)");
+            if (Duration.between(c.lastProgress().get(), now).compareTo(staleAfter.apply(c.name())) > 0) {
+                stalled.add(c);
             }
         }
-        return stale.isEmpty() ? new Verdict(true, "every loop made progress within its bound")
-                : new Verdict(false, "loop stalled: " + String.join(", ", stale));
+        return stalled;
     }
 
     /** With one bound for every component. */

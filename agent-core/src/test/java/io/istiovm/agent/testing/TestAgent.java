@@ -1,4 +1,4 @@
-package io.istiovm.agent.status;
+package io.istiovm.agent.testing;
 
 import io.istiovm.agent.lifecycle.AgentState;
 import io.istiovm.agent.lifecycle.Component;
@@ -9,42 +9,40 @@ import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.lifecycle.StatusReporter;
 import io.istiovm.agent.metrics.AgentMetrics;
-import io.istiovm.agent.testing.ManualLoops;
-import io.istiovm.agent.testing.SteppingClock;
 import java.io.PrintWriter;
 import java.time.Instant;
 import java.util.List;
 
 /**
  * A real lifecycle over components that do nothing but hold the state the test gives them through their reporters:
- * the agent's state as the status server sees it, without the areas.
+ * the agent's state as the status server and the {@code status} command see it, without the areas.
  */
-final class TestAgent {
-    final SteppingClock clock = new SteppingClock(Instant.parse("2026-12-02T10:00:00Z"));
-    final AgentMetrics metrics = new AgentMetrics("1.2.3-test");
-    final AgentState state = new AgentState(clock, metrics);
-    final Lifecycle lifecycle = new Lifecycle(state, new ManualLoops(clock));
+public final class TestAgent {
+    public final SteppingClock clock = new SteppingClock(Instant.parse("2026-12-02T10:00:00Z"));
+    public final AgentMetrics metrics = new AgentMetrics("1.2.3-test");
+    public final AgentState state = new AgentState(clock, metrics);
+    public final Lifecycle lifecycle = new Lifecycle(state, new ManualLoops(clock));
     private final List<String> names;
 
-    TestAgent(String... names) {
+    public TestAgent(String... names) {
         this.names = List.of(names);
     }
 
     /** Prepares and starts every component; each stays "starting" until the test reports otherwise. */
-    TestAgent start() throws Exception {
+    public TestAgent start() throws Exception {
         lifecycle.start(lifecycle.prepare(components()));
         return this;
     }
 
-    List<Component> components() {
+    public List<Component> components() {
         return names.stream().map(TestAgent::component).toList();
     }
 
-    StatusReporter reporter(String name) {
+    public StatusReporter reporter(String name) {
         return state.reporter(name);
     }
 
-    void refuseReload(String why) {
+    public void refuseReload(String why) {
         lifecycle.refuseReload(new PrepareFailed(List.of(new PrepareFailed.Failure("configuration",
                 new IllegalStateException(why)))));
     }
