@@ -40,6 +40,9 @@ done
 ln -s istio-vm-agent.service "$stage/lib/systemd/system/istio.service"
 ln -s istio-vm-agent.service "$stage/lib/systemd/system/istio-auth-node-agent.service"
 
+# tmpfiles.d: what the sandboxed unit needs to exist at boot (tmpfiles.conf says what and why).
+install -D -m 0644 "$here/tmpfiles.conf" "$stage/usr/lib/tmpfiles.d/istio-vm-agent.conf"
+
 # The default sidecar.env, copied into /var/lib/istio/envoy by postinst (scripts/postinst says why not a conffile).
 install -D -m 0644 "$here/sidecar.env" "$stage/usr/share/istio-vm-agent/sidecar.env"
 

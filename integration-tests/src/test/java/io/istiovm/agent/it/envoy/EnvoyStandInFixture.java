@@ -161,6 +161,22 @@ public final class EnvoyStandInFixture implements AutoCloseable {
         return text.toString();
     }
 
+    /**
+     * Drop-in lines for the shipped, sandboxed unit (ProtectSystem=strict, ProtectHome=yes) that let an agent run
+     * with {@link #clusterEnv} under it: the stand-in, its records and sockets, and the paths the agent is pointed
+     * at live in this fixture's directories, which the unit would otherwise see read-only; and the build tree
+     * holding the stand-in's classpath may be under /root or /home.
+     */
+    public String sandboxDropIn() {
+        String repo = TARGET.getParent().getParent().toString();
+        boolean underHome = repo.equals("/root") || repo.startsWith("/root/") || repo.equals("/home")
+                || repo.startsWith("/home/");
+        return "# The test fixture's own directories are written by the agent and the stand-in.\n"
+                + "ReadWritePaths=" + dir + " " + sockets + "\n"
+                + (underHome ? "# The stand-in's classpath is in the build tree, under " + repo + ".\nProtectHome=no\n"
+                        : "");
+    }
+
     /** A scratch hosts file standing in for /etc/hosts, so an agent started with {@link #clusterEnv} owns a block there. */
     public Path hostsFile() {
         Path hosts = dir.resolve("hosts");

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.Test;
  * container's veth). Every wait polls systemd's own view ({@code systemctl show}) with a deadline.
  *
  * <p>The drop-in changes only what makes the test possible or quick, each line says why; everything else (Type=notify,
- * NotifyAccess=main, ExecReload, ExecStopPost, SuccessExitStatus, Restart=) is the shipped unit's.
+ * NotifyAccess=main, ExecReload, ExecStopPost, SuccessExitStatus, Restart=, the sandbox) is the shipped unit's.
  */
 class SystemdUnitIT {
     private static final String UNIT = "istio-vm-agent.service";
@@ -67,9 +67,15 @@ class SystemdUnitIT {
         ca = TestCa.start(Clock.systemUTC(), box.hostAddress()).ttl(Duration.ofHours(2));
         ca.writeIdentity(standIn.certsDir(), ID, Duration.ofHours(2));
         box.copyIn(AgentProcess.jar(), JAR, "rw-r--r--");
+        box.copyIn(REPO.resolve("deb/launcher"), "/usr/bin/istio-vm-agent", "rwxr-xr-x");
         box.copyIn(REPO.resolve("systemd/istio-vm-agent.service"), "/etc/systemd/system/" + UNIT, "rw-r--r--");
+        // What the package's postinst and tmpfiles.d do (DebInstallIT installs the package itself).
+        box.exec("addgroup", "--system", "--quiet", "istio-vm-agent").ok();
+        box.exec("install", "-d", "-m", "0755", "/run/secrets").ok();
+        box.exec("touch", "/run/xtables.lock").ok();
         box.writeFile("/etc/systemd/system/" + UNIT + ".d/test.conf", String.join("\n",
                 "[Service]",
+                standIn.sandboxDropIn(),
                 "# The hang fault for the watchdog test (README \"systemd\"): armed in every run, it fires only once",
                 "# " + HANG_TRIGGER + " exists. Arming it logs a warning: the deterministic PRIORITY=4 line.",
                 "Environment=JAVA_TOOL_OPTIONS=-Distio-vm-agent.test.hang-loop=envoy:" + HANG_TRIGGER,
