@@ -43,6 +43,9 @@ ln -s istio-vm-agent.service "$stage/lib/systemd/system/istio-auth-node-agent.se
 # tmpfiles.d: what the sandboxed unit needs to exist at boot (tmpfiles.conf says what and why).
 install -D -m 0644 "$here/tmpfiles.conf" "$stage/usr/lib/tmpfiles.d/istio-vm-agent.conf"
 
+# The unit's EnvironmentFile= for the keys only root may set: a conffile, so dpkg keeps the user's edits.
+install -D -m 0644 "$here/default" "$stage/etc/default/istio-vm-agent"
+
 # The default sidecar.env, copied into /var/lib/istio/envoy by postinst (scripts/postinst says why not a conffile).
 install -D -m 0644 "$here/sidecar.env" "$stage/usr/share/istio-vm-agent/sidecar.env"
 
@@ -77,9 +80,13 @@ fi
 for script in postinst prerm postrm; do
     install -m 0755 "$here/scripts/$script" "$stage/DEBIAN/$script"
 done
+printf '/etc/default/istio-vm-agent\n' > "$stage/DEBIAN/conffiles"
+chmod 0644 "$stage/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$size/" "$here/control.in" > "$stage/DEBIAN/control"
-(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\n' | LC_ALL=C sort | xargs md5sum) \
+# md5sums leaves out the conffiles, as dh_md5sums does (dpkg keeps their checksums in its conffile database).
+(cd "$stage" && find . \( -path ./DEBIAN -o -path ./etc \) -prune -o -type f -printf '%P\n' | LC_ALL=C sort \
+    | xargs md5sum) \
     > "$stage/DEBIAN/md5sums"
 chmod 0644 "$stage/DEBIAN/md5sums"
 

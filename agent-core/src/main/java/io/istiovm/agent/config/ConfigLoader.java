@@ -179,7 +179,7 @@ public final class ConfigLoader {
                     problems.add(ConfigProblem.error(assignment.source(), name, assignment.value(),
                             key.get().privilege() + ", so only a file that root alone can change may set it; "
                                     + input.verdict().explain(accounts)
-                                    + ", or set it in the agent's environment (its systemd unit)"));
+                                    + ", or set it in the agent's environment (/etc/default/istio-vm-agent for the packaged unit)"));
                     continue;
                 }
                 Setting earlier = settings.get(name);

@@ -262,6 +262,9 @@ public final class SdsServer implements Component {
                             channel.pipeline().addLast(peers);
                             return channel;
                         })
+                        // gRPC sets SO_KEEPALIVE on every accepted channel, which a unix socket has no use for:
+                        // netty would log "Unknown channel option" once per Envoy connection (grpc-java#10408).
+                        .withChildOption(io.netty.channel.ChannelOption.SO_KEEPALIVE, null)
                         .maxInboundMessageSize(MAX_REQUEST_BYTES)
                         .maxInboundMetadataSize(MAX_METADATA_BYTES)
                         .maxConcurrentCallsPerConnection(MAX_CALLS_PER_CONNECTION)

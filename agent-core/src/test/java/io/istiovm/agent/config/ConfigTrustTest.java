@@ -78,7 +78,7 @@ class ConfigTrustTest {
         String chain = cluster + " is owned by istio-proxy (uid 1337), group istio-proxy (gid 1337), mode 0644; "
                 + dir + " (directory) is owned by istio-proxy (uid 1337), group istio-proxy (gid 1337), mode 0755 "
                 + "(fix: chown root " + cluster + " && chown root " + dir + "), or set it in the agent's environment "
-                + "(its systemd unit)";
+                + "(/etc/default/istio-vm-agent for the packaged unit)";
         refusedEverywhere(WITH_ISTIO_PROXY, Map.of(),
                 "error: " + cluster + ":1: VM_AGENT_ENVOY_BINARY='/tmp/x': names the program the agent starts, so "
                         + "only a file that root alone can change may set it; " + chain,

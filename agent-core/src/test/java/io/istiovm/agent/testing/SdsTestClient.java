@@ -36,6 +36,8 @@ public final class SdsTestClient implements AutoCloseable {
     public SdsTestClient(Path socket) {
         channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
                 .channelType(EpollDomainSocketChannel.class)
+                // No SO_KEEPALIVE on a unix socket (gRPC sets it on every channel; netty warns it is unknown).
+                .withOption(io.netty.channel.ChannelOption.SO_KEEPALIVE, null)
                 .eventLoopGroup(loop)
                 .usePlaintext()
                 .build();

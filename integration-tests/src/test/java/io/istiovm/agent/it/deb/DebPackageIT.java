@@ -58,9 +58,13 @@ class DebPackageIT {
                 "openjdk-17-jre-headless | java17-runtime-headless | java21-runtime-headless"
                         + " | java25-runtime-headless",
                 "iptables", "iproute2", "procps", "adduser");
-        // No conffile: policy allows them only under /etc; postinst installs the default sidecar.env instead.
-        assertThat(listControl()).contains("./postinst", "./prerm", "./postrm", "./control", "./md5sums")
-                .doesNotContain("./conffiles");
+        assertThat(listControl()).contains("./postinst", "./prerm", "./postrm", "./control", "./md5sums",
+                "./conffiles");
+        // One conffile, the unit's environment file: policy allows conffiles only under /etc, so the default
+        // sidecar.env (in /var/lib) is installed by postinst instead.
+        assertThat(controlFile("conffiles")).isEqualTo("/etc/default/istio-vm-agent\n");
+        assertThat(controlFile("md5sums")).as("conffiles are not in md5sums, as with dh_md5sums")
+                .doesNotContain("etc/default");
     }
 
     @Test
@@ -70,6 +74,8 @@ class DebPackageIT {
         assertEntry(lines, "-rwxr-xr-x", "./usr/bin/istio-vm-agent");
         assertEntry(lines, "-rw-r--r--", "./usr/share/istio-vm-agent/istio-vm-agent.jar");
         assertEntry(lines, "-rw-r--r--", "./usr/share/istio-vm-agent/sidecar.env");
+        assertEntry(lines, "-rw-r--r--", "./etc/default/istio-vm-agent");
+        assertEntry(lines, "-rw-r--r--", "./usr/lib/tmpfiles.d/istio-vm-agent.conf");
         assertEntry(lines, "-rw-r--r--", "./lib/systemd/system/istio-vm-agent.service");
         assertEntry(lines, "lrwxrwxrwx", "./lib/systemd/system/istio.service -> istio-vm-agent.service");
         assertEntry(lines, "lrwxrwxrwx",
@@ -106,9 +112,9 @@ class DebPackageIT {
                 }
             }
         }
-        // verify checks that every Exec*= program exists in the root; the Java runtime (a Depends) and kill
-        // (procps, ExecReload) are not ours, so stand-ins mark where they would be installed.
-        for (String program : List.of("usr/bin/java", "bin/kill")) {
+        // verify checks that every Exec*= program exists in the root; kill (procps, ExecReload) is not ours, so a
+        // stand-in marks where it would be installed.
+        for (String program : List.of("bin/kill")) {
             Path standIn = root.resolve(program);
             if (!Files.exists(standIn)) {
                 Files.createDirectories(standIn.getParent());
@@ -121,6 +127,30 @@ class DebPackageIT {
         Run verify = run(command.toArray(String[]::new));
         assertThat(verify.exitCode()).as(verify.output()).isZero();
         assertThat(verify.output()).isEmpty();
+    }
+
+    /**
+     * The shipped unit's sandbox, scored by systemd 252's own table (the host's systemd-analyze, offline: the file
+     * as shipped, not a loaded unit): issue 13's goal is an exposure of 3.0 ("OK") or lower. The table is printed
+     * for the record; README "systemd" says what keeps each remaining line open.
+     */
+    @Test
+    void systemdAnalyzeSecurityRatesTheUnitOk(@TempDir Path root) throws Exception {
+        assertThat(run("dpkg-deb", "-x", deb.toString(), root.toString()).exitCode()).isZero();
+        Path unit = root.resolve("lib/systemd/system/istio-vm-agent.service");
+        Run security = run("systemd-analyze", "security", "--offline=true", "--no-pager", unit.toString());
+        System.out.println("systemd-analyze security --offline=true istio-vm-agent.service:\n" + security.output());
+        java.util.regex.Matcher overall = java.util.regex.Pattern
+                .compile("Overall exposure level for \\S+: (\\d+\\.\\d) (\\S+)").matcher(security.output());
+        assertThat(overall.find()).as(security.output()).isTrue();
+        assertThat(Double.parseDouble(overall.group(1))).as(security.output()).isLessThanOrEqualTo(3.0);
+        assertThat(overall.group(2)).isEqualTo("OK");
+    }
+
+    private static String controlFile(String name) throws Exception {
+        Run cat = run("sh", "-c", "dpkg-deb --ctrl-tarfile \"$1\" | tar -xO ./\"$2\"", "sh", deb.toString(), name);
+        assertThat(cat.exitCode()).as(cat.output()).isZero();
+        return cat.output();
     }
 
     private static void assertEntry(List<String> lines, String mode, String path) {

@@ -48,7 +48,7 @@ class ConfigHostileIT {
 
         String chain = cluster + " is owned by uid 1337, group gid 1337, mode 0644; " + config + " (directory) is "
                 + "owned by uid 1337, group gid 1337, mode 0755 (fix: chown root " + cluster + " && chown root "
-                + config + "), or set it in the agent's environment (its systemd unit)";
+                + config + "), or set it in the agent's environment (/etc/default/istio-vm-agent for the packaged unit)";
         List<String> expected = List.of(
                 "error: " + cluster + ":1: VM_AGENT_ENVOY_BINARY='" + program + "': names the program the agent "
                         + "starts, so only a file that root alone can change may set it; " + chain,
