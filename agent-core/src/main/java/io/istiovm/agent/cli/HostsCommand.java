@@ -1,6 +1,5 @@
 package io.istiovm.agent.cli;
 
-import io.istiovm.agent.assembly.AgentRuntime;
 import io.istiovm.agent.assembly.Assembly;
 import io.istiovm.agent.assembly.Daemon;
 import io.istiovm.agent.assembly.HostsArea;
@@ -8,7 +7,6 @@ import io.istiovm.agent.config.AgentConfig;
 import io.istiovm.agent.config.ConfigException;
 import io.istiovm.agent.config.ConfigProblem;
 import io.istiovm.agent.hosts.HostsFileWriter;
-import io.istiovm.agent.hosts.HostsLatencyBenchmark;
 import io.istiovm.agent.hosts.HostsPlan;
 import java.io.IOException;
 import java.util.concurrent.Callable;
@@ -165,10 +163,7 @@ final class HostsCommand extends CommandGroup {
 
         @Override
         public Integer call() throws Exception {
-            try (AgentRuntime runtime = env.assembly().runtime()) {
-                HostsLatencyBenchmark.run(changes, runtime.loops(), runtime.fileEvents(), env.out());
-            }
-            env.out().flush();
+            Benchmarks.hosts(env, changes);
             return ExitCodes.OK;
         }
     }

@@ -1,17 +1,12 @@
 package io.istiovm.agent.cli;
 
-import io.istiovm.agent.assembly.Assembly;
 import io.istiovm.agent.assembly.CaptureArea;
 import io.istiovm.agent.config.ConfigException;
-import io.istiovm.agent.config.ConfigFiles;
-import io.istiovm.agent.config.ConfigLoader;
 import io.istiovm.agent.netfilter.Backend;
-import io.istiovm.agent.netfilter.CaptureBenchmark;
 import io.istiovm.agent.netfilter.CaptureException;
 import io.istiovm.agent.netfilter.Drift;
 import io.istiovm.agent.netfilter.NetfilterTools;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IFactory;
@@ -180,11 +175,7 @@ final class IptablesCommand extends CommandGroup {
 
         @Override
         public Integer call() throws Exception {
-            Assembly assembly = env.assembly();
-            ConfigFiles scratch = ConfigFiles.inDirectory(Path.of("iptables-benchmark"));
-            new CaptureBenchmark(NetfilterTools.system(), env.out(), clusterEnv -> assembly.capture(
-                    new ConfigLoader(env.host()).loadInMemory(scratch, clusterEnv).config()).settings()).run(runs);
-            env.out().flush();
+            Benchmarks.capture(env, runs);
             return ExitCodes.OK;
         }
     }

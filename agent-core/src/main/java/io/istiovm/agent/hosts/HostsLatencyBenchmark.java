@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
@@ -28,7 +29,20 @@ public final class HostsLatencyBenchmark {
     private HostsLatencyBenchmark() {
     }
 
-    public static void run(int changes, Loops loops, FileEvents fileEvents, PrintWriter out) throws Exception {
+    /** What {@link #run} measured over {@code changes} changes, the watcher's quiet period included. */
+    public record Result(int changes, Duration quietPeriod, long p50Nanos, long p99Nanos, long minNanos,
+                         long maxNanos) {
+        public Result {
+            if (changes <= 0 || minNanos < 0 || p50Nanos < minNanos || p99Nanos < p50Nanos || maxNanos < p99Nanos) {
+                throw new IllegalArgumentException("not a latency distribution: n=" + changes + " min=" + minNanos
+                        + " p50=" + p50Nanos + " p99=" + p99Nanos + " max=" + maxNanos);
+            }
+            Objects.requireNonNull(quietPeriod, "quietPeriod");
+        }
+    }
+
+    /** Measures, prints one line, and returns the numbers. */
+    public static Result run(int changes, Loops loops, FileEvents fileEvents, PrintWriter out) throws Exception {
         Path scratch = Files.createTempDirectory("istio-vm-agent-hosts-bench");
         try {
             Path configDirectory = Files.createDirectories(scratch.resolve("config"));
@@ -67,6 +81,8 @@ public final class HostsLatencyBenchmark {
                             + "(quiet period %d ms included): p50 %.1f ms, p99 %.1f ms, min %.1f ms, max %.1f ms%n",
                     changes, HostsComponent.QUIET.toMillis(), millis(percentile(nanos, 50)),
                     millis(percentile(nanos, 99)), millis(nanos[0]), millis(nanos[changes - 1]));
+            return new Result(changes, HostsComponent.QUIET, percentile(nanos, 50), percentile(nanos, 99), nanos[0],
+                    nanos[changes - 1]);
         } finally {
             deleteTree(scratch);
         }

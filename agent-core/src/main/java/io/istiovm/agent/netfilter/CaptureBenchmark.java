@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
@@ -37,12 +38,50 @@ public final class CaptureBenchmark {
         this.settings = settings;
     }
 
-    public void run(int runs) throws Exception {
+    /** One case: the agent's apply (median of the timed runs) against one process per rule (median of up to 3). */
+    public record Case(String name, int rulesAndChains, long agentApplyNanos, long perRuleNanos) {
+        public Case {
+            Objects.requireNonNull(name, "name");
+            if (rulesAndChains <= 0 || agentApplyNanos <= 0 || perRuleNanos <= 0) {
+                throw new IllegalArgumentException("a case needs rules and positive times: " + rulesAndChains + ", "
+                        + agentApplyNanos + ", " + perRuleNanos);
+            }
+        }
+
+        /** How many times faster the agent's one transaction is than the per-rule baseline. */
+        public double ratio() {
+            return (double) perRuleNanos / agentApplyNanos;
+        }
+    }
+
+    /** What {@link #run} measured: the backend and, in order, the seed case and the large case. */
+    public record Result(String backend, int runs, List<Case> cases) {
+        /** The seed configuration's name in {@link #cases}. */
+        public static final String SEED = "seed";
+        /** The large configuration's name in {@link #cases}. */
+        public static final String LARGE = "1000 ports / 200 CIDRs";
+
+        public Result {
+            Objects.requireNonNull(backend, "backend");
+            cases = List.copyOf(cases);
+        }
+
+        public Case byName(String name) {
+            return cases.stream().filter(c -> c.name().equals(name)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("no case " + name));
+        }
+    }
+
+    /** Measures, prints the table, and returns the numbers. */
+    public Result run(int runs) throws Exception {
+        List<Case> results = new ArrayList<>();
+        String backendName;
         String namespace = "ivabench-" + ProcessHandle.current().pid();
         require(systemTools.runOnPath("ip", List.of("netns", "add", namespace)));
         try {
             NetfilterTools tools = systemTools.inNetworkNamespace(namespace);
             NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
+            backendName = netfilter.backend().suffix();
             out.printf("backend %s, namespace %s, %d timed runs per case (median)%n", netfilter.backend().suffix(),
                     namespace, runs);
             String ports = IntStream.rangeClosed(1, 1000).mapToObj(i -> Integer.toString(20000 + i))
@@ -50,8 +89,8 @@ public final class CaptureBenchmark {
             String cidrs = IntStream.range(0, 200).mapToObj(i -> "10." + (i / 250) + "." + (i % 250) + ".0/24")
                     .collect(Collectors.joining(","));
             Map<String, String> cases = new LinkedHashMap<>();
-            cases.put("seed", "ISTIO_SERVICE_CIDR=172.21.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
-            cases.put("1000 ports / 200 CIDRs", "ISTIO_SERVICE_CIDR=" + cidrs + "\nISTIO_INBOUND_PORTS=" + ports
+            cases.put(Result.SEED, "ISTIO_SERVICE_CIDR=172.21.0.0/16\nISTIO_INBOUND_PORTS=8888\n");
+            cases.put(Result.LARGE, "ISTIO_SERVICE_CIDR=" + cidrs + "\nISTIO_INBOUND_PORTS=" + ports
                     + "\n");
             for (Map.Entry<String, String> c : cases.entrySet()) {
                 CapturePlan plan = CapturePlanner.plan(settings.read(c.getValue()), HOST);
@@ -78,11 +117,13 @@ public final class CaptureBenchmark {
                 out.printf("%-24s %5d rules+chains  agent apply (save, --test, restore, verify) %9.1f ms   "
                                 + "one process per rule %9.1f ms   ratio %6.1fx%n", c.getKey(), rules, agent / 1e6,
                         perRule / 1e6, (double) perRule / agent);
+                results.add(new Case(c.getKey(), rules, agent, perRule));
             }
         } finally {
             systemTools.runOnPath("ip", List.of("netns", "del", namespace));
         }
         out.flush();
+        return new Result(backendName, runs, results);
     }
 
     /** The baseline: every chain and rule with its own iptables process, as the 1.4 shell script did. */
