@@ -12,8 +12,11 @@ import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 
-/** Stands in for systemd's notify socket: a datagram socket the test binds, at a short path or abstract name. */
-final class NotifySocket implements AutoCloseable {
+/**
+ * Stands in for systemd's notify socket: a datagram socket the test binds, at a short path or abstract name. Public
+ * for the integration tests' benchmark suite, which listens for the packaged agent's READY=1.
+ */
+public final class NotifySocket implements AutoCloseable {
     private final UnixAddress address;
     private final UnixDatagramSocket socket;
     private final Path directory;
@@ -24,7 +27,7 @@ final class NotifySocket implements AutoCloseable {
         this.directory = directory;
     }
 
-    static NotifySocket path() throws IOException {
+    public static NotifySocket path() throws IOException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "x-n");
         UnixAddress address = UnixAddress.path(dir.resolve("notify").toString());
         return new NotifySocket(address, UnixDatagramSocket.bind(address), dir);
@@ -40,7 +43,7 @@ final class NotifySocket implements AutoCloseable {
     }
 
     /** $NOTIFY_SOCKET's value for this socket. */
-    String env() {
+    public String env() {
         return address.toString();
     }
 
@@ -58,7 +61,8 @@ final class NotifySocket implements AutoCloseable {
         return all;
     }
 
-    private Optional<String> receive(Duration timeout) throws IOException {
+    /** The next datagram, or empty when none arrives within {@code timeout}. */
+    public Optional<String> receive(Duration timeout) throws IOException {
         return socket.receive(timeout, 8192).map(b -> new String(b, StandardCharsets.UTF_8));
     }
 

@@ -60,6 +60,51 @@ public final class AgentProcess implements AutoCloseable {
         return command;
     }
 
+    /**
+     * The JVM flags of the .deb's launcher ({@code deb/launcher}, read from this checkout): the one place they are
+     * written, since the unit, its clean-up and the CLI all run that script. A benchmark that measures the agent
+     * "as installed" starts it with exactly these.
+     */
+    public static List<String> launcherJvmFlags() throws IOException {
+        return launcherJvmFlags(Files.readString(repositoryRoot().resolve("deb/launcher")));
+    }
+
+    /** The words between {@code exec "$JAVA"} and {@code -jar} in a launcher script's text. */
+    static List<String> launcherJvmFlags(String script) {
+        String joined = script.replace("\\\n", " ");
+        for (String line : joined.split("\n")) {
+            List<String> words = List.of(line.strip().split("\\s+"));
+            if (words.size() > 2 && words.get(0).equals("exec") && words.get(1).equals("\"$JAVA\"")) {
+                int jar = words.indexOf("-jar");
+                if (jar < 0) {
+                    break;
+                }
+                List<String> flags = words.subList(2, jar);
+                for (String flag : flags) {
+                    if (!flag.matches("-[A-Za-z0-9:+=._-]+")) {
+                        throw new IllegalStateException("the launcher's JVM flag is not a plain word: " + flag);
+                    }
+                }
+                return List.copyOf(flags);
+            }
+        }
+        throw new IllegalStateException("no 'exec \"$JAVA\" <flags> -jar' line in the launcher");
+    }
+
+    /** As {@link #start(Path, Map, String...)} with exactly the launcher's JVM flags ({@link #launcherJvmFlags()}). */
+    public static AgentProcess startAsLauncher(Path log, Map<String, String> environment, String... args)
+            throws IOException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString()));
+        command.addAll(launcherJvmFlags());
+        command.addAll(List.of("-jar", jar().toString()));
+        command.addAll(List.of(args));
+        Process process = builder(command, environment).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
+        return new AgentProcess(process, log);
+    }
+
     private static ProcessBuilder builder(List<String> command, Map<String, String> environment) {
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
