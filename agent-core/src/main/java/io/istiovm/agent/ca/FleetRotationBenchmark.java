@@ -367,7 +367,10 @@ public final class FleetRotationBenchmark {
 
     /**
      * {@code [png] [agents] [seed]}: prints the table of every scenario with and without jitter, and writes the
-     * histogram of the mass reboot (enrolment at boot, unlimited CA) to {@code png} when given.
+     * histogram of the mass reboot (enrolment at boot, unlimited CA) to {@code png} when given. From the top of the
+     * checkout: {@code mvn -o -q -pl agent-core compile exec:java
+     * -Dexec.mainClass=io.istiovm.agent.ca.FleetRotationBenchmark
+     * -Dexec.args="$PWD/docs/benchmarks/fleet-rotation.png"}.
      */
     public static void main(String[] args) throws IOException {
         // The rotator logs every schedule at info: thousands of lines for a simulated fleet. The agent's logging
