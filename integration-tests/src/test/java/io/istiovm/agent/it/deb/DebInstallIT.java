@@ -223,6 +223,12 @@ class DebInstallIT {
         assertThat(state().get("MainPID")).isEqualTo(pid);
         assertThat(state().get("StatusText")).startsWith("ready");
         assertOneAgentAndOneEnvoyAsIstioProxy();
+        // The first run trained the launcher's class-data archive as it exited; this second start checked it and
+        // maps it, under the unit's sandbox.
+        String archives = box.exec("sh", "-c", "ls /var/lib/istio-vm-agent/ | grep '^cds-.*\\.jsa$'").out();
+        assertThat(archives.lines().toList()).as("the promoted archive").hasSize(1);
+        assertThat(box.exec("grep", "-c", "/var/lib/istio-vm-agent/" + archives.strip(), "/proc/" + pid + "/maps")
+                .out().strip()).isNotEqualTo("0");
     }
 
     @Test

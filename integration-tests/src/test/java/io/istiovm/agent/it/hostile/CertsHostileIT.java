@@ -37,8 +37,11 @@ import org.junit.jupiter.api.io.TempDir;
  * after the attack that reaches the disk and Envoy (over SDS).
  */
 class CertsHostileIT {
-    /** Rotation at half-life leaves half a minute for each attack and the {@code certs show} that checks it. */
-    private static final Duration LIFETIME = Duration.ofSeconds(60);
+    /**
+     * Rotation at half-life leaves a quarter of a minute for each attack and the {@code certs show} that checks it
+     * (each takes a few seconds), and keeps the class's real-time waits short.
+     */
+    private static final Duration LIFETIME = Duration.ofSeconds(30);
     private static final String ID = TestCa.identity("vm", "default");
     private static final IdentityExpectation EXPECT = new IdentityExpectation("cluster.local", "vm", Optional.empty());
 

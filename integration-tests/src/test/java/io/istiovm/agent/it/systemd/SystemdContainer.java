@@ -117,7 +117,10 @@ public final class SystemdContainer implements AutoCloseable {
     }
 
     private final String name;
+    /** The veth's /30 (its first three octets), or null when booted in a namespace the caller made. */
     private final String net;
+    /** The network namespace (a name under /run/netns) the container joined, or null with its own veth. */
+    private final String namespace;
     private final Path root;
     private final Path work;
     private final FileChannel lockChannel;
@@ -134,10 +137,11 @@ public final class SystemdContainer implements AutoCloseable {
     public record Timings(Duration rootfsBuild, Duration unpack, Duration boot) {
     }
 
-    private SystemdContainer(String name, String net, Path root, Path work, FileChannel lockChannel, FileLock lock,
-                             Timings timings) {
+    private SystemdContainer(String name, String net, String namespace, Path root, Path work, FileChannel lockChannel,
+                             FileLock lock, Timings timings) {
         this.name = name;
         this.net = net;
+        this.namespace = namespace;
         this.root = root;
         this.work = work;
         this.lockChannel = lockChannel;
@@ -153,6 +157,24 @@ public final class SystemdContainer implements AutoCloseable {
      * @param artifacts where teardown leaves the console log and the container's journal (e.g. under target/)
      */
     public static SystemdContainer boot(List<Bind> binds, Path artifacts) throws IOException, InterruptedException {
+        return boot(binds, artifacts, null);
+    }
+
+    /**
+     * Boots a fresh container that joins the network namespace {@code namespace} (a name under /run/netns, made and
+     * wired by the caller, e.g. {@code VmPeerNetwork}'s vm) instead of getting a veth to the host: nothing of the
+     * host's network is touched, and the container's addresses and routes are the namespace's.
+     */
+    public static SystemdContainer bootInNamespace(List<Bind> binds, Path artifacts, String namespace)
+            throws IOException, InterruptedException {
+        if (!namespace.matches("[A-Za-z0-9][A-Za-z0-9_.-]*") || !Files.exists(Path.of("/run/netns", namespace))) {
+            throw new IllegalArgumentException("no network namespace /run/netns/" + namespace);
+        }
+        return boot(binds, artifacts, namespace);
+    }
+
+    private static SystemdContainer boot(List<Bind> binds, Path artifacts, String namespace)
+            throws IOException, InterruptedException {
         Prerequisites.check();
         Files.createDirectories(Path.of(STATE_DIR));
         cleanupStale();
@@ -161,7 +183,7 @@ public final class SystemdContainer implements AutoCloseable {
         if (name.length() > 12) {
             throw new IllegalStateException("machine name too long for its veth: " + name);
         }
-        String net = freeNet();
+        String net = namespace == null ? freeNet() : null;
         Path lockFile = Path.of(STATE_DIR, name + ".lock");
         FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock lock;
@@ -200,7 +222,7 @@ public final class SystemdContainer implements AutoCloseable {
             throw e;
         }
         Instant t2 = Instant.now();
-        SystemdContainer box = new SystemdContainer(name, net, root, work, channel, lock,
+        SystemdContainer box = new SystemdContainer(name, net, namespace, root, work, channel, lock,
                 new Timings(Duration.between(t0, t1), Duration.between(t1, t2), Duration.ZERO));
         Runtime.getRuntime().addShutdownHook(new Thread(box::closeQuietly, "systemd-container-teardown"));
         try {
@@ -215,7 +237,8 @@ public final class SystemdContainer implements AutoCloseable {
     private void start(List<Bind> binds) throws IOException, InterruptedException {
         Instant t0 = Instant.now();
         List<String> command = new ArrayList<>(List.of("systemd-nspawn", "--register=no", "--keep-unit", "--boot",
-                "--notify-ready=yes", "--directory=" + root, "--machine=" + name, "--network-veth",
+                "--notify-ready=yes", "--directory=" + root, "--machine=" + name,
+                namespace == null ? "--network-veth" : "--network-namespace-path=/run/netns/" + namespace,
                 "--console=read-only"));
         binds.forEach(b -> command.add(b.option()));
         // nspawn speaks sd_notify to whoever started it (systemd 252 nspawn.c): first "X_NSPAWN_LEADER_PID=" once
@@ -234,6 +257,10 @@ public final class SystemdContainer implements AutoCloseable {
         if (!state.equals("running")) {
             throw new AssertionError("container " + name + " did not boot: is-system-running = '" + state + "'\n"
                     + exec("systemctl", "--failed", "--no-pager").out() + "\n" + console());
+        }
+        if (namespace != null) {
+            timingsBoot = Duration.between(t0, Instant.now());
+            return;
         }
         // No networkd on either side: static /30 addresses, host .1, container .2.
         Host.run(Duration.ofSeconds(10), "ip", "addr", "add", net + ".1/30", "dev", "ve-" + name).ok();
@@ -284,12 +311,19 @@ public final class SystemdContainer implements AutoCloseable {
 
     /** The host end of the veth (the container's default route). */
     public String hostAddress() {
-        return net + ".1";
+        return veth() + ".1";
     }
 
     /** The container end of the veth ({@code host0}). */
     public String containerAddress() {
-        return net + ".2";
+        return veth() + ".2";
+    }
+
+    private String veth() {
+        if (net == null) {
+            throw new IllegalStateException("container " + name + " has no veth: it joined /run/netns/" + namespace);
+        }
+        return net;
     }
 
     public Timings timings() {

@@ -1,6 +1,9 @@
 package io.istiovm.agent.it.systemd;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.istiovm.agent.testing.VmPeerNetwork;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,6 +48,31 @@ class SystemdContainerIT {
         assertThat(Path.of(SystemdContainer.STATE_DIR, name + ".lock")).doesNotExist();
         assertThat(Host.run(java.time.Duration.ofSeconds(10), "ip", "link", "show", "ve-" + name).exit()).isNotZero();
         assertThat(Files.readAllLines(Path.of("/proc/self/mountinfo"))).noneMatch(l -> l.contains("/" + name + " "));
+    }
+
+    /**
+     * The sandbox's shape: the container joins a namespace made by the caller (VmPeerNetwork's vm, its veth to the
+     * peer), so its traffic goes only to the peer namespace, and no veth is made on the host.
+     */
+    @Test
+    void bootsIntoANetworkNamespaceMadeByTheCallerWithNoVethOnTheHost() throws Exception {
+        try (VmPeerNetwork network = VmPeerNetwork.create()) {
+            network.listenOn(network.peer(), "peer", VmPeerNetwork.PEER_IPV4, 8000);
+            String name;
+            try (SystemdContainer box = SystemdContainer.bootInNamespace(List.of(), ARTIFACTS, network.vm())) {
+                name = box.name();
+                assertThat(box.exec("systemctl", "is-system-running").out().strip()).isEqualTo("running");
+                assertThat(box.exec("ip", "-o", "-4", "addr", "show").ok().out())
+                        .contains(VmPeerNetwork.VM_IPV4 + "/24");
+                assertThat(Host.run(Duration.ofSeconds(10), "ip", "link", "show", "ve-" + name).exit()).isNotZero();
+                // bash's /dev/tcp: the rootfs has no nc or curl; the listener answers with what it saw.
+                String answer = box.exec("bash", "-c", "exec 3<>/dev/tcp/" + VmPeerNetwork.PEER_IPV4
+                        + "/8000 && head -n 1 <&3").ok().out();
+                assertThat(answer).isEqualTo("peer " + VmPeerNetwork.PEER_IPV4 + ":8000\n");
+                assertThatThrownBy(box::hostAddress).isInstanceOf(IllegalStateException.class);
+            }
+            assertThat(Path.of("/var/lib/machines", name)).doesNotExist();
+        }
     }
 
     /** What a SIGKILLed run leaves: its tmpfs rootfs, its cgroups with a process in them, an unheld lock file. */
