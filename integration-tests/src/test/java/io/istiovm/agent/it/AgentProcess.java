@@ -61,48 +61,39 @@ public final class AgentProcess implements AutoCloseable {
     }
 
     /**
-     * The JVM flags of the .deb's launcher ({@code deb/launcher}, read from this checkout): the one place they are
-     * written, since the unit, its clean-up and the CLI all run that script. A benchmark that measures the agent
-     * "as installed" starts it with exactly these.
+     * As {@link #start(Path, Map, String...)}, but through the .deb's launcher ({@code deb/launcher} of this checkout)
+     * as the unit starts the agent: its JVM flags and its class-data archive (trained by the first {@code run},
+     * mapped from then on), kept in {@code stateDir} (a directory of ours, mode 0700). The launcher execs the JVM,
+     * so {@link #pid()} is the agent's.
      */
-    public static List<String> launcherJvmFlags() throws IOException {
-        return launcherJvmFlags(Files.readString(repositoryRoot().resolve("deb/launcher")));
-    }
-
-    /** The words between {@code exec "$JAVA"} and {@code -jar} in a launcher script's text. */
-    static List<String> launcherJvmFlags(String script) {
-        String joined = script.replace("\\\n", " ");
-        for (String line : joined.split("\n")) {
-            List<String> words = List.of(line.strip().split("\\s+"));
-            if (words.size() > 2 && words.get(0).equals("exec") && words.get(1).equals("\"$JAVA\"")) {
-                int jar = words.indexOf("-jar");
-                if (jar < 0) {
-                    break;
-                }
-                List<String> flags = words.subList(2, jar);
-                for (String flag : flags) {
-                    if (!flag.matches("-[A-Za-z0-9:+=._-]+")) {
-                        throw new IllegalStateException("the launcher's JVM flag is not a plain word: " + flag);
-                    }
-                }
-                return List.copyOf(flags);
-            }
-        }
-        throw new IllegalStateException("no 'exec \"$JAVA\" <flags> -jar' line in the launcher");
-    }
-
-    /** As {@link #start(Path, Map, String...)} with exactly the launcher's JVM flags ({@link #launcherJvmFlags()}). */
-    public static AgentProcess startAsLauncher(Path log, Map<String, String> environment, String... args)
-            throws IOException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString()));
-        command.addAll(launcherJvmFlags());
-        command.addAll(List.of("-jar", jar().toString()));
+    public static AgentProcess startThroughLauncher(Path stateDir, Path log, Map<String, String> environment,
+                                                    String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of("sh", repositoryRoot().resolve("deb/launcher").toString()));
         command.addAll(List.of(args));
-        Process process = builder(command, environment).redirectErrorStream(true)
+        Map<String, String> env = new java.util.HashMap<>(launcherEnvironment(stateDir));
+        env.putAll(environment);
+        Process process = builder(command, env).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .start();
         return new AgentProcess(process, log);
+    }
+
+    /** What points the launcher at this build's jar and JVM and at {@code stateDir} for its archive. */
+    public static Map<String, String> launcherEnvironment(Path stateDir) {
+        return Map.of("ISTIO_VM_AGENT_JAR", jar().toString(),
+                "ISTIO_VM_AGENT_JAVA", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "ISTIO_VM_AGENT_STATE_DIR", stateDir.toString());
+    }
+
+    /** The JVM's own command-line words of a running agent (/proc/PID/cmdline, between java and -jar). */
+    public List<String> jvmFlags() throws IOException {
+        String[] words = new String(Files.readAllBytes(Path.of("/proc", Long.toString(process.pid()), "cmdline")),
+                StandardCharsets.UTF_8).split("\0");
+        List<String> flags = new ArrayList<>();
+        for (int i = 1; i < words.length && !words[i].equals("-jar"); i++) {
+            flags.add(words[i]);
+        }
+        return flags;
     }
 
     private static ProcessBuilder builder(List<String> command, Map<String, String> environment) {

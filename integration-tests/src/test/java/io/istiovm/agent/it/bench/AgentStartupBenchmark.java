@@ -25,9 +25,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The packaged agent ({@code run}, the jar with the launcher's JVM flags) under a stand-in for systemd: from exec
- * to the READY=1 datagram on $NOTIFY_SOCKET, with the Envoy stand-in becoming LIVE as soon as it has its secrets
- * (no gate, no fault), median of {@code runs} fresh starts; then the last agent is left idle for one window, at
+ * The packaged agent ({@code run}, started through the .deb's launcher as the unit starts it: its JVM flags and its
+ * class-data archive) under a stand-in for systemd: from exec to the READY=1 datagram on $NOTIFY_SOCKET, with the
+ * Envoy stand-in becoming LIVE as soon as it has its secrets (no gate, no fault), median of {@code runs} fresh
+ * starts after the first (which trains the archive); then the last agent is left idle for one window, at
  * whose end its resident memory is read ({@code /proc/PID/status} VmRSS, RssAnon) and over which its CPU time is
  * counted ({@code /proc/PID/stat} utime + stime). The agent runs with the shipped defaults except what points it
  * at the fixture (the fixture's short Envoy poll interval is put back to the default, which idle CPU depends on).
@@ -84,7 +85,8 @@ final class AgentStartupBenchmark {
         }
     }
 
-    record Result(List<Start> starts, Distribution ready, Idle idle, List<String> jvmFlags, String pollInterval) {
+    record Result(Start first, List<Start> starts, Distribution ready, Idle idle, List<String> jvmFlags,
+                  String pollInterval) {
         Result {
             starts = List.copyOf(starts);
             jvmFlags = List.copyOf(jvmFlags);
@@ -98,49 +100,86 @@ final class AgentStartupBenchmark {
         }
     }
 
+    /**
+     * A first start, as the unit's first after install (it trains the launcher's class-data archive, written when
+     * that JVM exits), the launcher's check of the archive (its next run), then {@code runs} measured starts that
+     * map it, the last one left idle for {@code idleWindow}.
+     */
     static Result measure(int runs, Duration idleWindow) throws Exception {
-        List<Start> starts = new ArrayList<>();
-        Idle idle = null;
-        String poll = ((ConfigKey.Default.Literal) ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL.defaultValue()).value();
-        for (int i = 0; i < runs; i++) {
-            boolean last = i == runs - 1;
-            try (EnvoyStandInFixture standIn = new EnvoyStandInFixture();
-                 NotifySocket systemd = NotifySocket.path()) {
-                TestIdentities.writeFiles(new TestIdentities().issue("bar", "httpbin"), standIn.certsDir());
-                Path configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
-                Path stamp = standIn.shmDir().resolve("exec-stamp");
-                Path probes = standIn.shmDir().resolve("probe-stamps");
-                Path envoy = stampingEnvoy(standIn, stamp, probes);
-                Files.writeString(configDir.resolve("cluster.env"), standIn.clusterEnv(
-                        "VM_AGENT_ENVOY_BINARY=" + envoy, "VM_AGENT_ENVOY_POLL_INTERVAL=" + poll,
-                        // The stand-in's "epoch 0 is LIVE" line is at info: relayed, it dates the LIVE moment.
-                        "VM_AGENT_ENVOY_LOG_LEVEL=info"));
-                Path log = standIn.dir().resolve("agent.log");
-                Instant execAt = Instant.now();
-                long begin = System.nanoTime();
-                try (AgentProcess agent = AgentProcess.startAsLauncher(log, Map.of("NOTIFY_SOCKET", systemd.env()),
-                        "run", "--config-dir", configDir.toString())) {
-                    awaitReady(systemd, agent);
-                    long ready = System.nanoTime() - begin;
-                    Start start = new Start(ready, probeNanos(probes), execStamp(stamp).stream()
-                            .mapToLong(at -> Duration.between(execAt, at).toNanos()).findFirst(),
-                            liveInstant(agent.logText()).stream()
-                                    .mapToLong(at -> Duration.between(execAt, at).toNanos()).findFirst());
-                    starts.add(start);
-                    System.out.printf(Locale.ROOT, "agent exec -> READY=1  run %d/%d: %.0f ms (stand-in probes %s ms, "
-                                    + "Envoy exec at %s ms, LIVE at %s ms; agent's own %s ms)%n", i + 1, runs,
-                            ready / 1e6, millis(start.probesNanos()), millis(start.envoyExecNanos()),
-                            millis(start.envoyLiveNanos()), millis(start.agentNanos()));
-                    if (last) {
-                        idle = idle(agent.pid(), idleWindow);
-                    }
-                    agent.terminate();
-                    agent.waitFor(WAIT);
+        Path state = Files.createTempDirectory(Path.of("/tmp"), "x-bench-state",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        try {
+            Measured first = startOnce(state, "first start (trains the class-data archive)", Optional.empty());
+            Path log = Files.createTempFile(state, "version", ".log");
+            try (AgentProcess check = AgentProcess.startThroughLauncher(state, log, Map.of(), "--version")) {
+                if (check.waitFor(WAIT) != 0) {
+                    throw new IllegalStateException("the launcher's --version failed: " + check.logText());
                 }
             }
+            List<Start> starts = new ArrayList<>();
+            Measured last = null;
+            for (int i = 0; i < runs; i++) {
+                last = startOnce(state, "run " + (i + 1) + "/" + runs,
+                        i == runs - 1 ? Optional.of(idleWindow) : Optional.empty());
+                starts.add(last.start());
+            }
+            Distribution ready = Distribution.of(starts.stream().map(Start::readyNanos).toList());
+            return new Result(first.start(), starts, ready, last.idle().orElseThrow(), last.jvmFlags(), POLL);
+        } finally {
+            try (var files = Files.list(state)) {
+                for (Path file : files.toList()) {
+                    Files.deleteIfExists(file);
+                }
+            }
+            Files.deleteIfExists(state);
         }
-        Distribution ready = Distribution.of(starts.stream().map(Start::readyNanos).toList());
-        return new Result(starts, ready, idle, AgentProcess.launcherJvmFlags(), poll);
+    }
+
+    /** One start, its JVM's flags as the launcher chose them, and the idle window when one was asked for. */
+    private record Measured(Start start, List<String> jvmFlags, Optional<Idle> idle) {
+    }
+
+    /** The shipped default of VM_AGENT_ENVOY_POLL_INTERVAL, which the fixture shortens. */
+    private static final String POLL =
+            ((ConfigKey.Default.Literal) ConfigKeys.VM_AGENT_ENVOY_POLL_INTERVAL.defaultValue()).value();
+
+    private static Measured startOnce(Path state, String what, Optional<Duration> idleWindow) throws Exception {
+        try (EnvoyStandInFixture standIn = new EnvoyStandInFixture();
+             NotifySocket systemd = NotifySocket.path()) {
+            TestIdentities.writeFiles(new TestIdentities().issue("bar", "httpbin"), standIn.certsDir());
+            Path configDir = Files.createDirectories(standIn.dir().resolve("agent-config"));
+            Path stamp = standIn.shmDir().resolve("exec-stamp");
+            Path probes = standIn.shmDir().resolve("probe-stamps");
+            Path envoy = stampingEnvoy(standIn, stamp, probes);
+            Files.writeString(configDir.resolve("cluster.env"), standIn.clusterEnv(
+                    "VM_AGENT_ENVOY_BINARY=" + envoy, "VM_AGENT_ENVOY_POLL_INTERVAL=" + POLL,
+                    // The stand-in's "epoch 0 is LIVE" line is at info: relayed, it dates the LIVE moment.
+                    "VM_AGENT_ENVOY_LOG_LEVEL=info"));
+            Path log = standIn.dir().resolve("agent.log");
+            Instant execAt = Instant.now();
+            long begin = System.nanoTime();
+            try (AgentProcess agent = AgentProcess.startThroughLauncher(state, log,
+                    Map.of("NOTIFY_SOCKET", systemd.env()), "run", "--config-dir", configDir.toString())) {
+                awaitReady(systemd, agent);
+                long ready = System.nanoTime() - begin;
+                Start start = new Start(ready, probeNanos(probes), execStamp(stamp).stream()
+                        .mapToLong(at -> Duration.between(execAt, at).toNanos()).findFirst(),
+                        liveInstant(agent.logText()).stream()
+                                .mapToLong(at -> Duration.between(execAt, at).toNanos()).findFirst());
+                List<String> flags = agent.jvmFlags();
+                System.out.printf(Locale.ROOT, "agent exec -> READY=1  %s: %.0f ms (stand-in probes %s ms, Envoy exec"
+                                + " at %s ms, LIVE at %s ms; agent's own %s ms)%n  JVM: %s%n", what, ready / 1e6,
+                        millis(start.probesNanos()), millis(start.envoyExecNanos()), millis(start.envoyLiveNanos()),
+                        millis(start.agentNanos()), String.join(" ", flags));
+                Optional<Idle> idle = Optional.empty();
+                if (idleWindow.isPresent()) {
+                    idle = Optional.of(idle(agent.pid(), idleWindow.get()));
+                }
+                agent.terminate();
+                agent.waitFor(WAIT);
+                return new Measured(start, flags, idle);
+            }
+        }
     }
 
     private static String millis(OptionalLong nanos) {

@@ -17,7 +17,8 @@ class AgentStartupBenchmarkTest {
 
     @Test
     void statusFieldsAreReadInKilobytes() {
-        String status = "Name:\tjava\nThreads:\t26\nVmRSS:\t  124312 kB\nRssAnon:\t  103636 kB\nCpus_allowed_list:\t0-1\n";
+        String status = "Name:\tjava\nThreads:\t26\nVmRSS:\t  124312 kB\nRssAnon:\t  103636 kB\n"
+                + "Cpus_allowed_list:\t0-1\n";
         var values = AgentStartupBenchmark.status(status);
         assertThat(values).containsEntry("VmRSS", 124312L).containsEntry("RssAnon", 103636L)
                 .containsEntry("Threads", 26L).doesNotContainKey("Cpus_allowed_list");

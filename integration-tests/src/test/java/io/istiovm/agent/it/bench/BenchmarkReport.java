@@ -1,7 +1,9 @@
 package io.istiovm.agent.it.bench;
 
+import com.fasterxml.jackson.core.StreamWriteFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
@@ -109,8 +111,15 @@ record BenchmarkReport(String command, Machine machine, Duration suiteTime, List
         return seconds >= 60 ? seconds / 60 + " min " + seconds % 60 + " s" : seconds + " s";
     }
 
+    /** Four significant digits: what the measurement supports, without the float noise of the arithmetic. */
+    static java.math.BigDecimal significant(double value) {
+        return new java.math.BigDecimal(value).round(new java.math.MathContext(4)).stripTrailingZeros();
+    }
+
     String json() {
-        ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        // Plain numbers (20, not 2E+1) for readers that do not expect exponents.
+        ObjectMapper mapper = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
+                .enable(StreamWriteFeature.WRITE_BIGDECIMAL_AS_PLAIN).build();
         ObjectNode root = mapper.createObjectNode();
         root.put("generated_by", command);
         ObjectNode m = root.putObject("machine");
@@ -129,7 +138,7 @@ record BenchmarkReport(String command, Machine machine, Duration suiteTime, List
             if (f.value() == null) {
                 o.putNull("value");
             } else {
-                o.put("value", f.value());
+                o.put("value", significant(f.value()));
             }
             o.put("unit", f.unit());
             if (f.goal() == null) {
@@ -137,7 +146,7 @@ record BenchmarkReport(String command, Machine machine, Duration suiteTime, List
                 o.putNull("comparator");
                 o.putNull("met");
             } else {
-                o.put("goal", f.goal());
+                o.put("goal", significant(f.goal()));
                 o.put("comparator", f.comparator().symbol());
                 if (f.met().isPresent()) {
                     o.put("met", f.met().get());
@@ -145,7 +154,7 @@ record BenchmarkReport(String command, Machine machine, Duration suiteTime, List
                     o.putNull("met");
                 }
             }
-            f.missedBy().ifPresent(by -> o.put("missed_by", by));
+            f.missedBy().ifPresent(by -> o.put("missed_by", significant(by)));
             o.put("detail", f.detail());
             if (f.notMeasured() != null) {
                 o.put("not_measured", f.notMeasured());

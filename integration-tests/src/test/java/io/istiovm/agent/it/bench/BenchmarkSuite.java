@@ -3,6 +3,7 @@ package io.istiovm.agent.it.bench;
 import static io.istiovm.agent.it.bench.Figure.Comparator.AT_LEAST;
 import static io.istiovm.agent.it.bench.Figure.Comparator.AT_MOST;
 
+import io.istiovm.agent.ca.FleetRotationBenchmark;
 import io.istiovm.agent.cli.Benchmarks;
 import io.istiovm.agent.cli.CliEnvironment;
 import io.istiovm.agent.hosts.HostsLatencyBenchmark;
@@ -28,7 +29,10 @@ import java.util.OptionalLong;
  */
 public final class BenchmarkSuite {
     static final String COMMAND = "sudo ./istio-vm-agent benchmark";
-    private static final String USAGE = "usage: BenchmarkSuite --out DIR [--quick] [--only startup|iptables|envoy|hosts]";
+    /** The seed FleetRotationBenchmark's main plots docs/benchmarks/fleet-rotation.png with. */
+    private static final long FLEET_SEED = 1;
+    private static final String USAGE = "usage: BenchmarkSuite --out DIR [--quick] "
+            + "[--only startup|iptables|envoy|hosts|fleet]";
 
     private final List<Figure> figures = new ArrayList<>();
     private final List<BenchmarkReport.Plot> plots = new ArrayList<>();
@@ -40,6 +44,11 @@ public final class BenchmarkSuite {
     }
 
     public static void main(String[] args) throws Exception {
+        // The fleet simulation's Rotators log every schedule at info: thousands of lines. Read by the agent's
+        // logging backend when slf4j starts, which is after this line (no logger exists yet).
+        if (System.getProperty("istiovm.log.level") == null) {
+            System.setProperty("istiovm.log.level", "info,io.istiovm.agent.ca.Rotator=off");
+        }
         Path out = null;
         boolean quick = false;
         String only = null;
@@ -78,16 +87,17 @@ public final class BenchmarkSuite {
                 Figure.notMeasured("iptables, 1000 ports / 200 CIDRs: per-rule baseline ÷ agent", "×", 20.0,
                         AT_LEAST, "the part failed")));
         part("envoy", "SDS push and Envoy crash", () -> envoy(EnvoyBenchmark.measure(quick ? 20 : 100, quick ? 5 : 20)),
-                List.of(Figure.notMeasured("identity → Envoy (SDS push) p99", "ms", 100.0, AT_MOST, "the part failed"),
+                List.of(Figure.notMeasured("identity → Envoy (SDS push) p99", "ms", 100.0, AT_MOST,
+                                "the part failed"),
                         Figure.notMeasured("dropped connections during the rotations", "connections", 0.0, AT_MOST,
                                 "the part failed"),
                         Figure.notMeasured("Envoy SIGKILL → new Envoy started, p99", "s", 0.5, AT_MOST,
                                 "the part failed")));
         part("hosts", "hosts", () -> hosts(Benchmarks.hosts(env, quick ? 30 : 100)), List.of(Figure.notMeasured(
                 "hosts source change → /etc/hosts p99", "ms", 200.0, AT_MOST, "the part failed")));
-        if (only == null) {
-            fleet();
-        }
+        part("fleet", "fleet rotation (simulated)", () -> fleet(quick), List.of(Figure.notMeasured(
+                "fleet of 1000, mass reboot: busiest 1 s of rotations, share of the fleet", "%", 5.0, AT_MOST,
+                "the part failed")));
         Duration took = Duration.ofNanos(System.nanoTime() - begin);
         BenchmarkReport report = new BenchmarkReport(COMMAND, machine, took, figures, plots);
         report.write(out);
@@ -130,22 +140,27 @@ public final class BenchmarkSuite {
         OptionalLong agent = r.median(AgentStartupBenchmark.Start::agentNanos);
         OptionalLong standIn = r.median(AgentStartupBenchmark.Start::standInNanos);
         figures.add(Figure.measured("agent exec → READY=1", ready, "s", 0.5, AT_MOST,
-                "median of " + r.ready().n() + " fresh starts of the packaged jar with the launcher's flags ("
-                        + String.join(" ", r.jvmFlags()) + "), READY=1 read on $NOTIFY_SOCKET; stand-in LIVE as soon"
-                        + " as SDS gives it the secrets; VM_AGENT_ENVOY_POLL_INTERVAL " + r.pollInterval()
+                "median of " + r.ready().n() + " fresh starts of the packaged jar through deb/launcher (JVM: "
+                        + String.join(" ", readable(r.jvmFlags())) + "), READY=1 read on $NOTIFY_SOCKET; stand-in"
+                        + " LIVE as soon as SDS gives it the secrets; VM_AGENT_ENVOY_POLL_INTERVAL " + r.pollInterval()
                         + " (default)",
-                "The stand-in is a JVM (its two probes and its start are "
+                "The Envoy stand-in is a JVM (its two probes and its start are "
                         + (standIn.isPresent() ? seconds(standIn.getAsLong()) : "?")
-                        + " of it): a real Envoy answers --version in milliseconds; the agent's own part must shrink"
-                        + " too: notice LIVE without the 1 s poll (a watch on Envoy's admin or a short poll until the"
-                        + " first LIVE), start the components in parallel, class-data sharing for the agent's JVM."));
+                        + " of this), where a real Envoy answers --version in milliseconds; the agent's own part ("
+                        + (agent.isPresent() ? seconds(agent.getAsLong()) : "?") + ") must shrink too: notice the"
+                        + " first LIVE without waiting for the 1 s poll, start Envoy before the other components are"
+                        + " up, and a JVM start lighter than the current one."));
+        figures.add(Figure.info("… first start after install (the launcher trains its class-data archive)",
+                r.first().readyNanos() / 1e9, "s", "one start before the measured ones, with an empty state"
+                        + " directory: no archive mapped (the JVM writes one at exit)"));
         if (agent.isPresent()) {
             figures.add(Figure.info("… of which the agent's own (start, launch, noticing LIVE)",
                     agent.getAsLong() / 1e9, "s", "median: exec → READY=1 less the stand-in's probe runs and its"
                             + " launch → LIVE (realtime stamps from a wrapper and from the stand-in's log line)"));
         }
         if (standIn.isPresent()) {
-            figures.add(Figure.info("… of which the Envoy stand-in's (--version, --hot-restart-version, launch → LIVE)",
+            figures.add(Figure.info(
+                    "… of which the Envoy stand-in's (--version, --hot-restart-version, launch → LIVE)",
                     standIn.getAsLong() / 1e9, "s", "median; JVM starts of the stand-in, which a real Envoy"
                             + " does not have"));
         }
@@ -154,9 +169,9 @@ public final class BenchmarkSuite {
         figures.add(Figure.measured("idle RSS (VmRSS)", idle.vmRssKb() / 1024.0, "MiB", 50.0, AT_MOST,
                 "/proc/PID/status of the last started agent, READY and then idle for " + idleFor + "; "
                         + idle.threads() + " threads",
-                "Load lazily what idle does not use (Envoy's proto descriptors, BouncyCastle until a rotation,"
-                        + " gRPC/netty only while talking to the CA), size pools to need, fewer threads and smaller"
-                        + " stacks, a trained class-data-sharing archive, no C1 code cache beyond need."));
+                "Find where the rest goes (NMT: heap, metaspace, code cache, thread stacks) and load lazily what"
+                        + " idle does not use (Envoy's proto descriptors, BouncyCastle until a rotation, gRPC/netty"
+                        + " only while talking to the CA), fewer threads, pools sized to need."));
         figures.add(Figure.info("idle RSS, anonymous part (RssAnon)", idle.rssAnonKb() / 1024.0, "MiB",
                 "same reading; the heap, metaspace, thread stacks and code cache; the rest is mapped files"));
         figures.add(Figure.measured("idle CPU", idle.cpuPercentOfOneCore(), "% of one core", 0.1, AT_MOST,
@@ -220,14 +235,47 @@ public final class BenchmarkSuite {
                 "Shorter quiet period, or write on the first event and coalesce only bursts."));
     }
 
-    /** Slot for the fleet simulation (agent-core ca.FleetRotationBenchmark), not merged when this was written. */
-    private void fleet() {
-        String reason = "slot: the fleet simulation (agent-core io.istiovm.agent.ca.FleetRotationBenchmark) was not"
-                + " merged when this suite was written";
-        figures.add(Figure.notMeasured("fleet of 1000, mass reboot: busiest 1 s of rotations, share of the fleet",
-                "%", 5.0, AT_MOST, reason));
-        figures.add(Figure.notMeasured("… baseline without jitter: busiest 1 s, share of the fleet", "%", null, null,
-                reason));
+    /**
+     * The fleet simulation (agent-core {@link FleetRotationBenchmark}): its scenarios with the policy's jitter and,
+     * as the baseline, without. Deterministic for its seed, the one its main plots into the linked PNG.
+     */
+    private void fleet(boolean quick) {
+        int agents = quick ? 200 : 1000;
+        for (FleetRotationBenchmark.FleetScenario scenario : FleetRotationBenchmark.scenarios(agents, FLEET_SEED)) {
+            FleetRotationBenchmark.FleetResult jitter = FleetRotationBenchmark.run(scenario);
+            FleetRotationBenchmark.FleetResult flat = FleetRotationBenchmark.run(scenario.withoutJitter());
+            String what = "fleet of " + agents + switch (scenario.start()) {
+                case ENROL_AT_BOOT -> scenario.caCapacity() == 0 ? ", mass reboot" : ", mass reboot, CA serving "
+                        + scenario.caCapacity() + "/s";
+                case ONE_IMAGE -> " from one image";
+            };
+            String how = "booting within 1 s, TTL " + scenario.ttl().toHours() + " h, "
+                    + scenario.lifetimes() + " lifetimes, the agent's Rotator and RotationPolicy (jitter ± "
+                    + jitter.jitter() + ") in simulated time, seed " + FLEET_SEED;
+            System.out.printf(Locale.ROOT, "%-40s jitter: rotation peak %d/s (%.1f %%), all requests peak %d/s;"
+                            + " without: %d/s (%.1f %%)%n", what, jitter.rotationPeak(),
+                    100 * jitter.rotationPeakShare(), jitter.peak(), flat.rotationPeak(),
+                    100 * flat.rotationPeakShare());
+            figures.add(Figure.measured(what + ": busiest 1 s of rotations, share of the fleet",
+                    100 * jitter.rotationPeakShare(), "%", 100 * FleetRotationBenchmark.GOAL_SHARE, AT_MOST,
+                    how + "; " + jitter.rotationPeak() + " CA requests in the busiest sliding second",
+                    "Widen the rotation jitter (the grace ratio's spread) until a lifetime's rotations spread over"
+                            + " 20 s or more."));
+            figures.add(Figure.info("… " + what + ", peak CA requests/s (rotations, with jitter)",
+                    jitter.rotationPeak(), "requests/s", "all requests, the boot enrolment included: "
+                            + jitter.peak() + "/s; " + jitter.refused() + " refused"));
+            figures.add(Figure.info("… baseline without jitter: " + what + ", busiest 1 s share",
+                    100 * flat.rotationPeakShare(), "%", flat.rotationPeak() + " CA requests/s in the busiest"
+                            + " second of rotations; the same fleet with the policy's jitter forced to zero"));
+        }
+        plots.add(new BenchmarkReport.Plot("Fleet mass reboot: CA requests per second, jitter vs no jitter",
+                "benchmarks/fleet-rotation.png"));
+    }
+
+    /** The JVM's words, with the launcher's archive named rather than its scratch path. */
+    private static List<String> readable(List<String> flags) {
+        return flags.stream().map(f -> f.startsWith("-XX:SharedArchiveFile=")
+                ? "-XX:SharedArchiveFile=<the launcher's archive>" : f).toList();
     }
 
     private static String seconds(long nanos) {
