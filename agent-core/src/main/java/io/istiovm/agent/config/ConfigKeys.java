@@ -618,7 +618,9 @@ public final class ConfigKeys {
     public static final ConfigKey<Duration> VM_AGENT_ENVOY_POLL_INTERVAL = define(ConfigKey.builder(
                     "VM_AGENT_ENVOY_POLL_INTERVAL", duration(Duration.ofMillis(10), Duration.ofMinutes(1)))
             .group(Group.AGENT).since("agent").defaultsTo("1s")
-            .meaning("How often Envoy's admin `/ready` is polled, and drained connections counted on stop."));
+            .meaning("How often Envoy's admin `/server_info` is polled while Envoy starts, hot-restarts or is "
+                    + "replaced, and drained connections counted on stop; a LIVE Envoy with nothing in progress is "
+                    + "asked every tenth interval only (its exit is seen at once), so an idle agent stays idle."));
 
     public static final ConfigKey<Path> VM_AGENT_HOSTS_FILE = define(ConfigKey.builder("VM_AGENT_HOSTS_FILE", path())
             .group(Group.AGENT).since("agent").defaultsTo("/etc/hosts")

@@ -50,6 +50,9 @@ import org.slf4j.LoggerFactory;
  * for its restart (with the exit status and the restart time).
  */
 public final class EnvoySupervision implements Running {
+    /** Poll intervals between two /server_info probes of a steady, LIVE Envoy (see {@link #steady}). */
+    static final int STEADY_POLLS = 10;
+
     private static final Logger LOG = LoggerFactory.getLogger(EnvoySupervision.class);
     private static final String SHARED_MEMORY_PREFIX = "envoy_shared_memory_";
     private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(1);
@@ -493,7 +496,7 @@ public final class EnvoySupervision implements Running {
             }
         }
         report();
-        Instant next = now.plus(s.pollInterval());
+        Instant next = now.plus(steady() ? s.pollInterval().multipliedBy(STEADY_POLLS) : s.pollInterval());
         if (restartAt != null) {
             next = earliest(next, restartAt);
         }
@@ -501,6 +504,16 @@ public final class EnvoySupervision implements Running {
             next = earliest(next, hotRestartRetryAt);
         }
         return deadline.isPresent() ? earliest(next, deadline.get()) : next;
+    }
+
+    /**
+     * Nothing in progress: one LIVE epoch, no parent, hot restart, upgrade or restart pending. Its exit is seen at
+     * once (the process's exit wakes the loop), so /server_info is then asked only every {@value #STEADY_POLLS} poll
+     * intervals, to catch an Envoy that hangs: an idle agent, like pilot-agent, does not poll Envoy every second.
+     */
+    private boolean steady() {
+        return live && current != null && parents.isEmpty() && pending == null && upgradeDrain == null
+                && upgradeExit == null && restartAt == null && hotRestartFailure == null;
     }
 
     /** /server_info, not /ready: while a hot restart hands over, the admin port still answers for the parent. */

@@ -123,9 +123,21 @@ class EnvoySupervisionTest {
                 .containsEntry("restarts", "0");
         assertThat(envoy.status().live()).isTrue();
 
+        // Steady and LIVE, Envoy is asked every STEADY_POLLS intervals only (its exit would wake the loop at once):
+        // a hung Envoy is seen within ten seconds, and an idle agent does not probe it every second.
         admin.liveEpoch = -1;
+        int asked = admin.serverInfoRequests.get();
+        for (int second = 1; second < EnvoySupervision.STEADY_POLLS; second++) {
+            loops.advance(Duration.ofSeconds(1));
+            assertThat(envoyState().phase()).as("second %d", second).isEqualTo(Phase.READY);
+        }
+        assertThat(admin.serverInfoRequests.get()).isEqualTo(asked);
         loops.advance(Duration.ofSeconds(1));
+        assertThat(admin.serverInfoRequests.get()).isEqualTo(asked + 1);
         assertThat(envoyState().phase()).isEqualTo(Phase.STARTING);
+        // Not steady any more: asked every interval again until LIVE.
+        loops.advance(Duration.ofSeconds(1));
+        assertThat(admin.serverInfoRequests.get()).isEqualTo(asked + 2);
     }
 
     @Test
@@ -579,6 +591,7 @@ class EnvoySupervisionTest {
         final List<String> posts = new CopyOnWriteArrayList<>();
         volatile int liveEpoch = -1;
         volatile int connections;
+        final java.util.concurrent.atomic.AtomicInteger serverInfoRequests = new java.util.concurrent.atomic.AtomicInteger();
 
         FakeAdmin() {
             try {
@@ -601,6 +614,7 @@ class EnvoySupervisionTest {
                 posts.add(path);
                 body = "OK\n";
             } else if (path.equals("/server_info")) {
+                serverInfoRequests.incrementAndGet();
                 int epoch = liveEpoch;
                 body = "{\"state\":\"" + (epoch < 0 ? "INITIALIZING" : "LIVE")
                         + "\",\"command_line_options\":{\"restart_epoch\":" + Math.max(epoch, 0) + "}}";
