@@ -177,9 +177,9 @@ public final class BenchmarkSuite {
         figures.add(Figure.measured("idle CPU", idle.cpuPercentOfOneCore(), "% of one core", 0.1, AT_MOST,
                 "utime + stime delta of /proc/PID/stat over the same " + idleFor + " window ("
                         + idle.cpuTicks() + " ticks of 10 ms in " + Figure.number(idle.elapsedNanos() / 1e9) + " s)",
-                "Make idle really idle: Envoy's readiness from events instead of the 1 s admin poll, long or"
-                        + " event-driven verify intervals (inotify for hosts, netlink for rules), no idle check-in"
-                        + " wake-ups beyond the watchdog's, no pool housekeeping threads."));
+                "Find what still wakes up (per-thread utime in /proc/PID/task: the loops' idle check-ins, verify"
+                        + " timers, the watchdog, pool housekeeping) and make each event-driven where the kernel can"
+                        + " tell (inotify, netlink, pidfd) and long-interval where not."));
     }
 
     private void capture(CaptureBenchmark.Result r) {
