@@ -70,9 +70,11 @@ final class AgentStartupBenchmark {
     }
 
     /** Resident memory (kB, from /proc/PID/status) and CPU (ticks of utime + stime) over the idle window. */
-    record Idle(Duration window, long vmRssKb, long rssAnonKb, long cpuTicks, long elapsedNanos, int threads) {
+    record Idle(Duration window, long vmRssKb, long rssAnonKb, long cpuTicks, long elapsedNanos, int threads,
+                Map<String, Long> ticksByThread) {
         Idle {
             Objects.requireNonNull(window, "window");
+            ticksByThread = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(ticksByThread));
             if (vmRssKb <= 0 || rssAnonKb <= 0 || cpuTicks < 0 || elapsedNanos <= 0) {
                 throw new IllegalArgumentException("idle: rss=" + vmRssKb + " anon=" + rssAnonKb + " ticks="
                         + cpuTicks + " elapsed=" + elapsedNanos);
@@ -256,18 +258,20 @@ final class AgentStartupBenchmark {
     private static Idle idle(long pid, Duration window) throws IOException, InterruptedException {
         System.out.printf(Locale.ROOT, "agent idle: one %d s window on pid %d ...%n", window.toSeconds(), pid);
         long ticksBefore = cpuTicks(pid);
+        Map<String, Long> threadsBefore = threadTicks(pid);
         long begin = System.nanoTime();
         // The window is the measurement itself: nothing to wait for but time.
         Thread.sleep(window.toMillis());
         long ticksAfter = cpuTicks(pid);
         long elapsed = System.nanoTime() - begin;
+        Map<String, Long> busiest = busiest(threadsBefore, threadTicks(pid));
         Map<String, Long> status = status(pid);
         int threads = Math.toIntExact(status.getOrDefault("Threads", 0L));
         Idle idle = new Idle(window, status.get("VmRSS"), status.get("RssAnon"), ticksAfter - ticksBefore, elapsed,
-                threads);
+                threads, busiest);
         System.out.printf(Locale.ROOT, "agent idle %d s: VmRSS %.1f MiB, RssAnon %.1f MiB, %d threads, CPU %d ticks"
-                        + " = %.2f %% of one core%n", window.toSeconds(), idle.vmRssKb() / 1024.0,
-                idle.rssAnonKb() / 1024.0, threads, idle.cpuTicks(), idle.cpuPercentOfOneCore());
+                        + " = %.2f %% of one core; by thread: %s%n", window.toSeconds(), idle.vmRssKb() / 1024.0,
+                idle.rssAnonKb() / 1024.0, threads, idle.cpuTicks(), idle.cpuPercentOfOneCore(), busiest);
         return idle;
     }
 
@@ -276,6 +280,38 @@ final class AgentStartupBenchmark {
         String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         // fields[0] is field 3 (state): utime is field 14, stime field 15.
         return Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+    }
+
+    /** Each thread's utime + stime (/proc/PID/task/TID/stat), keyed "name/TID". */
+    private static Map<String, Long> threadTicks(long pid) throws IOException {
+        Map<String, Long> ticks = new java.util.HashMap<>();
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    String stat = Files.readString(task.resolve("stat"), StandardCharsets.US_ASCII);
+                    String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                    ticks.put(name + "/" + task.getFileName(), cpuTicks(stat));
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // the thread ended while we looked
+                }
+            }
+        }
+        return ticks;
+    }
+
+    /** The threads that used CPU between the two readings, busiest first, by name (threads of one name summed). */
+    static Map<String, Long> busiest(Map<String, Long> before, Map<String, Long> after) {
+        Map<String, Long> byName = new java.util.HashMap<>();
+        after.forEach((key, ticks) -> {
+            long used = ticks - before.getOrDefault(key, 0L);
+            if (used > 0) {
+                byName.merge(key.substring(0, key.lastIndexOf('/')), used, Long::sum);
+            }
+        });
+        Map<String, Long> sorted = new java.util.LinkedHashMap<>();
+        byName.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed()
+                .thenComparing(Map.Entry.comparingByKey())).forEach(e -> sorted.put(e.getKey(), e.getValue()));
+        return sorted;
     }
 
     private static long cpuTicks(long pid) throws IOException {

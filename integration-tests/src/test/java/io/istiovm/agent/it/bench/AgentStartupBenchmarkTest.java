@@ -16,6 +16,15 @@ class AgentStartupBenchmarkTest {
     }
 
     @Test
+    void busiestThreadsAreSummedByNameAndSortedByTicks() {
+        var before = java.util.Map.of("envoy/10", 5L, "hosts/11", 2L, "VM Thread/12", 7L, "C1 CompilerThre/13", 1L);
+        var after = java.util.Map.of("envoy/10", 9L, "hosts/11", 2L, "VM Thread/12", 8L, "C1 CompilerThre/13", 1L,
+                "envoy/14", 1L);
+        assertThat(AgentStartupBenchmark.busiest(before, after)).containsExactly(
+                java.util.Map.entry("envoy", 5L), java.util.Map.entry("VM Thread", 1L));
+    }
+
+    @Test
     void statusFieldsAreReadInKilobytes() {
         String status = "Name:\tjava\nThreads:\t26\nVmRSS:\t  124312 kB\nRssAnon:\t  103636 kB\n"
                 + "Cpus_allowed_list:\t0-1\n";

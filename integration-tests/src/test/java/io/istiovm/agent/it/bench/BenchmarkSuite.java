@@ -176,7 +176,10 @@ public final class BenchmarkSuite {
                 "same reading; the heap, metaspace, thread stacks and code cache; the rest is mapped files"));
         figures.add(Figure.measured("idle CPU", idle.cpuPercentOfOneCore(), "% of one core", 0.1, AT_MOST,
                 "utime + stime delta of /proc/PID/stat over the same " + idleFor + " window ("
-                        + idle.cpuTicks() + " ticks of 10 ms in " + Figure.number(idle.elapsedNanos() / 1e9) + " s)",
+                        + idle.cpuTicks() + " ticks of 10 ms in " + Figure.number(idle.elapsedNanos() / 1e9)
+                        + " s); by thread: " + (idle.ticksByThread().isEmpty() ? "none"
+                        : idle.ticksByThread().entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+                        .collect(java.util.stream.Collectors.joining(", "))),
                 "Find what still wakes up (per-thread utime in /proc/PID/task: the loops' idle check-ins, verify"
                         + " timers, the watchdog, pool housekeeping) and make each event-driven where the kernel can"
                         + " tell (inotify, netlink, pidfd) and long-interval where not."));
