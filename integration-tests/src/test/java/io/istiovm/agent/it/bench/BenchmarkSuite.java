@@ -177,7 +177,7 @@ public final class BenchmarkSuite {
         figures.add(Figure.measured("idle CPU", idle.cpuPercentOfOneCore(), "% of one core", 0.1, AT_MOST,
                 "utime + stime delta of /proc/PID/stat over the same " + idleFor + " window ("
                         + idle.cpuTicks() + " ticks of 10 ms in " + Figure.number(idle.elapsedNanos() / 1e9)
-                        + " s); by thread: " + (idle.ticksByThread().isEmpty() ? "none"
+                        + " s); by thread alive at its end: " + (idle.ticksByThread().isEmpty() ? "none"
                         : idle.ticksByThread().entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
                         .collect(java.util.stream.Collectors.joining(", "))),
                 "Find what still wakes up (per-thread utime in /proc/PID/task: the loops' idle check-ins, verify"
