@@ -35,6 +35,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.GeneralSecurityException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
@@ -434,8 +435,8 @@ public final class EnvoyStandIn {
         if (route.isEmpty()) {
             return Optional.empty();
         }
-        return Optional.of(new CaptureListener.Relay(route.get().upstream(), Optional.of(clientTls()),
-                route.get().sni(), Map.of("x-envoy-original-dst-host", originalDestination),
+        return Optional.of(new CaptureListener.Relay(route.get().upstream(),
+                Optional.of(clientTls(route.get().san())), route.get().sni(), Map.of("x-envoy-original-dst-host", originalDestination),
                 Map.of("server", "envoy")));
     }
 
@@ -446,9 +447,10 @@ public final class EnvoyStandIn {
 
     /**
      * A client TLS context from the secrets SDS pushed last, built per connection so that a rotated identity is
-     * used from the next connection on, as Envoy's SDS-backed contexts are.
+     * used from the next connection on, as Envoy's SDS-backed contexts are; the upstream must chain to ROOTCA and,
+     * when the route names one, present {@code upstreamIdentity} ({@link PeerIdentityTrustManager}).
      */
-    private SslContext clientTls() throws IOException {
+    private SslContext clientTls(Optional<String> upstreamIdentity) throws IOException, GeneralSecurityException {
         Secret workload = secrets.get("default");
         Secret root = secrets.get("ROOTCA");
         if (workload == null || root == null) {
@@ -459,7 +461,8 @@ public final class EnvoyStandIn {
         return SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL).endpointIdentificationAlgorithm(null)
                 .keyManager(workload.getTlsCertificate().getCertificateChain().getInlineBytes().newInput(),
                         workload.getTlsCertificate().getPrivateKey().getInlineBytes().newInput())
-                .trustManager(root.getValidationContext().getTrustedCa().getInlineBytes().newInput())
+                .trustManager(PeerIdentityTrustManager.of(root.getValidationContext().getTrustedCa().getInlineBytes()
+                        .toByteArray(), upstreamIdentity))
                 .build();
     }
 

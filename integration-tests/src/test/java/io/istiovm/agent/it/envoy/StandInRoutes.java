@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
  *
  * <pre>
  *   # outbound: a captured connection to this original destination goes over mTLS to the gateway, with this SNI
- *   127.255.0.3:8000 -&gt; 10.200.0.2:15443 sni=outbound_.8000_._.httpbin.bar.svc.cluster.local
+ *   # ... and, with san=, the upstream must present that SPIFFE id (the destination's service account)
+ *   127.255.0.3:8000 -&gt; 10.200.0.2:15443 sni=outbound_.8000_._.httpbin.bar.svc.cluster.local san=spiffe://cluster.local/ns/bar/sa/httpbin
  *   # inbound: a captured connection to this port goes, plain, to the application on 127.0.0.1
  *   inbound 8888
  * </pre>
@@ -32,13 +33,16 @@ import java.util.regex.Pattern;
  */
 public record StandInRoutes(Map<String, Outbound> outbound, Set<Integer> inbound) {
     private static final Pattern OUTBOUND = Pattern.compile(
-            "([0-9.]+:[0-9]{1,5})\\s+->\\s+([0-9.]+):([0-9]{1,5})\\s+sni=(\\S+)");
+            "([0-9.]+:[0-9]{1,5})\\s+->\\s+([0-9.]+):([0-9]{1,5})\\s+sni=(\\S+)(?:\\s+san=(spiffe://\\S+))?");
     private static final Pattern INBOUND = Pattern.compile("inbound\\s+([0-9]{1,5})");
     private static final Pattern SNI = Pattern.compile("outbound_\\.[0-9]{1,5}_\\.[A-Za-z0-9-]*_\\.[A-Za-z0-9.-]+");
     static final long MAX_BYTES = 64 * 1024;
 
-    /** Where an outbound connection goes: the gateway's address and the SNI that names the target there. */
-    public record Outbound(InetSocketAddress upstream, String sni) {
+    /**
+     * Where an outbound connection goes: the gateway's address, the SNI that names the target there, and the
+     * SPIFFE id the upstream must present, if any.
+     */
+    public record Outbound(InetSocketAddress upstream, String sni, Optional<String> san) {
         public Outbound {
             if (upstream.isUnresolved()) {
                 throw new IllegalArgumentException("an upstream is an IP address: " + upstream);
@@ -90,7 +94,7 @@ public record StandInRoutes(Map<String, Outbound> outbound, Set<Integer> inbound
             if (out.matches()) {
                 checkPort(Integer.parseInt(out.group(3)));
                 Outbound route = new Outbound(new InetSocketAddress(out.group(2), Integer.parseInt(out.group(3))),
-                        out.group(4));
+                        out.group(4), Optional.ofNullable(out.group(5)));
                 if (outbound.put(out.group(1), route) != null) {
                     throw new IllegalArgumentException("line " + number + ": a second route for " + out.group(1));
                 }

@@ -1,5 +1,6 @@
 package io.istiovm.agent.it.sandbox;
 
+import io.istiovm.agent.it.envoy.PeerIdentityTrustManager;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
@@ -47,8 +48,8 @@ public final class SandboxCluster {
                 // BoringSSL, as Envoy's: the JDK's TLS refuses a ClientHello with Istio's SNI (illegal_parameter).
                 .sslProvider(SslProvider.OPENSSL)
                 .build();
-        String byUri = SandboxGateway.spiffeUri(certificate(identity.resolve("cert-chain.pem")))
-                .orElseThrow(() -> new IllegalArgumentException("the gateway's certificate has no SPIFFE URI"));
+        String byUri = PeerIdentityTrustManager.spiffeIds(certificate(identity.resolve("cert-chain.pem"))).stream()
+                .findFirst().orElseThrow(() -> new IllegalArgumentException("the gateway's certificate has no SPIFFE URI"));
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         SandboxHttpbin httpbin = new SandboxHttpbin(address(required(options, "--httpbin")));
         SandboxGateway gateway = new SandboxGateway(group, address(required(options, "--gateway")), tls, byUri,

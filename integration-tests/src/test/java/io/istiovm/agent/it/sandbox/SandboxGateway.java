@@ -1,6 +1,7 @@
 package io.istiovm.agent.it.sandbox;
 
 import io.istiovm.agent.it.envoy.HeaderInsertion;
+import io.istiovm.agent.it.envoy.PeerIdentityTrustManager;
 import io.istiovm.agent.it.envoy.Pipe;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
@@ -25,9 +26,7 @@ import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import javax.net.ssl.SSLPeerUnverifiedException;
 
 /**
@@ -36,7 +35,8 @@ import javax.net.ssl.SSLPeerUnverifiedException;
  *
  * <p>It plays two parts of the real path in one: the east-west gateway's AUTO_PASSTHROUGH listener, which routes
  * on Istio's SNI ({@code outbound_.<port>_._.<fqdn>}) without terminating TLS, and the destination sidecar, which
- * terminates the mTLS, checks the client against the mesh root and hands the request to the application with the
+ * terminates the mTLS with the destination's identity (its certificate is httpbin's, whose SPIFFE id the client's
+ * route expects), checks the client against the mesh root and hands the request to the application with the
  * client's identity in {@code x-forwarded-client-cert} (Envoy's XFCC format, {@code By=;Hash=;Subject=;URI=}, as
  * Envoy 1.2x's connection manager writes it with set_current_client_cert_details subject and uri). An SNI without
  * a route, a handshake that fails (no client certificate, one from another root) close the connection, as Envoy
@@ -163,25 +163,11 @@ public final class SandboxGateway implements AutoCloseable {
     private String xfcc(SslHandler tls) throws SSLPeerUnverifiedException, CertificateParsingException,
             CertificateEncodingException, NoSuchAlgorithmException {
         X509Certificate peer = (X509Certificate) tls.engine().getSession().getPeerCertificates()[0];
-        String uri = spiffeUri(peer).orElseThrow(() -> new CertificateParsingException(
-                "the client certificate has no URI SAN"));
+        String uri = PeerIdentityTrustManager.spiffeIds(peer).stream().findFirst().orElseThrow(() ->
+                new CertificateParsingException("the client certificate has no SPIFFE id"));
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(peer.getEncoded()));
         String subject = peer.getSubjectX500Principal().getName().replace("\"", "\\\"");
         return "By=" + byUri + ";Hash=" + hash + ";Subject=\"" + subject + "\";URI=" + uri;
-    }
-
-    static Optional<String> spiffeUri(X509Certificate cert) throws CertificateParsingException {
-        if (cert.getSubjectAlternativeNames() == null) {
-            return Optional.empty();
-        }
-        for (List<?> san : cert.getSubjectAlternativeNames()) {
-            // 6: uniformResourceIdentifier (RFC 5280 GeneralName).
-            if (Integer.valueOf(6).equals(san.get(0)) && san.get(1) instanceof String uri
-                    && uri.startsWith("spiffe://")) {
-                return Optional.of(uri);
-            }
-        }
-        return Optional.empty();
     }
 
     @Override

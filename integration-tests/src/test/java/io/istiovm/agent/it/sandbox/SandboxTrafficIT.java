@@ -56,9 +56,18 @@ class SandboxTrafficIT {
     private static final String SERVICE_IP = "127.255.0.3";
     private static final String SNI = "outbound_.8000_._.httpbin.bar.svc.cluster.local";
     private static final String WORKLOAD = TestCa.identity("vm", "vm1");
-    private static final String GATEWAY_ID = TestCa.identity("istio-system", "istio-eastwestgateway");
+    /** The gateway stands in for httpbin's sidecar too (see {@link SandboxGateway}): it presents httpbin's id. */
+    private static final String GATEWAY_ID = TestCa.identity("bar", "httpbin");
+    /** A service whose route expects another identity than the one behind the gateway. */
+    private static final String IMPOSTOR_IP = "127.255.0.4";
     private static final String GATEWAY = VmPeerNetwork.PEER_IPV4 + ":15443";
     private static final Duration WAIT = Duration.ofSeconds(60);
+    /**
+     * curl's exit codes (curl(1), EXIT CODES): no reply at all (52); a failed handshake (35), or a refusal the client
+     * reads after it (56: with TLS 1.3 the server judges the client's certificate after the client's Finished).
+     */
+    private static final int CURL_EMPTY_REPLY = 52;
+    private static final List<Integer> CURL_TLS_FAILURES = List.of(35, 56);
 
     private final List<Process> processes = new ArrayList<>();
     private final SteppingClock clock = new SteppingClock(Instant.now());
@@ -100,6 +109,8 @@ class SandboxTrafficIT {
         iptablesRestore(network.vm(), "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
                 + "-A OUTPUT -p tcp -d " + SERVICE_IP + "/32 --dport 8000 -j REDIRECT --to-ports "
                 + standIn.outboundPort() + "\n"
+                + "-A OUTPUT -p tcp -d " + IMPOSTOR_IP + "/32 --dport 8000 -j REDIRECT --to-ports "
+                + standIn.outboundPort() + "\n"
                 + "-A PREROUTING -p tcp --dport 8888 -j REDIRECT --to-ports " + standIn.inboundPort() + "\n"
                 + "COMMIT\n");
         Path app = Files.createDirectories(dir.resolve("app"));
@@ -110,7 +121,9 @@ class SandboxTrafficIT {
 
         Path routes = dir.resolve("routes");
         Files.writeString(routes, "# what istiod would configure for the guide's scenario\n"
-                + SERVICE_IP + ":8000 -> " + GATEWAY + " sni=" + SNI + "\n"
+                + SERVICE_IP + ":8000 -> " + GATEWAY + " sni=" + SNI + " san=" + GATEWAY_ID + "\n"
+                + IMPOSTOR_IP + ":8000 -> " + GATEWAY + " sni=" + SNI + " san=" + TestCa.identity("bar", "other")
+                + "\n"
                 + "inbound 8888\n");
         Path configDir = Files.createDirectories(dir.resolve("agent-config"));
         EnvoyArea area = new EnvoyArea(TestConfigs.inMemory(configDir, standIn.clusterEnv()),
@@ -166,6 +179,46 @@ class SandboxTrafficIT {
     }
 
     @Test
+    void theStandInRefusesAnUpstreamThatIsNotTheIdentityTheRouteNames() throws Exception {
+        Curl answer = curl(network.vm(), "http://" + IMPOSTOR_IP + ":8000/get");
+
+        // 52, "empty reply": captured and accepted, then closed once the upstream's certificate was refused (not 7,
+        // "connection refused", which a missing capture rule would give).
+        assertThat(answer.exit()).as(answer + log("envoy.log")).isEqualTo(CURL_EMPTY_REPLY);
+        assertThat(answer.out()).doesNotContain("\"peer\"");
+    }
+
+    @Test
+    void aRotatedIdentityIsTheOneTheGatewaySeesFromTheNextConnectionOn() throws Exception {
+        ServedIdentity first = identities.current().orElseThrow();
+        assertThat(outboundBody()).contains("Hash=" + leafHash(first) + ";");
+
+        ServedIdentity rotated = identity(mesh, WORKLOAD);
+        identities.set(rotated);
+        Await.until("the stand-in holds the rotated certificate", WAIT,
+                () -> standIn.certChainSerials().contains(rotated.version()), () -> log("envoy.log"));
+
+        String body = outboundBody();
+        assertThat(body).contains("\"peer\": \"" + WORKLOAD + "\"").contains("Hash=" + leafHash(rotated) + ";")
+                .doesNotContain(leafHash(first));
+    }
+
+    private String outboundBody() throws IOException, InterruptedException {
+        Curl answer = curl(network.vm(), "http://" + SERVICE_IP + ":8000/get");
+        assertThat(answer.exit()).as(answer + log("envoy.log") + log("cluster.log")).isZero();
+        return answer.out();
+    }
+
+    /** XFCC's Hash: the SHA-256 of the leaf's DER, in hex. */
+    private static String leafHash(ServedIdentity identity) throws Exception {
+        X509Certificate leaf = (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                .generateCertificate(new java.io.ByteArrayInputStream(
+                        identity.certificateChainPem().getBytes(StandardCharsets.US_ASCII)));
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(leaf.getEncoded()));
+    }
+
+    @Test
     void aCapturedInboundConnectionFromTheClusterReachesTheApplication() throws Exception {
         // The application listens on 127.0.0.1 only: from the cluster it is reachable through the capture alone.
         Curl answer = curl(network.peer(), "http://" + VmPeerNetwork.VM_IPV4 + ":8888/hello.txt");
@@ -189,12 +242,12 @@ class SandboxTrafficIT {
         assertThat(member.out()).contains("\"peer\": \"" + TestCa.identity("vm", "other") + "\"");
 
         Curl stranger = direct(dir.resolve("foreign"));
-        assertThat(stranger.exit()).as(stranger.toString()).isNotZero();
+        assertThat(stranger.exit()).as(stranger.toString()).isIn(CURL_TLS_FAILURES);
         assertThat(stranger.out()).doesNotContain("\"peer\"");
 
         Curl anonymous = curl(network.vm(), "-k", "--resolve", SNI + ":15443:" + VmPeerNetwork.PEER_IPV4,
                 "https://" + SNI + ":15443/get");
-        assertThat(anonymous.exit()).as(anonymous.toString()).isNotZero();
+        assertThat(anonymous.exit()).as(anonymous.toString()).isIn(CURL_TLS_FAILURES);
         assertThat(anonymous.out()).doesNotContain("\"peer\"");
     }
 
