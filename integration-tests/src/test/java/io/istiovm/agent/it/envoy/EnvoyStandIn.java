@@ -19,6 +19,9 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -32,6 +35,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.GeneralSecurityException;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
@@ -73,9 +77,12 @@ import sun.misc.Signal;
  *       epoch N-1's domain socket there, which releases its ports and exits after
  *       {@code --parent-shutdown-time-s}. A missing parent is an error; so is a parent of another hot-restart
  *       version, which then keeps its ports and serves on.</li>
- *   <li>Capture listeners (outbound, inbound) that write {@code ORIGINAL_DST <addr> EPOCH <n>} on accept and then
- *       echo; the address is netfilter's original destination (SO_ORIGINAL_DST) or, when the connection was not
- *       redirected, its local address ({@link CaptureListener}).</li>
+ *   <li>Capture listeners (outbound, inbound) that look up each connection's original destination (SO_ORIGINAL_DST,
+ *       or its local address when it was not redirected) in the routes of {@code ENVOY_STANDIN_ROUTES}
+ *       ({@link StandInRoutes}, standing in for istiod's xDS): an outbound route forwards over mTLS with the SDS
+ *       identity and Istio's SNI, an inbound route delivers to the application on 127.0.0.1; without a route the
+ *       listener writes {@code ORIGINAL_DST <addr> EPOCH <n>} on accept and then echoes
+ *       ({@link CaptureListener}).</li>
  * </ul>
  *
  * <p>Test control through the environment: {@code ENVOY_STANDIN_RECORD} (file that gets one line per admin call
@@ -83,7 +90,8 @@ import sun.misc.Signal;
  * {@code never_live}, {@code live_when_exists} (a path: LIVE only once that file exists), {@code nack_all}, {@code crash_at_start}, {@code ignore_sigterm}, {@code ignore_parent_shutdown},
  * {@code hot_restart_version}, {@code long_line_bytes} (one line that long on stdout at start)),
  * {@code ENVOY_STANDIN_SHM_DIR} (default /dev/shm),
- * {@code ENVOY_STANDIN_OUTBOUND_PORT} and {@code ENVOY_STANDIN_INBOUND_PORT}.
+ * {@code ENVOY_STANDIN_OUTBOUND_PORT} and {@code ENVOY_STANDIN_INBOUND_PORT}, {@code ENVOY_STANDIN_CAPTURE_ADDRESS}
+ * (the capture listeners' address, default 127.0.0.1), {@code ENVOY_STANDIN_ROUTES} (see above).
  */
 public final class EnvoyStandIn {
     private final Map<String, String> flags;
@@ -101,6 +109,9 @@ public final class EnvoyStandIn {
     private final EventLoopGroup capture = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
     private final List<AutoCloseable> listeners = new CopyOnWriteArrayList<>();
     private final Map<String, List<String>> certs = new ConcurrentHashMap<>();
+    /** The secrets as SDS sent them (key material included), for the outbound mTLS; never logged. */
+    private final Map<String, Secret> secrets = new ConcurrentHashMap<>();
+    private final StandInRoutes routes;
     private final List<String> secretsNeeded = new ArrayList<>();
     private final AtomicInteger activeConnections = new AtomicInteger();
     private final Instant started = Instant.now();
@@ -116,6 +127,11 @@ public final class EnvoyStandIn {
         this.flags = flags;
         this.epoch = Integer.parseInt(flags.getOrDefault("--restart-epoch", "0"));
         this.record = Optional.ofNullable(System.getenv("ENVOY_STANDIN_RECORD")).map(Path::of).orElse(null);
+        try {
+            this.routes = StandInRoutes.fromEnvironment();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         this.shmDir = Path.of(Optional.ofNullable(System.getenv("ENVOY_STANDIN_SHM_DIR")).orElse("/dev/shm"));
         // Envoy scales --base-id by 10 to leave room for the epochs' domain sockets (options_impl.cc).
         this.baseId = Long.toString(10L * Long.parseLong(flags.getOrDefault("--base-id", "0").matches("[0-9]{1,9}")
@@ -381,8 +397,8 @@ public final class EnvoyStandIn {
             listeners.add(new StandInHttpServer(http, new InetSocketAddress("127.0.0.1", port),
                     req -> listenerRoute(prefix, req)));
         }
-        listeners.add(captureListener(port("ENVOY_STANDIN_OUTBOUND_PORT", 15001)));
-        inboundListener = captureListener(port("ENVOY_STANDIN_INBOUND_PORT", 15006));
+        listeners.add(captureListener(port("ENVOY_STANDIN_OUTBOUND_PORT", 15001), this::outbound));
+        inboundListener = captureListener(port("ENVOY_STANDIN_INBOUND_PORT", 15006), this::inbound);
         listeners.add(inboundListener);
     }
 
@@ -407,11 +423,54 @@ public final class EnvoyStandIn {
         return StandInHttpServer.Reply.text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
     }
 
-    private AutoCloseable captureListener(int port) throws InterruptedException {
+    /**
+     * An outbound connection with a route goes over mTLS with the identity SDS gave (certificate {@code default},
+     * trust {@code ROOTCA}), as Istio's outbound cluster's UpstreamTlsContext does; the stand-in names the original
+     * destination to the far side ({@code x-envoy-original-dst-host}, the header Envoy's original-destination
+     * cluster reads) and marks the answer as its own with {@code server: envoy}, as Envoy's connection manager
+     * overwrites the server header by default (server_header_transformation OVERWRITE, Envoy 1.2x).
+     */
+    private Optional<CaptureListener.Relay> outbound(String originalDestination) throws Exception {
+        Optional<StandInRoutes.Outbound> route = routes.outbound(originalDestination);
+        if (route.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(new CaptureListener.Relay(route.get().upstream(),
+                Optional.of(clientTls(route.get().san())), route.get().sni(), Map.of("x-envoy-original-dst-host", originalDestination),
+                Map.of("server", "envoy")));
+    }
+
+    /** An inbound connection with a route goes, plain, to the application. */
+    private Optional<CaptureListener.Relay> inbound(String originalDestination) {
+        return routes.inbound(originalDestination).map(CaptureListener.Relay::plain);
+    }
+
+    /**
+     * A client TLS context from the secrets SDS pushed last, built per connection so that a rotated identity is
+     * used from the next connection on, as Envoy's SDS-backed contexts are; the upstream must chain to ROOTCA and,
+     * when the route names one, present {@code upstreamIdentity} ({@link PeerIdentityTrustManager}).
+     */
+    private SslContext clientTls(Optional<String> upstreamIdentity) throws IOException, GeneralSecurityException {
+        Secret workload = secrets.get("default");
+        Secret root = secrets.get("ROOTCA");
+        if (workload == null || root == null) {
+            throw new IOException("no identity from SDS yet (default and ROOTCA)");
+        }
+        // BoringSSL, as Envoy's: the JDK's TLS will not send Istio's SNI. Istio checks the peer's SPIFFE id, not a
+        // host name, so no host-name verification (netty 4.2 turns it on by default).
+        return SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL).endpointIdentificationAlgorithm(null)
+                .keyManager(workload.getTlsCertificate().getCertificateChain().getInlineBytes().newInput(),
+                        workload.getTlsCertificate().getPrivateKey().getInlineBytes().newInput())
+                .trustManager(PeerIdentityTrustManager.of(root.getValidationContext().getTrustedCa().getInlineBytes()
+                        .toByteArray(), upstreamIdentity))
+                .build();
+    }
+
+    private AutoCloseable captureListener(int port, CaptureListener.Router router) throws InterruptedException {
         // Envoy's capture listeners take every address; the fixture keeps them on loopback unless a test that
         // sends real packets from another network namespace asks for all addresses.
         String address = Optional.ofNullable(System.getenv("ENVOY_STANDIN_CAPTURE_ADDRESS")).orElse("127.0.0.1");
-        return new CaptureListener(capture, new InetSocketAddress(address, port), epoch,
+        return new CaptureListener(capture, new InetSocketAddress(address, port), epoch, router,
                 activeConnections::incrementAndGet, closedPort -> {
                     activeConnections.decrementAndGet();
                     append("epoch=" + epoch + " CONNECTION_CLOSED " + closedPort);
@@ -503,6 +562,7 @@ public final class EnvoyStandIn {
                     ? secret.getTlsCertificate().getCertificateChain().getInlineBytes().toByteArray()
                     : secret.getValidationContext().getTrustedCa().getInlineBytes().toByteArray();
             certs.put(secret.getName(), serials(pem));
+            secrets.put(secret.getName(), secret);
             log("info", "SDS secret " + secret.getName() + " updated: serials " + certs.get(secret.getName()));
         } catch (CertificateException e) {
             throw new IllegalStateException(e);
