@@ -94,6 +94,22 @@ class BenchmarkReportTest {
     }
 
     @Test
+    void readmeGetsOneRowPerGoalBetweenItsMarkersAndNothingElseChanges() {
+        String readme = "# x\n\nbefore\n" + BenchmarkReport.README_BEGIN + "\nstale\n" + BenchmarkReport.README_END
+                + "\nafter\n";
+        String updated = report().withSummary(readme, "docs");
+        assertThat(updated).startsWith("# x\n\nbefore\n" + BenchmarkReport.README_BEGIN + "\n")
+                .endsWith(BenchmarkReport.README_END + "\nafter\n").doesNotContain("stale")
+                .contains("[docs/benchmarks.md](docs/benchmarks.md)");
+        long goals = report().figures().stream().filter(f -> f.goal() != null).count();
+        assertThat(updated.lines().filter(l -> l.startsWith("| ") && !l.startsWith("| Figure")).count())
+                .isEqualTo(goals);
+        assertThat(report().withSummary(updated, "docs")).as("idempotent").isEqualTo(updated);
+        assertThatThrownBy(() -> report().withSummary("no markers", "docs"))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void writeReplacesBothFiles(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("benchmarks.md"), "old");
         report().write(dir);

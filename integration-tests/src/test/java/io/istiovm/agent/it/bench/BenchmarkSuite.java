@@ -31,7 +31,7 @@ public final class BenchmarkSuite {
     static final String COMMAND = "sudo ./istio-vm-agent benchmark";
     /** The seed FleetRotationBenchmark's main plots docs/benchmarks/fleet-rotation.png with. */
     private static final long FLEET_SEED = 1;
-    private static final String USAGE = "usage: BenchmarkSuite --out DIR [--quick] "
+    private static final String USAGE = "usage: BenchmarkSuite --out DIR [--readme README.md] [--quick] "
             + "[--only startup|iptables|envoy|hosts|fleet]";
 
     private final List<Figure> figures = new ArrayList<>();
@@ -50,11 +50,13 @@ public final class BenchmarkSuite {
             System.setProperty("istiovm.log.level", "info,io.istiovm.agent.ca.Rotator=off");
         }
         Path out = null;
+        Path readme = null;
         boolean quick = false;
         String only = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--out" -> out = Path.of(args[++i]);
+                case "--readme" -> readme = Path.of(args[++i]);
                 case "--quick" -> quick = true;
                 case "--only" -> only = args[++i];
                 default -> {
@@ -67,10 +69,11 @@ public final class BenchmarkSuite {
             System.err.println(USAGE);
             System.exit(2);
         }
-        System.exit(new BenchmarkSuite(only).run(out, quick));
+        System.exit(new BenchmarkSuite(only).run(out, readme, quick));
     }
 
-    private int run(Path out, boolean quick) throws Exception {
+    /** {@code readme}: also README's summary block (a full run only: a quick or partial one is not the record). */
+    private int run(Path out, Path readme, boolean quick) throws Exception {
         Machine machine = Machine.current();
         long begin = System.nanoTime();
         System.out.printf("benchmark suite on %s (%d cores), load %s%n", machine.cpuModel(), machine.cores(),
@@ -100,7 +103,11 @@ public final class BenchmarkSuite {
                 "the part failed")));
         Duration took = Duration.ofNanos(System.nanoTime() - begin);
         BenchmarkReport report = new BenchmarkReport(COMMAND, machine, took, figures, plots);
-        report.write(out);
+        if (readme != null && !quick && only == null) {
+            report.write(out, readme);
+        } else {
+            report.write(out);
+        }
         System.out.println();
         System.out.print(report.markdown());
         System.out.printf("%nwrote %s and %s in %s (%s)%n", out.resolve(BenchmarkReport.MARKDOWN),
