@@ -52,6 +52,8 @@ import org.slf4j.LoggerFactory;
 public final class EnvoySupervision implements Running {
     /** Poll intervals between two /server_info probes of a steady, LIVE Envoy (see {@link #steady}). */
     static final int STEADY_POLLS = 10;
+    /** How often a starting epoch is asked whether it is LIVE yet (at most the poll interval). */
+    static final Duration START_POLL = Duration.ofMillis(100);
 
     private static final Logger LOG = LoggerFactory.getLogger(EnvoySupervision.class);
     private static final String SHARED_MEMORY_PREFIX = "envoy_shared_memory_";
@@ -496,7 +498,8 @@ public final class EnvoySupervision implements Running {
             }
         }
         report();
-        Instant next = now.plus(steady() ? s.pollInterval().multipliedBy(STEADY_POLLS) : s.pollInterval());
+        Instant next = now.plus(steady() ? s.pollInterval().multipliedBy(STEADY_POLLS)
+                : awaitingFirstLive() && START_POLL.compareTo(s.pollInterval()) < 0 ? START_POLL : s.pollInterval());
         if (restartAt != null) {
             next = earliest(next, restartAt);
         }
@@ -514,6 +517,15 @@ public final class EnvoySupervision implements Running {
     private boolean steady() {
         return live && current != null && parents.isEmpty() && pending == null && upgradeDrain == null
                 && upgradeExit == null && restartAt == null && hotRestartFailure == null;
+    }
+
+    /**
+     * The current epoch runs and has not been LIVE yet: its first LIVE is what READY (and a hot restart's hand-over)
+     * waits for, so it is looked for every {@link #START_POLL} rather than every poll interval.
+     */
+    private boolean awaitingFirstLive() {
+        return current != null && current.alive() && !live
+                && (firstLive == null || !firstLive.process().equals(current));
     }
 
     /** /server_info, not /ready: while a hot restart hands over, the admin port still answers for the parent. */
