@@ -154,9 +154,10 @@ public final class BenchmarkSuite {
                 "The Envoy stand-in is a JVM (its two probes and its start are "
                         + (standIn.isPresent() ? seconds(standIn.getAsLong()) : "?")
                         + " of this), where a real Envoy answers --version in milliseconds; the agent's own part ("
-                        + (agent.isPresent() ? seconds(agent.getAsLong()) : "?") + ") must shrink too: notice the"
-                        + " first LIVE without waiting for the 1 s poll, start Envoy before the other components are"
-                        + " up, and a JVM start lighter than the current one."));
+                        + (agent.isPresent() ? seconds(agent.getAsLong()) : "?") + ") must shrink too: start Envoy"
+                        + " before the other components are up (its start overlaps theirs), load at start only what"
+                        + " the start uses (Envoy's protos, BouncyCastle), and a JVM start lighter than the current"
+                        + " one."));
         figures.add(Figure.info("… first start after install (the launcher trains its class-data archive)",
                 r.first().readyNanos() / 1e9, "s", "one start before the measured ones, with an empty state"
                         + " directory: no archive mapped (the JVM writes one at exit)"));
