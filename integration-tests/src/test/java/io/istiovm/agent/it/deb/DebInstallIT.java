@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.istiovm.agent.it.AgentProcess;
 import io.istiovm.agent.it.envoy.EnvoyStandInFixture;
 import io.istiovm.agent.it.systemd.SystemdContainer;
-import io.istiovm.agent.it.systemd.SystemdContainer.Bind;
+import io.istiovm.agent.it.systemd.StandInContainer;
 import io.istiovm.agent.config.ConfigKey;
 import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.testing.TestCa;
@@ -13,8 +13,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,9 +58,9 @@ class DebInstallIT {
     private static final Set<String> DEFAULTED = Set.of("VM_AGENT_ENVOY_BINARY", "ENVOY_USER", "VM_AGENT_SDS_SOCKET",
             "VM_AGENT_ENVOY_CONFIG_DIR", "OUTPUT_CERTS", "PROV_CERT", "ISTIO_CUSTOM_IP_TABLES",
             "VM_AGENT_HOSTS_FILE");
-    private static final Pattern PRIORITY = Pattern.compile("\"PRIORITY\":\"(\\d)\"");
     private static final Pattern INVOCATION = Pattern.compile("\"_SYSTEMD_INVOCATION_ID\":\"([0-9a-f]+)\"");
 
+    private static StandInContainer fixture;
     private static SystemdContainer box;
     private static EnvoyStandInFixture standIn;
     private static TestCa ca;
@@ -71,9 +69,6 @@ class DebInstallIT {
 
     @BeforeAll
     static void bootAndBuild() throws Exception {
-        Files.createDirectories(SOCKETS);
-        Files.setPosixFilePermissions(SOCKETS, PosixFilePermissions.fromString("rwxr-xr-x"));
-        standIn = new EnvoyStandInFixture(SOCKETS);
         try (Stream<Path> files = Files.list(PACKAGES)) {
             List<Path> debs = files.filter(p -> p.getFileName().toString().matches("istio-vm-agent_.*_amd64\\.deb"))
                     .toList();
@@ -87,11 +82,11 @@ class DebInstallIT {
         String built = host("sh", REPO.resolve("deb/build-deb.sh").toString(), AgentProcess.jar().toString(),
                 "0", upgradeDir.toString(), upgradeVersion).strip();
         host("dpkg", "--compare-versions", upgradeVersion, "gt", version);
-        box = SystemdContainer.boot(List.of(Bind.readOnly(REPO), Bind.writable(TARGET), Bind.writable(SOCKETS)),
-                TARGET.resolve("deb-it"));
-        System.out.println("systemd container: " + box.timings() + "; package " + deb.getFileName() + ", "
-                + Files.size(deb) / 1024 + " KiB");
-        ca = TestCa.start(Clock.systemUTC(), box.hostAddress()).ttl(Duration.ofHours(2));
+        fixture = StandInContainer.boot(SOCKETS, "deb-it");
+        box = fixture.box();
+        standIn = fixture.standIn();
+        ca = fixture.ca();
+        System.out.println("package " + deb.getFileName() + ", " + Files.size(deb) / 1024 + " KiB");
         box.copyIn(deb, DEB, "rw-r--r--");
         box.copyIn(Path.of(built), DEB_UPGRADE, "rw-r--r--");
         // Where Istio's istio-sidecar.deb put Envoy: the stand-in's launcher (it names Istio's extensions, which
@@ -107,22 +102,8 @@ class DebInstallIT {
 
     @AfterAll
     static void tearDown() throws Exception {
-        try {
-            if (box != null) {
-                box.close();
-            }
-        } finally {
-            if (standIn != null) {
-                standIn.close();
-            }
-            if (ca != null) {
-                ca.close();
-            }
-            try {
-                Files.deleteIfExists(SOCKETS);
-            } catch (java.nio.file.DirectoryNotEmptyException e) {
-                // another fixture's sockets are still there
-            }
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
@@ -204,7 +185,7 @@ class DebInstallIT {
         assertThat(natRules()).contains("--dport 8888").contains("172.21.0.0/16").contains("istio-vm-agent");
         String hosts = box.exec("cat", "/etc/hosts").ok().out();
         assertThat(hosts).contains("# BEGIN istio-vm-agent").containsPattern("192\\.0\\.2\\.10\\s+istio-citadel");
-        Set<String> priorities = priorities(box.journal(UNIT, "-o", "json",
+        Set<String> priorities = StandInContainer.priorities(box.journal(UNIT, "-o", "json",
                 "_SYSTEMD_INVOCATION_ID=" + first.get("InvocationID")));
         assertThat(priorities).as("journal priorities of the start").contains("6");
         System.out.println("journalctl -u istio-vm-agent (start-up):\n"
@@ -351,15 +332,6 @@ class DebInstallIT {
 
     private String natRules() {
         return box.exec("iptables-save", "-t", "nat").ok().out();
-    }
-
-    private static Set<String> priorities(String json) {
-        Set<String> found = new TreeSet<>();
-        Matcher m = PRIORITY.matcher(json);
-        while (m.find()) {
-            found.add(m.group(1));
-        }
-        return found;
     }
 
     /** A host command's standard output; fails the test on a non-zero exit. */

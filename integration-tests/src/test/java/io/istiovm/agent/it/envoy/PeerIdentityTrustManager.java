@@ -1,14 +1,13 @@
 package io.istiovm.agent.it.envoy;
 
+import io.istiovm.agent.certs.IdentityValidator;
 import java.io.ByteArrayInputStream;
 import java.net.Socket;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
-import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import javax.net.ssl.SSLEngine;
@@ -55,19 +54,9 @@ public final class PeerIdentityTrustManager extends X509ExtendedTrustManager {
         throw new IllegalStateException("PKIX gave no X509TrustManager");
     }
 
-    /** The certificate's {@code spiffe://} URI SANs, in order. */
-    public static List<String> spiffeIds(X509Certificate cert) throws CertificateParsingException {
-        List<String> ids = new ArrayList<>();
-        if (cert.getSubjectAlternativeNames() != null) {
-            for (List<?> san : cert.getSubjectAlternativeNames()) {
-                // 6: uniformResourceIdentifier (RFC 5280 GeneralName).
-                if (Integer.valueOf(6).equals(san.get(0)) && san.get(1) instanceof String uri
-                        && uri.startsWith("spiffe://")) {
-                    ids.add(uri);
-                }
-            }
-        }
-        return ids;
+    /** The certificate's {@code spiffe://} URI SANs, in order (the agent's own SAN reading). */
+    public static List<String> spiffeIds(X509Certificate cert) {
+        return IdentityValidator.uriSans(cert).stream().filter(uri -> uri.startsWith("spiffe://")).toList();
     }
 
     private void checkServer(X509Certificate[] chain, String authType) throws CertificateException {

@@ -4,23 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.it.AgentProcess;
 import io.istiovm.agent.it.envoy.EnvoyStandInFixture;
-import io.istiovm.agent.it.systemd.SystemdContainer.Bind;
 import io.istiovm.agent.testing.TestCa;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -43,11 +37,10 @@ class SystemdUnitIT {
     private static final String ID = TestCa.identity("vm", "default");
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final Path REPO = AgentProcess.repositoryRoot();
-    private static final Path TARGET = REPO.resolve("integration-tests/target");
     /** The stand-in's sockets: not under /tmp, which the container's systemd-tmpfiles empties at boot. */
     private static final Path SOCKETS = Path.of("/run/vmit-s");
-    private static final Pattern PRIORITY = Pattern.compile("\"PRIORITY\":\"(\\d)\"");
 
+    private static StandInContainer fixture;
     private static SystemdContainer box;
     private static EnvoyStandInFixture standIn;
     private static TestCa ca;
@@ -55,16 +48,11 @@ class SystemdUnitIT {
 
     @BeforeAll
     static void bootAndInstall() throws Exception {
-        Files.createDirectories(SOCKETS);
-        Files.setPosixFilePermissions(SOCKETS, PosixFilePermissions.fromString("rwxr-xr-x"));
-        standIn = new EnvoyStandInFixture(SOCKETS);
+        fixture = StandInContainer.boot(SOCKETS, "systemd-it");
+        box = fixture.box();
+        standIn = fixture.standIn();
+        ca = fixture.ca();
         gate = standIn.dir().resolve("live-gate");
-        // The stand-in's launcher names the test classes, jars (linked into target/) and java by their host
-        // paths: the same paths exist inside. The repository is read-only; target/ holds the fixture's records.
-        box = SystemdContainer.boot(List.of(Bind.readOnly(REPO), Bind.writable(TARGET), Bind.writable(SOCKETS)),
-                TARGET.resolve("systemd-it"));
-        System.out.println("systemd container: " + box.timings());
-        ca = TestCa.start(Clock.systemUTC(), box.hostAddress()).ttl(Duration.ofHours(2));
         ca.writeIdentity(standIn.certsDir(), ID, Duration.ofHours(2));
         box.copyIn(AgentProcess.jar(), JAR, "rw-r--r--");
         box.copyIn(REPO.resolve("deb/launcher"), "/usr/bin/istio-vm-agent", "rwxr-xr-x");
@@ -88,22 +76,8 @@ class SystemdUnitIT {
 
     @AfterAll
     static void tearDown() throws Exception {
-        try {
-            if (box != null) {
-                box.close();
-            }
-        } finally {
-            if (standIn != null) {
-                standIn.close();
-            }
-            if (ca != null) {
-                ca.close();
-            }
-            try {
-                Files.deleteIfExists(SOCKETS);
-            } catch (java.nio.file.DirectoryNotEmptyException e) {
-                // another fixture's sockets are still there
-            }
+        if (fixture != null) {
+            fixture.close();
         }
     }
 
@@ -273,27 +247,18 @@ class SystemdUnitIT {
         awaitState("the reload is refused", WAIT, st -> st.get("StatusText").contains("reload refused"));
         String invocation = "_SYSTEMD_INVOCATION_ID=" + s.get("InvocationID");
         String json = box.journal(UNIT, "-o", "json", invocation);
-        Set<String> priorities = priorities(json);
+        Set<String> priorities = StandInContainer.priorities(json);
         System.out.println("journal priorities of one run: " + priorities);
         assertThat(priorities).contains("3", "4", "6");
         assertThat(json).contains("\"COMPONENT\":\"envoy\"").contains("\"ENVOY_EPOCH\":");
         String warnings = box.journal(UNIT, "-o", "json", "-p", "warning", invocation);
-        assertThat(priorities(warnings)).contains("3", "4").doesNotContain("5", "6", "7");
+        assertThat(StandInContainer.priorities(warnings)).contains("3", "4").doesNotContain("5", "6", "7");
         // The identity's serial as a field of its own (issue 12: "custom fields (COMPONENT, CERT_SERIAL, ...)").
         assertThat(json).contains("\"CERT_SERIAL\":");
         // The identity's history as the operator reads it (journalctl COMPONENT=identity), for the closing note.
         String identity = box.journal(UNIT, "-o", "json-pretty", "COMPONENT=identity", invocation);
         assertThat(identity).contains("\"CERT_SERIAL\"").contains("\"SPIFFE_ID\"");
         System.out.println("journalctl -o json-pretty COMPONENT=identity:\n" + identity);
-    }
-
-    private static Set<String> priorities(String json) {
-        Set<String> found = new TreeSet<>();
-        Matcher m = PRIORITY.matcher(json);
-        while (m.find()) {
-            found.add(m.group(1));
-        }
-        return found;
     }
 
     private static void awaitTrue(String what, java.util.function.BooleanSupplier condition) {
