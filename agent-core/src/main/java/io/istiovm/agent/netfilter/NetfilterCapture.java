@@ -2,10 +2,13 @@ package io.istiovm.agent.netfilter;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -13,6 +16,12 @@ import org.slf4j.LoggerFactory;
  * Applies, verifies and removes the agent's capture rules on one backend. Each family is changed by one
  * {@code iptables-restore --noflush} transaction, checked first with {@code --test}; when the real run fails the
  * previous rules are put back, so a failed apply leaves the host as it was.
+ *
+ * <p>On the nft backend the two families run side by side: {@code iptables-nft} and {@code ip6tables-nft} change
+ * separate kernel tables ({@code ip} and {@code ip6}) in netlink transactions of their own and take no shared
+ * lock, so neither waits for the other and an apply costs one family's process chain, not two. On the legacy
+ * backend both share {@code /run/xtables.lock}, and a restore that finds it taken re-polls only every second
+ * (iptables 1.8 {@code xtables_lock}), so there the families stay one after the other.
  */
 public final class NetfilterCapture {
     private static final Logger LOG = LoggerFactory.getLogger(NetfilterCapture.class);
@@ -36,9 +45,10 @@ public final class NetfilterCapture {
 
     /** Replaces the agent's rules with the plan's, in every family, then checks the result. */
     public void apply(CapturePlan plan) throws CaptureException {
-        for (IpFamily family : IpFamily.values()) {
+        eachFamily(family -> {
             replace(family, plan.rules(family));
-        }
+            return Boolean.TRUE;
+        });
         TproxyRouting.apply(tools, plan);
         PassthroughAddress.apply(tools, plan);
         Drift drift = verify(plan);
@@ -60,18 +70,20 @@ public final class NetfilterCapture {
 
     /** Removes every chain and jump the agent owns; succeeds on a host where there is nothing to remove. */
     public void clean(Optional<CapturePlan.TproxyRoute> route) throws CaptureException {
-        for (IpFamily family : IpFamily.values()) {
+        eachFamily(family -> {
             replace(family, CaptureRules.none(family));
-        }
+            return Boolean.TRUE;
+        });
         TproxyRouting.remove(tools, route);
     }
 
     /** The difference between the plan and what the kernel has now, over the agent's own rules only. */
     public Drift verify(CapturePlan plan) throws CaptureException {
         List<Drift.Line> lines = new ArrayList<>();
+        Map<IpFamily, Optional<SavedRules>> saved = eachFamily(family -> save(family, plan.rules(family).isEmpty()));
         for (IpFamily family : IpFamily.values()) {
             CaptureRules desired = plan.rules(family);
-            Optional<SavedRules> actual = save(family, desired.isEmpty());
+            Optional<SavedRules> actual = saved.get(family);
             if (actual.isEmpty()) {
                 continue;
             }
@@ -87,6 +99,76 @@ public final class NetfilterCapture {
         lines.addAll(TproxyRouting.missing(tools, plan));
         lines.addAll(PassthroughAddress.missing(tools, plan));
         return new Drift(lines);
+    }
+
+    @FunctionalInterface
+    private interface FamilyStep<T> {
+        T run(IpFamily family) throws CaptureException;
+    }
+
+    /**
+     * Runs {@code step} for every family, IPv6 on a thread of its own on the nft backend (see the class comment),
+     * and returns only when every family's step has ended, so no transaction outlives the call. When both fail,
+     * the IPv4 failure is thrown with the IPv6 one suppressed.
+     */
+    private <T> Map<IpFamily, T> eachFamily(FamilyStep<T> step) throws CaptureException {
+        Map<IpFamily, T> results = new EnumMap<>(IpFamily.class);
+        if (backend != Backend.NFT) {
+            for (IpFamily family : IpFamily.values()) {
+                results.put(family, step.run(family));
+            }
+            return results;
+        }
+        FutureTask<T> ipv6 = new FutureTask<>(() -> step.run(IpFamily.IPV6));
+        Thread thread = new Thread(ipv6, "capture-ipv6");
+        thread.setDaemon(true);
+        thread.start();
+        Exception failure = null;
+        try {
+            results.put(IpFamily.IPV4, step.run(IpFamily.IPV4));
+        } catch (CaptureException | RuntimeException e) {
+            failure = e;
+        }
+        try {
+            results.put(IpFamily.IPV6, awaitUninterruptibly(ipv6));
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (failure != null) {
+                failure.addSuppressed(cause);
+            } else if (cause instanceof CaptureException || cause instanceof RuntimeException) {
+                failure = (Exception) cause;
+            } else {
+                throw new IllegalStateException("IPv6 step failed", cause);
+            }
+        }
+        if (failure instanceof CaptureException e) {
+            throw e;
+        }
+        if (failure != null) {
+            throw (RuntimeException) failure;
+        }
+        return results;
+    }
+
+    /**
+     * Waits for the IPv6 step even when interrupted: its program is bounded by the tools' timeout, and returning
+     * while it still changes rules would let the caller's next step race it. The interrupt is kept for the caller.
+     */
+    private static <T> T awaitUninterruptibly(FutureTask<T> task) throws ExecutionException {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return task.get();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** The agent's current rules of {@code family}; empty when the family's tools are unusable and none are wanted. */

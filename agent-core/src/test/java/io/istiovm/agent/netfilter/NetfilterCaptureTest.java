@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.istiovm.agent.testing.VmPeerNetwork;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
@@ -15,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** Apply, verify and clean against real netfilter in a scratch namespace: backends, TPROXY, takeover, locks. */
 class NetfilterCaptureTest {
     private static final String SEED = "ISTIO_SERVICE_CIDR=10.55.0.0/16\nISTIO_INBOUND_PORTS=8888\n";
+    private static final String DUAL_STACK = "ISTIO_SERVICE_CIDR=10.55.0.0/16,fd00:55::/64\nISTIO_INBOUND_PORTS=8888\n";
 
     @TempDir
     Path temp;
@@ -115,5 +118,68 @@ class NetfilterCaptureTest {
         assertThat(network.vmSave(false)).isEqualTo(before);
         netfilter.apply(plan);
         assertThat(network.vmSave(false)).as("a kept chain may be referenced").isEqualTo(before);
+    }
+
+    // The families are saved side by side on nft: tampering in both at once must show in one verify, per family.
+    @Test
+    void aTamperedRuleInEitherFamilyIsReportedByOneVerifyAndRepairedByTheNextApply() throws Exception {
+        NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
+        assertThat(netfilter.backend()).isEqualTo(Backend.NFT);
+        CapturePlan plan = CaptureFixtures.plan(DUAL_STACK);
+        netfilter.apply(plan);
+        String ipv4 = network.vmSave(false);
+        String ipv6 = network.vmSave(true);
+
+        network.inNamespace(network.vm(), "iptables", "-t", "nat", "-D", "ISTIO_INBOUND", "2");
+        network.inNamespace(network.vm(), "ip6tables", "-t", "nat", "-F", "ISTIO_OUTPUT");
+        Drift drift = netfilter.verify(plan);
+        assertThat(drift.lines()).filteredOn(line -> line.family() == IpFamily.IPV4).singleElement()
+                .satisfies(line -> assertThat(line.text()).contains("--dport 8888"));
+        assertThat(drift.lines()).filteredOn(line -> line.family() == IpFamily.IPV6).isNotEmpty()
+                .allSatisfy(line -> assertThat(line.toString()).startsWith("- IPv6 nat: -A ISTIO_OUTPUT"));
+
+        netfilter.apply(plan);
+        assertThat(network.vmSave(false)).isEqualTo(ipv4);
+        assertThat(network.vmSave(true)).isEqualTo(ipv6);
+        assertThat(netfilter.verify(plan).isEmpty()).isTrue();
+    }
+
+    // With the families side by side, a failed IPv6 transaction must still leave IPv6 as it was and be reported,
+    // while IPv4's own transaction (which ran at the same time) completes: the same outcome as one after the other.
+    @Test
+    void aFailedTransactionInOneFamilyLeavesThatFamilyAsItWasWhileTheOtherCompletes() throws Exception {
+        NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
+        CapturePlan previous = CaptureFixtures.plan(DUAL_STACK);
+        netfilter.apply(previous);
+        String ipv6Before = network.vmSave(true);
+
+        NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingIpv6RestoreDir().toString()),
+                netfilter.backend());
+        CapturePlan next = CaptureFixtures.plan("ISTIO_SERVICE_CIDR=10.66.0.0/16,fd00:66::/64\n"
+                + "ISTIO_INBOUND_PORTS=9999\n");
+        assertThatThrownBy(() -> failing.apply(next)).isInstanceOf(CaptureException.class)
+                .hasMessageStartingWith("IPv6 rules not applied");
+
+        assertThat(network.vmSave(true)).isEqualTo(ipv6Before);
+        assertThat(netfilter.verify(next).lines()).isNotEmpty()
+                .allSatisfy(line -> assertThat(line.family()).isEqualTo(IpFamily.IPV6));
+    }
+
+    /** Real iptables tools, except that ip6tables' real restore adds a rule into a missing chain and fails. */
+    private Path failingIpv6RestoreDir() throws Exception {
+        Path dir = Files.createDirectories(temp.resolve("failing-ipv6"));
+        for (String family : List.of("iptables", "ip6tables")) {
+            for (String action : List.of("save", "restore")) {
+                String program = family + "-nft-" + action;
+                String body = family.equals("ip6tables") && action.equals("restore")
+                        ? "case \" $* \" in *\" --test \"*) exec " + program + " \"$@\";; esac\n"
+                            + "sed '$ i -A NO_SUCH_CHAIN -j RETURN' | " + program + " \"$@\"\nexit 1\n"
+                        : "exec " + program + " \"$@\"\n";
+                Path script = dir.resolve(program);
+                Files.writeString(script, "#!/bin/sh\n" + body);
+                Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+            }
+        }
+        return dir;
     }
 }
