@@ -9,10 +9,14 @@ import io.istiovm.agent.testing.CliRun;
 import io.istiovm.agent.testing.ManualLoops;
 import io.istiovm.agent.testing.SteppingClock;
 import io.istiovm.agent.testing.TestConfigs;
+import java.io.IOException;
 import java.nio.file.FileSystems;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.List;
+import java.util.Set;
 import java.util.OptionalLong;
 
 /**
@@ -33,6 +37,35 @@ final class CaptureFixtures {
     }
 
     /** {@code clusterEnv} ({@code KEY=value} lines) as capture settings. */
+    /** A dual-stack seed configuration: the guide's, plus an IPv6 service range. */
+    static final String DUAL_STACK = "ISTIO_SERVICE_CIDR=10.55.0.0/16,fd00:55::/64\nISTIO_INBOUND_PORTS=8888\n";
+
+    /**
+     * A bin directory of wrappers around the real tools of both backends, for {@link NetfilterTools#withBinDir}: the
+     * restore of each family in {@code failing} ("iptables", "ip6tables") passes its {@code --test} run, then really
+     * runs with a rule into a chain that does not exist inserted before its last COMMIT, and exits 1: the real run
+     * fails part-way, so earlier tables may already be committed when it fails. Every other program is the real
+     * one.
+     */
+    static Path failingRestoreDir(Path dir, Set<String> failing) throws IOException {
+        Files.createDirectories(dir);
+        for (String family : List.of("iptables", "ip6tables")) {
+            for (String backend : List.of("nft", "legacy")) {
+                for (String action : List.of("save", "restore")) {
+                    String program = family + "-" + backend + "-" + action;
+                    String body = failing.contains(family) && action.equals("restore")
+                            ? "case \" $* \" in *\" --test \"*) exec " + program + " \"$@\";; esac\n"
+                                + "sed '$ i -A NO_SUCH_CHAIN -j RETURN' | " + program + " \"$@\"\nexit 1\n"
+                            : "exec " + program + " \"$@\"\n";
+                    Path script = dir.resolve(program);
+                    Files.writeString(script, "#!/bin/sh\n" + body);
+                    Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+                }
+            }
+        }
+        return dir;
+    }
+
     static CaptureSettings settings(String clusterEnv) {
         return settings(TestConfigs.inMemory(CONFIG_DIR, clusterEnv.isBlank() ? "# defaults\n" : clusterEnv));
     }

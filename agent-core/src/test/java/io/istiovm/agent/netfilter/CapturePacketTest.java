@@ -26,10 +26,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,7 +45,6 @@ class CapturePacketTest {
     private static final String EXCLUDED_SERVICE = "10.55.1.10";
     private static final String SERVICE_V6 = "fd00:55::10";
     private static final String SEED = "ISTIO_SERVICE_CIDR=10.55.0.0/16\nISTIO_INBOUND_PORTS=8888\n";
-    private static final String DUAL_STACK = "ISTIO_SERVICE_CIDR=10.55.0.0/16,fd00:55::/64\nISTIO_INBOUND_PORTS=8888\n";
 
     @TempDir
     Path temp;
@@ -177,7 +176,7 @@ class CapturePacketTest {
     void cleanLeavesNoTraceAndWorksTwice() throws Exception {
         String before = withoutEmptyTables(network.vmSave(false));
         String before6 = withoutEmptyTables(network.vmSave(true));
-        netfilter.apply(CaptureFixtures.plan(DUAL_STACK));
+        netfilter.apply(CaptureFixtures.plan(CaptureFixtures.DUAL_STACK));
         assertThat(network.vmSave(true)).contains("ISTIO_OUTPUT");
 
         netfilter.clean(java.util.Optional.empty());
@@ -226,8 +225,9 @@ class CapturePacketTest {
         netfilter.apply(previous);
         String before = withoutEmptyTables(network.vmSave(false));
 
-        NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingRestoreDir().toString()),
-                netfilter.backend());
+        Path failingBin = CaptureFixtures.failingRestoreDir(temp.resolve("failing-bin"),
+                Set.of("iptables", "ip6tables"));
+        NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingBin.toString()), netfilter.backend());
         CapturePlan next = CaptureFixtures.plan("ISTIO_INBOUND_INTERCEPTION_MODE=TPROXY\n"
                 + "ISTIO_SERVICE_CIDR=10.0.0.0/8\nISTIO_INBOUND_PORTS=9999\n");
         assertThatThrownBy(() -> failing.apply(next)).isInstanceOf(CaptureException.class)
@@ -241,7 +241,7 @@ class CapturePacketTest {
     // 11
     @Test
     void ipv6OutboundAndInboundAreCapturedLikeIpv4ForAnIpv6Workload() throws Exception {
-        netfilter.apply(CaptureFixtures.plan("ISTIO_SVC_IP=" + VM_IPV6 + "\n" + DUAL_STACK));
+        netfilter.apply(CaptureFixtures.plan("ISTIO_SVC_IP=" + VM_IPV6 + "\n" + CaptureFixtures.DUAL_STACK));
         assertThat(network.connect(network.vm(), APP_ID, APP_ID, SERVICE_V6, 80))
                 .isEqualTo("envoy-outbound [" + SERVICE_V6 + "]:80");
         assertThat(network.connect(network.peer(), 0, 0, VM_IPV6, 8888))
@@ -376,31 +376,6 @@ class CapturePacketTest {
         assertThat(check.exitCode()).isZero();
         assertThat(check.err()).contains("warning: " + config.resolve("cluster.env") + ":2: ISTIO_SERVICE_CIDR")
                 .contains("never sets $ISTIO_SERVICE_CIDR");
-    }
-
-    /**
-     * A directory of iptables programs where restore passes {@code --test} runs through but makes every real run
-     * fail part-way: the script gets an invalid rule inserted before its last COMMIT, so earlier tables may
-     * already be committed when it fails.
-     */
-    private Path failingRestoreDir() throws Exception {
-        Path dir = Files.createDirectories(temp.resolve("failing-bin"));
-        for (String family : List.of("iptables", "ip6tables")) {
-            for (String backend : List.of("nft", "legacy")) {
-                String prefix = family + "-" + backend;
-                Path save = dir.resolve(prefix + "-save");
-                Files.writeString(save, "#!/bin/sh\nexec " + prefix + "-save \"$@\"\n");
-                Path restore = dir.resolve(prefix + "-restore");
-                Files.writeString(restore, "#!/bin/sh\n"
-                        + "case \" $* \" in *\" --test \"*) exec " + prefix + "-restore \"$@\";; esac\n"
-                        + "sed '$ i -A NO_SUCH_CHAIN -j RETURN' | " + prefix + "-restore \"$@\"\n"
-                        + "exit 1\n");
-                for (Path p : List.of(save, restore)) {
-                    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
-                }
-            }
-        }
-        return dir;
     }
 
     /** iptables-save text without tables that hold nothing but empty built-in chains (nft keeps such tables). */

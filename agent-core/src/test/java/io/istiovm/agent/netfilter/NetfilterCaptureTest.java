@@ -4,11 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.istiovm.agent.testing.VmPeerNetwork;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -17,7 +16,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** Apply, verify and clean against real netfilter in a scratch namespace: backends, TPROXY, takeover, locks. */
 class NetfilterCaptureTest {
     private static final String SEED = "ISTIO_SERVICE_CIDR=10.55.0.0/16\nISTIO_INBOUND_PORTS=8888\n";
-    private static final String DUAL_STACK = "ISTIO_SERVICE_CIDR=10.55.0.0/16,fd00:55::/64\nISTIO_INBOUND_PORTS=8888\n";
 
     @TempDir
     Path temp;
@@ -125,7 +123,7 @@ class NetfilterCaptureTest {
     void aTamperedRuleInEitherFamilyIsReportedByOneVerifyAndRepairedByTheNextApply() throws Exception {
         NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
         assertThat(netfilter.backend()).isEqualTo(Backend.NFT);
-        CapturePlan plan = CaptureFixtures.plan(DUAL_STACK);
+        CapturePlan plan = CaptureFixtures.plan(CaptureFixtures.DUAL_STACK);
         netfilter.apply(plan);
         String ipv4 = network.vmSave(false);
         String ipv6 = network.vmSave(true);
@@ -149,12 +147,12 @@ class NetfilterCaptureTest {
     @Test
     void aFailedTransactionInOneFamilyLeavesThatFamilyAsItWasWhileTheOtherCompletes() throws Exception {
         NetfilterCapture netfilter = NetfilterCapture.open(tools, "auto");
-        CapturePlan previous = CaptureFixtures.plan(DUAL_STACK);
+        CapturePlan previous = CaptureFixtures.plan(CaptureFixtures.DUAL_STACK);
         netfilter.apply(previous);
         String ipv6Before = network.vmSave(true);
 
-        NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingIpv6RestoreDir().toString()),
-                netfilter.backend());
+        Path failingBin = CaptureFixtures.failingRestoreDir(temp.resolve("failing-ipv6"), Set.of("ip6tables"));
+        NetfilterCapture failing = new NetfilterCapture(tools.withBinDir(failingBin.toString()), netfilter.backend());
         CapturePlan next = CaptureFixtures.plan("ISTIO_SERVICE_CIDR=10.66.0.0/16,fd00:66::/64\n"
                 + "ISTIO_INBOUND_PORTS=9999\n");
         assertThatThrownBy(() -> failing.apply(next)).isInstanceOf(CaptureException.class)
@@ -163,23 +161,5 @@ class NetfilterCaptureTest {
         assertThat(network.vmSave(true)).isEqualTo(ipv6Before);
         assertThat(netfilter.verify(next).lines()).isNotEmpty()
                 .allSatisfy(line -> assertThat(line.family()).isEqualTo(IpFamily.IPV6));
-    }
-
-    /** Real iptables tools, except that ip6tables' real restore adds a rule into a missing chain and fails. */
-    private Path failingIpv6RestoreDir() throws Exception {
-        Path dir = Files.createDirectories(temp.resolve("failing-ipv6"));
-        for (String family : List.of("iptables", "ip6tables")) {
-            for (String action : List.of("save", "restore")) {
-                String program = family + "-nft-" + action;
-                String body = family.equals("ip6tables") && action.equals("restore")
-                        ? "case \" $* \" in *\" --test \"*) exec " + program + " \"$@\";; esac\n"
-                            + "sed '$ i -A NO_SUCH_CHAIN -j RETURN' | " + program + " \"$@\"\nexit 1\n"
-                        : "exec " + program + " \"$@\"\n";
-                Path script = dir.resolve(program);
-                Files.writeString(script, "#!/bin/sh\n" + body);
-                Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
-            }
-        }
-        return dir;
     }
 }
