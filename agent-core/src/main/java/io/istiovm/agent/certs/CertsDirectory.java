@@ -60,6 +60,8 @@ public final class CertsDirectory {
     static final int CERT_MODE = 0644;
     static final int VERSION_MODE = 0755;
     private static final List<String> NAMES = List.of(KEY, CHAIN, ROOT);
+    /** Reads racing a switch of the layout: each switch is a few renames, so a third read finds it settled. */
+    private static final int READ_ATTEMPTS = 3;
 
     private final Path dir;
 
@@ -139,9 +141,40 @@ public final class CertsDirectory {
         return dir.resolve(name) + ": missing";
     }
 
-    /** The files {@code names}, from the version the layout names, else from the directory itself. */
+    /**
+     * The files {@code names}, from the version the layout names, else from the directory itself. A read that
+     * fails while the agent switches the layout under it (the links changed between its start and its end: the
+     * first write converting hand-placed files, or two writes retiring the version being read) is read again, so
+     * that a reader racing the writer sees the old set or the new one, never a problem that was not on disk.
+     */
     private List<HeldDirectory.RegularFile> read(List<String> names) throws InvalidIdentityException, IOException {
         try (HeldDirectory held = HeldDirectory.open(dir)) {
+            for (int attempt = 1; ; attempt++) {
+                List<Optional<String>> before = layoutLinks(held);
+                try {
+                    return readOnce(held, names);
+                } catch (InvalidIdentityException e) {
+                    if (attempt >= READ_ATTEMPTS || layoutLinks(held).equals(before)) {
+                        throw e;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Where {@code ..data} and the three names point right now (read as text); empty where not a link. */
+    private static List<Optional<String>> layoutLinks(HeldDirectory held) throws IOException {
+        List<Optional<String>> links = new ArrayList<>();
+        links.add(held.readLink(DATA));
+        for (String name : NAMES) {
+            links.add(held.readLink(name));
+        }
+        return links;
+    }
+
+    private List<HeldDirectory.RegularFile> readOnce(HeldDirectory held, List<String> names)
+            throws InvalidIdentityException {
+        try {
             Optional<String> version = layoutVersion(held);
             if (version.isPresent()) {
                 try (HeldDirectory current = held.openDirectory(version.get())) {

@@ -120,6 +120,45 @@ class CertsDirectoryTest {
         }
     }
 
+    /**
+     * A reader racing the writer (the first write converting hand-placed files, then switches that retire the
+     * version it may be reading) sees a complete identity every time, never a problem that was not on disk.
+     * CI caught this once: a load that began while key.pem was still a file and finished after the names had
+     * become links reported the links as planted.
+     */
+    @Test
+    void aReaderRacingConversionAndSwitchesAlwaysSeesACompleteIdentity() throws Exception {
+        List<String> problems = new java.util.concurrent.CopyOnWriteArrayList<>();
+        for (int round = 0; round < 40; round++) {
+            Path certsDir = Files.createDirectory(dir.resolve("round-" + round));
+            Issued placed = issue();
+            TestPki.writeFiles(certsDir, Pem.encodePrivateKey(placed.keys().getPrivate(), true),
+                    List.of(placed.leaf()), List.of(pki.root()));
+            CertsDirectory certs = new CertsDirectory(certsDir);
+            List<Issued> next = List.of(issue(), issue(), issue());
+            java.util.concurrent.atomic.AtomicBoolean writing = new java.util.concurrent.atomic.AtomicBoolean(true);
+            Thread reader = new Thread(() -> {
+                while (writing.get()) {
+                    try {
+                        certs.load(EXPECT, NOW);
+                    } catch (Exception e) {
+                        problems.add(e.getMessage());
+                    }
+                }
+            }, "racing-reader");
+            reader.start();
+            try {
+                for (Issued issued : next) {
+                    write(certs, issued, true);
+                }
+            } finally {
+                writing.set(false);
+                reader.join();
+            }
+        }
+        assertThat(problems).isEmpty();
+    }
+
     @Test
     void filesWrittenThroughTheLinksByAnOperatorAreRead() throws Exception {
         CertsDirectory certs = new CertsDirectory(dir);
