@@ -168,8 +168,13 @@ public final class TestCa implements AutoCloseable {
      * veth, so that an agent in the container reaches the CA of the test JVM.
      */
     public static TestCa start(Clock clock, String host) throws IOException {
+        return start(clock, host, 0);
+    }
+
+    /** Starts on {@code port} of {@code host} (0: an ephemeral one), e.g. istiod's 15012 in a sandbox's namespace. */
+    public static TestCa start(Clock clock, String host, int port) throws IOException {
         TestCa ca = new TestCa(clock, host);
-        ca.listen(0);
+        ca.listen(port);
         return ca;
     }
 

@@ -1,6 +1,7 @@
 package io.istiovm.agent.it.sandbox;
 
 import io.istiovm.agent.it.envoy.PeerIdentityTrustManager;
+import io.istiovm.agent.testing.TestCa;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
@@ -10,6 +11,8 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -20,10 +23,16 @@ import java.util.Map;
  *
  * <pre>
  *   SandboxCluster --identity DIR --gateway IP:PORT --httpbin IP:PORT --route SNI=IP:PORT ...
+ *                  [--ca IP:PORT --ca-ttl SECONDS --gateway-id URI --workload URI --provision DIR]
  * </pre>
  *
  * {@code DIR} holds the gateway's identity as an operator places one (cert-chain.pem, key.pem in PKCS#8,
  * root-cert.pem: the mesh root its clients must chain to); the gateway's own SPIFFE id is its certificate's URI.
+ *
+ * <p>With {@code --ca}, the process is istiod's CA too: the {@link TestCa} (both protocols) listens there, issuing
+ * certificates that live {@code --ca-ttl} seconds, and everything is issued from its root. The gateway's identity
+ * ({@code --gateway-id}) is written into the {@code --identity} directory first, and the VM's first identity
+ * ({@code --workload}, as {@code istioctl} would provision it, with the CA's lifetime) into {@code --provision}.
  */
 public final class SandboxCluster {
     private SandboxCluster() {
@@ -41,6 +50,16 @@ public final class SandboxCluster {
             }
         }
         Path identity = Path.of(required(options, "--identity"));
+        TestCa ca = null;
+        if (options.containsKey("--ca")) {
+            InetSocketAddress at = address(options.get("--ca"));
+            Duration ttl = Duration.ofSeconds(Long.parseLong(required(options, "--ca-ttl")));
+            ca = TestCa.start(Clock.systemUTC(), at.getHostString(), at.getPort()).ttl(ttl);
+            ca.writeIdentity(identity, required(options, "--gateway-id"), Duration.ofDays(1));
+            ca.writeIdentity(Path.of(required(options, "--provision")), required(options, "--workload"), ttl);
+            System.out.println("ca " + ca.address() + " ttl " + ttl.toSeconds() + "s root \""
+                    + ca.root().getSubjectX500Principal().getName() + "\"");
+        }
         SslContext tls = SslContextBuilder.forServer(identity.resolve("cert-chain.pem").toFile(),
                         identity.resolve("key.pem").toFile())
                 .trustManager(identity.resolve("root-cert.pem").toFile())
