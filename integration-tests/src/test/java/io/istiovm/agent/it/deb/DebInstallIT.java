@@ -3,18 +3,16 @@ package io.istiovm.agent.it.deb;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.istiovm.agent.it.AgentProcess;
+import io.istiovm.agent.it.GuideSettings;
 import io.istiovm.agent.it.envoy.EnvoyStandInFixture;
 import io.istiovm.agent.it.systemd.SystemdContainer;
 import io.istiovm.agent.it.systemd.StandInContainer;
-import io.istiovm.agent.config.ConfigKey;
-import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.testing.TestCa;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -109,35 +107,19 @@ class DebInstallIT {
 
     /**
      * The guide's cluster.env, then what points the agent at the test CA and the stand-in; each key only root may
-     * set ({@link ConfigKey#raisesPrivileges}) goes to /etc/default/istio-vm-agent instead, as README tells users
-     * to do, since the guide's chown hands cluster.env to istio-proxy.
+     * set goes to /etc/default/istio-vm-agent instead ({@link GuideSettings}), as README tells users to do, since
+     * the guide's chown hands cluster.env to istio-proxy.
      */
     private static void writeConfiguration() throws IOException {
-        Map<String, String> settings = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(REPO.resolve("examples/seed/cluster.env"))) {
-            put(settings, line);
-        }
         String[] test = {"CA_ADDR=" + ca.address(), "CITADEL_ADDRESS=" + ca.address(), "ISTIO_NAMESPACE=vm",
                 "ISTIO_META_CLUSTER_ID=vm-cluster", "ISTIO_SVC_IP=" + box.containerAddress(),
                 "VM_AGENT_CA_BACKOFF_MAX=1s", "VM_AGENT_CA_TIMEOUT=5s"};
-        for (String line : standIn.clusterEnv(test).lines().toList()) {
-            put(settings, line);
-        }
-        StringBuilder clusterEnv = new StringBuilder("# The guide's values, the test CA and the Envoy stand-in\n");
-        StringBuilder rootOnly = new StringBuilder("# Root-only keys of the test (DebInstallIT)\n");
-        settings.forEach((key, value) -> {
-            boolean privileged = ConfigKeys.byName(key).map(ConfigKey::raisesPrivileges).orElse(false);
-            (privileged ? rootOnly : clusterEnv).append(key).append('=').append(value).append('\n');
-        });
-        box.writeFile("/root/cluster.env", clusterEnv.toString(), "rw-r--r--");
-        box.writeFile("/root/agent.env", rootOnly.toString(), "rw-r--r--");
-    }
-
-    private static void put(Map<String, String> settings, String line) {
-        int eq = line.indexOf('=');
-        if (eq > 0 && !line.startsWith("#") && !DEFAULTED.contains(line.substring(0, eq))) {
-            settings.put(line.substring(0, eq), line.substring(eq + 1));
-        }
+        GuideSettings settings = new GuideSettings()
+                .putLines(Files.readAllLines(REPO.resolve("examples/seed/cluster.env")), key -> !DEFAULTED.contains(key))
+                .putLines(standIn.clusterEnv(test).lines().toList(), key -> !DEFAULTED.contains(key));
+        box.writeFile("/root/cluster.env", settings.clusterEnv("The guide's values, the test CA and the Envoy stand-in"),
+                "rw-r--r--");
+        box.writeFile("/root/agent.env", settings.rootOnly("Root-only keys of the test (DebInstallIT)"), "rw-r--r--");
     }
 
     /** The guide's VM steps, word for word, after the package is installed. */

@@ -4,9 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.istiovm.agent.config.ConfigKey;
-import io.istiovm.agent.config.ConfigKeys;
 import io.istiovm.agent.it.AgentProcess;
+import io.istiovm.agent.it.GuideSettings;
 import io.istiovm.agent.it.envoy.EnvoyStandInFixture;
 import io.istiovm.agent.testing.JavaProcess;
 import io.istiovm.agent.testing.TestCa;
@@ -19,7 +18,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -240,26 +238,18 @@ public final class Sandbox {
         ok(vm.run(STEP, "mkdir", "-p", "/etc/certs", "/var/lib/istio/envoy/hosts.d"));
         ok(vm.shell(STEP, "cp " + provisioned + "/root-cert.pem " + provisioned + "/cert-chain.pem " + provisioned
                 + "/key.pem /etc/certs"));
-        Map<String, String> clusterEnv = new LinkedHashMap<>();
-        Map<String, String> rootOnly = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(repo.resolve("examples/seed/cluster.env"))) {
-            int eq = line.indexOf('=');
-            if (eq > 0 && !line.startsWith("#")) {
-                put(clusterEnv, rootOnly, line.substring(0, eq), line.substring(eq + 1));
-            }
-        }
-        // The sandbox's own values: the gateway is the cluster namespace; the CA is istiod's port behind it;
-        // the VM's address; Envoy's workload name.
-        put(clusterEnv, rootOnly, "VM_AGENT_GATEWAY_ADDRESS", VmPeerNetwork.PEER_IPV4);
-        put(clusterEnv, rootOnly, "CA_ADDR", "istio-citadel:15012");
-        put(clusterEnv, rootOnly, "ISTIO_SVC_IP", VmPeerNetwork.VM_IPV4);
-        put(clusterEnv, rootOnly, "ISTIO_NAMESPACE", "vm");
-        put(clusterEnv, rootOnly, "POD_NAME", "vm1");
-        // Short timers so that the sandbox moves quickly (a CA outage is not part of the scenario).
-        put(clusterEnv, rootOnly, "VM_AGENT_CA_BACKOFF_MAX", "2s");
-        StringBuilder env = new StringBuilder("# the multi-network guide's cluster.env (examples/seed), for the sandbox\n");
-        clusterEnv.forEach((k, v) -> env.append(k).append('=').append(v).append('\n'));
-        vm.writeFile("/var/lib/istio/envoy/cluster.env", env.toString(), "0644");
+        // The guide's cluster.env, then the sandbox's own values: the gateway is the cluster namespace, the CA is
+        // istiod's port behind it, the VM's address and workload name, and a short CA backoff.
+        GuideSettings settings = new GuideSettings()
+                .putLines(Files.readAllLines(repo.resolve("examples/seed/cluster.env")), key -> true)
+                .put("VM_AGENT_GATEWAY_ADDRESS", VmPeerNetwork.PEER_IPV4)
+                .put("CA_ADDR", "istio-citadel:15012")
+                .put("ISTIO_SVC_IP", VmPeerNetwork.VM_IPV4)
+                .put("ISTIO_NAMESPACE", "vm")
+                .put("POD_NAME", "vm1")
+                .put("VM_AGENT_CA_BACKOFF_MAX", "2s");
+        String env = settings.clusterEnv("the multi-network guide's cluster.env (examples/seed), for the sandbox");
+        vm.writeFile("/var/lib/istio/envoy/cluster.env", env, "0644");
         vm.writeFile("/var/lib/istio/envoy/hosts.d/httpbin-bar-forvms.yaml",
                 Files.readString(repo.resolve("examples/seed/hosts.d/httpbin-bar-forvms.yaml")), "0644");
         ok(vm.run(STEP, "chown", "-R", "istio-proxy", "/etc/certs", "/var/lib/istio/envoy"));
@@ -268,9 +258,8 @@ public final class Sandbox {
         // cluster.env stays istio-proxy's, as the guide leaves it.
         ok(vm.shell(STEP, "chown -R root /var/lib/istio/envoy/hosts.d && chown root /var/lib/istio/envoy"));
         // Keys only root may set (they raise privileges) go where the package's unit reads its environment.
-        StringBuilder defaults = new StringBuilder("# root-only keys (README, \"Configuration trust\")\n");
-        rootOnly.forEach((k, v) -> defaults.append(k).append('=').append(v).append('\n'));
-        vm.writeFile("/etc/default/istio-vm-agent", defaults.toString(), "0644");
+        String defaults = settings.rootOnly("root-only keys (README, \"Configuration trust\")");
+        vm.writeFile("/etc/default/istio-vm-agent", defaults, "0644");
 
         // The guide's application.
         vm.writeFile("/var/lib/sandbox-app/hello.txt", "hello from the vm's application on 8888\n", "0644");
@@ -281,16 +270,11 @@ public final class Sandbox {
         return "istio-proxy (uid " + ISTIO_PROXY_UID + "), /usr/local/bin/envoy (the Envoy stand-in)\n"
                 + "/etc/certs: the provisioned identity; chown -R istio-proxy /etc/certs /var/lib/istio/envoy\n"
                 + "hosts.d and /var/lib/istio/envoy back to root (hosts sources are root's)\n"
-                + "/var/lib/istio/envoy/cluster.env:\n" + indent(env.toString().strip()) + "\n"
-                + "/etc/default/istio-vm-agent:\n" + indent(defaults.toString().strip()) + "\n"
+                + "/var/lib/istio/envoy/cluster.env:\n" + indent(env.strip()) + "\n"
+                + "/etc/default/istio-vm-agent:\n" + indent(defaults.strip()) + "\n"
                 + "/var/lib/istio/envoy/hosts.d/httpbin-bar-forvms.yaml (the guide's ServiceEntry)\n"
                 + "python3 -m http.server 8888 (the application)\n"
                 + "enter the vm: " + vm.enterCommand() + " bash";
-    }
-
-    private static void put(Map<String, String> clusterEnv, Map<String, String> rootOnly, String key, String value) {
-        boolean privileged = ConfigKeys.byName(key).map(ConfigKey::raisesPrivileges).orElse(false);
-        (privileged ? rootOnly : clusterEnv).put(key, value);
     }
 
     /** The agent's CLI inside the vm, through the package's launcher, with the unit's environment file. */
