@@ -114,7 +114,7 @@ public final class CaptureBenchmark {
                     throw new CaptureException("benchmark: per-rule baseline did not produce the plan");
                 }
                 netfilter.clean(plan.tproxyRoute());
-                out.printf("%-24s %5d rules+chains  agent apply (save, --test, restore, verify) %9.1f ms   "
+                out.printf("%-24s %5d rules+chains  agent apply (save, restore, verify) %9.1f ms   "
                                 + "one process per rule %9.1f ms   ratio %6.1fx%n", c.getKey(), rules, agent / 1e6,
                         perRule / 1e6, (double) perRule / agent);
                 results.add(new Case(c.getKey(), rules, agent, perRule));

@@ -15,6 +15,11 @@ public final class RestoreScript {
     private RestoreScript() {
     }
 
+    /** How many tables a script changes (its {@code *table} lines), each committed on its own. */
+    static long tables(String script) {
+        return script.lines().filter(line -> line.startsWith("*")).count();
+    }
+
     /** The script, or the empty string when neither state has anything (nothing to run). */
     public static String replace(SavedRules current, CaptureRules desired) {
         Set<String> tables = new TreeSet<>(desired.tables());

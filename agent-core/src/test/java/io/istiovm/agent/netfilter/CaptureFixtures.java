@@ -42,7 +42,8 @@ final class CaptureFixtures {
 
     /**
      * A bin directory of wrappers around the real tools of both backends, for {@link NetfilterTools#withBinDir}: the
-     * restore of each family in {@code failing} ("iptables", "ip6tables") passes its {@code --test} run, then really
+     * restore of each family in {@code failing} ("iptables", "ip6tables") passes its {@code --test} run (when the
+     * agent makes one: only for a script of several tables), then really
      * runs with a rule into a chain that does not exist inserted before its last COMMIT, and exits 1: the real run
      * fails part-way, so earlier tables may already be committed when it fails. Every other program is the real
      * one.
