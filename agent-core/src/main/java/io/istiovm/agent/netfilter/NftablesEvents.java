@@ -28,8 +28,6 @@ public final class NftablesEvents implements AutoCloseable {
 
         int bind(int fd, byte[] address, int length);
 
-        int setsockopt(int fd, int level, int name, byte[] value, int length);
-
         long recv(int fd, byte[] buffer, long length, int flags);
 
         int close(int fd);
@@ -37,6 +35,12 @@ public final class NftablesEvents implements AutoCloseable {
         int open(String path, int flags);
 
         int setns(int fd, int nstype);
+
+        int eventfd(int initval, int flags);
+
+        int poll(byte[] fds, long nfds, int timeout);
+
+        long write(int fd, byte[] buffer, long count);
     }
 
     private static final int AF_NETLINK = 16;
@@ -44,14 +48,18 @@ public final class NftablesEvents implements AutoCloseable {
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int NETLINK_NETFILTER = 12;
     private static final int NFNLGRP_NFTABLES = 7;
-    private static final int SOL_SOCKET = 1;
-    private static final int SO_RCVTIMEO = 20;
+    private static final int EFD_CLOEXEC = 0x80000;
+    private static final short POLLIN = 1;
+    private static final int EINTR = 4;
+    private static final int ENOBUFS = 105;
     private static final int O_RDONLY = 0;
     private static final int CLONE_NEWNET = 0x40000000;
 
     private final Thread thread;
     private final CountDownLatch subscribed = new CountDownLatch(1);
     private volatile boolean closed;
+    /** An eventfd that {@link #close} writes to: the loop sleeps in poll(2) on it and the socket, with no timeout. */
+    private int wake = -1;
     private volatile String failure;
 
     private NftablesEvents(Optional<String> netns, Runnable onChange) {
@@ -97,9 +105,16 @@ public final class NftablesEvents implements AutoCloseable {
             if (fd < 0) {
                 throw new IOException("cannot open a netfilter netlink socket (errno " + Native.getLastError() + ")");
             }
-            // A receive timeout lets the loop notice close() without signalling the thread.
-            ByteBuffer timeout = ByteBuffer.allocate(16).order(ByteOrder.nativeOrder()).putLong(1).putLong(0);
-            c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout.array(), 16);
+            // Idle means asleep: the loop waits in poll(2) without a timeout, on the socket and on an eventfd that
+            // close() writes to, so nothing wakes the agent while nftables is quiet.
+            int eventFd = c.eventfd(0, EFD_CLOEXEC);
+            synchronized (this) {
+                wake = eventFd;
+            }
+            if (eventFd < 0) {
+                c.close(fd);
+                throw new IOException("cannot create an eventfd (errno " + Native.getLastError() + ")");
+            }
             ByteBuffer address = ByteBuffer.allocate(12).order(ByteOrder.nativeOrder())
                     .putShort((short) AF_NETLINK).putShort((short) 0).putInt(0).putInt(1 << (NFNLGRP_NFTABLES - 1));
             if (c.bind(fd, address.array(), 12) != 0) {
@@ -113,11 +128,27 @@ public final class NftablesEvents implements AutoCloseable {
         }
         subscribed.countDown();
         byte[] buffer = new byte[65536];
+        ByteBuffer fds = ByteBuffer.allocate(16).order(ByteOrder.nativeOrder());
+        int eventFd;
+        synchronized (this) {
+            eventFd = wake;
+        }
+        fds.putInt(0, fd).putShort(4, POLLIN).putInt(8, eventFd).putShort(12, POLLIN);
         try {
             while (!closed) {
+                fds.putShort(6, (short) 0).putShort(14, (short) 0);
+                int ready = c.poll(fds.array(), 2, -1);
+                if (ready < 0 && Native.getLastError() != EINTR) {
+                    LOG.error("nftables events: poll failed (errno {}); changes are found by the periodic check",
+                            Native.getLastError());
+                    return;
+                }
+                if (closed || ready <= 0 || fds.getShort(6) == 0) {
+                    continue;
+                }
                 long received = c.recv(fd, buffer, buffer.length, 0);
-                // A timeout (EAGAIN) loops; data or an overrun (ENOBUFS: changes were lost) means "look again".
-                if (received > 0 || (received < 0 && Native.getLastError() == 105)) {
+                // Data, or an overrun (ENOBUFS: changes were lost), means "look again".
+                if (received > 0 || (received < 0 && Native.getLastError() == ENOBUFS)) {
                     try {
                         onChange.run();
                     } catch (RuntimeException e) {
@@ -127,12 +158,28 @@ public final class NftablesEvents implements AutoCloseable {
             }
         } finally {
             c.close(fd);
+            synchronized (this) {
+                c.close(wake);
+                wake = -1;
+            }
         }
+    }
+
+    /** True while the listening thread runs. */
+    boolean isListening() {
+        return thread.isAlive();
     }
 
     @Override
     public void close() throws InterruptedException {
         closed = true;
+        synchronized (this) {
+            // Under the lock: the loop closes the eventfd under it too, so a number the kernel has given to
+            // another file since is never written to.
+            if (wake >= 0) {
+                Libc.INSTANCE.write(wake, ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putLong(1).array(), 8);
+            }
+        }
         thread.join(TimeUnit.SECONDS.toMillis(5));
     }
 }
