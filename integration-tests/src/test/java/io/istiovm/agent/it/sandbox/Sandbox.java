@@ -216,8 +216,7 @@ public final class Sandbox {
         // Envoy: the stand-in, installed where Istio's package puts Envoy, configured as istiod would configure
         // it for this scenario (its routes) and listening where the capture rules send traffic.
         vm.writeFile("/etc/istio/sandbox/routes", "# what istiod would send Envoy over xDS for the guide's scenario\n"
-                + SERVICE_IP + ":8000 -> " + GATEWAY + " sni=" + SNI + " san=" + GATEWAY_ID + "\n"
-                + "inbound 8888\n", "0644");
+                + outboundRoute(SERVICE_IP, GATEWAY_ID) + "inbound 8888\n", "0644");
         vm.writeFile("/usr/local/bin/envoy", "#!/bin/sh\n"
                 + "# The sandbox's Envoy: the Envoy stand-in (integration tests), standing in for Istio's proxy\n"
                 + "# build, which registers io.istio.http.peer_metadata and istio.metadata_exchange.\n"
@@ -275,6 +274,14 @@ public final class Sandbox {
                 + "/var/lib/istio/envoy/hosts.d/httpbin-bar-forvms.yaml (the guide's ServiceEntry)\n"
                 + "python3 -m http.server 8888 (the application)\n"
                 + "enter the vm: " + vm.enterCommand() + " bash";
+    }
+
+    /**
+     * The stand-in's route ({@code ENVOY_STANDIN_ROUTES}) for httpbin on port 8000 at {@code serviceIp}: over mTLS to
+     * the gateway with Istio's SNI for it, the upstream presenting {@code san}.
+     */
+    static String outboundRoute(String serviceIp, String san) {
+        return serviceIp + ":8000 -> " + GATEWAY + " sni=" + SNI + " san=" + san + "\n";
     }
 
     /** The agent's CLI inside the vm, through the package's launcher, with the unit's environment file. */

@@ -53,14 +53,14 @@ import org.junit.jupiter.api.Test;
  */
 class SandboxTrafficIT {
     /** The guide's httpbin.bar.global address in the VM's hosts block. */
-    private static final String SERVICE_IP = "127.255.0.3";
-    private static final String SNI = "outbound_.8000_._.httpbin.bar.svc.cluster.local";
+    private static final String SERVICE_IP = Sandbox.SERVICE_IP;
+    private static final String SNI = Sandbox.SNI;
     private static final String WORKLOAD = TestCa.identity("vm", "vm1");
     /** The gateway stands in for httpbin's sidecar too (see {@link SandboxGateway}): it presents httpbin's id. */
-    private static final String GATEWAY_ID = TestCa.identity("bar", "httpbin");
+    private static final String GATEWAY_ID = Sandbox.GATEWAY_ID;
     /** A service whose route expects another identity than the one behind the gateway. */
     private static final String IMPOSTOR_IP = "127.255.0.4";
-    private static final String GATEWAY = VmPeerNetwork.PEER_IPV4 + ":15443";
+    private static final String GATEWAY = Sandbox.GATEWAY;
     private static final Duration WAIT = Duration.ofSeconds(60);
     /**
      * curl's exit codes (curl(1), EXIT CODES): no reply at all (52); a failed handshake (35), or a refusal the client
@@ -121,9 +121,8 @@ class SandboxTrafficIT {
 
         Path routes = dir.resolve("routes");
         Files.writeString(routes, "# what istiod would configure for the guide's scenario\n"
-                + SERVICE_IP + ":8000 -> " + GATEWAY + " sni=" + SNI + " san=" + GATEWAY_ID + "\n"
-                + IMPOSTOR_IP + ":8000 -> " + GATEWAY + " sni=" + SNI + " san=" + TestCa.identity("bar", "other")
-                + "\n"
+                + Sandbox.outboundRoute(SERVICE_IP, GATEWAY_ID)
+                + Sandbox.outboundRoute(IMPOSTOR_IP, TestCa.identity("bar", "other"))
                 + "inbound 8888\n");
         Path configDir = Files.createDirectories(dir.resolve("agent-config"));
         EnvoyArea area = new EnvoyArea(TestConfigs.inMemory(configDir, standIn.clusterEnv()),
