@@ -30,7 +30,8 @@ import java.util.regex.Pattern;
  * Envoy stand-in becoming LIVE as soon as it has its secrets (no gate, no fault), median of {@code runs} fresh
  * starts after the first (which trains the archive); then the last agent is left idle for one window, at
  * whose end its resident memory is read ({@code /proc/PID/status} VmRSS, RssAnon) and over which its CPU time is
- * counted ({@code /proc/PID/stat} utime + stime). The agent runs with the shipped defaults except what points it
+ * counted (every thread's {@code /proc/PID/task/TID/schedstat}, with {@code /proc/PID/stat} utime + stime beside).
+ * The agent runs with the shipped defaults except what points it
  * at the fixture (the fixture's short Envoy poll interval is put back to the default, which idle CPU depends on).
  *
  * <p>Each start is split where the agent hands over to Envoy: exec → the stand-in's script ran (a realtime stamp
@@ -41,8 +42,6 @@ final class AgentStartupBenchmark {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final Pattern LIVE_LINE = Pattern.compile("\\[([0-9T:.\\-]+Z)\\]\\[\\d+\\]\\[info\\]\\[main\\] "
             + "all clusters initialized; epoch 0 is LIVE");
-    /** Clock ticks per second of /proc/PID/stat's times: USER_HZ, 100 on every Linux architecture Debian ships. */
-    static final int USER_HZ = 100;
 
     private AgentStartupBenchmark() {
     }
@@ -69,21 +68,25 @@ final class AgentStartupBenchmark {
         }
     }
 
-    /** Resident memory (kB, from /proc/PID/status) and CPU (ticks of utime + stime) over the idle window. */
-    record Idle(Duration window, long vmRssKb, long rssAnonKb, long cpuTicks, long elapsedNanos, int threads,
-                Map<String, Long> ticksByThread) {
+    /**
+     * Resident memory (kB, from /proc/PID/status) and CPU over the idle window: in nanoseconds, the sum of every
+     * thread's run time ({@code /proc/PID/task/TID/schedstat}, exact), and as a cross-check the process's utime +
+     * stime ticks ({@code /proc/PID/stat}, 10 ms each, which also count threads that ended meanwhile).
+     */
+    record Idle(Duration window, long vmRssKb, long rssAnonKb, long cpuNanos, long cpuTicks, long elapsedNanos,
+                int threads, Map<String, Long> nanosByThread) {
         Idle {
             Objects.requireNonNull(window, "window");
-            ticksByThread = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(ticksByThread));
-            if (vmRssKb <= 0 || rssAnonKb <= 0 || cpuTicks < 0 || elapsedNanos <= 0) {
-                throw new IllegalArgumentException("idle: rss=" + vmRssKb + " anon=" + rssAnonKb + " ticks="
-                        + cpuTicks + " elapsed=" + elapsedNanos);
+            nanosByThread = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(nanosByThread));
+            if (vmRssKb <= 0 || rssAnonKb <= 0 || cpuNanos < 0 || cpuTicks < 0 || elapsedNanos <= 0) {
+                throw new IllegalArgumentException("idle: rss=" + vmRssKb + " anon=" + rssAnonKb + " cpu="
+                        + cpuNanos + " ns, " + cpuTicks + " ticks, elapsed=" + elapsedNanos);
             }
         }
 
         /** CPU time over the window as a percentage of one core. */
         double cpuPercentOfOneCore() {
-            return 100.0 * cpuTicks / USER_HZ / (elapsedNanos / 1e9);
+            return 100.0 * cpuNanos / elapsedNanos;
         }
     }
 
@@ -258,20 +261,23 @@ final class AgentStartupBenchmark {
     private static Idle idle(long pid, Duration window) throws IOException, InterruptedException {
         System.out.printf(Locale.ROOT, "agent idle: one %d s window on pid %d ...%n", window.toSeconds(), pid);
         long ticksBefore = cpuTicks(pid);
-        Map<String, Long> threadsBefore = threadTicks(pid);
+        Map<String, Long> threadsBefore = threadNanos(pid);
         long begin = System.nanoTime();
         // The window is the measurement itself: nothing to wait for but time.
         Thread.sleep(window.toMillis());
         long ticksAfter = cpuTicks(pid);
+        Map<String, Long> threadsAfter = threadNanos(pid);
         long elapsed = System.nanoTime() - begin;
-        Map<String, Long> busiest = busiest(threadsBefore, threadTicks(pid));
+        Map<String, Long> busiest = busiest(threadsBefore, threadsAfter);
+        long nanos = busiest.values().stream().mapToLong(Long::longValue).sum();
         Map<String, Long> status = status(pid);
         int threads = Math.toIntExact(status.getOrDefault("Threads", 0L));
-        Idle idle = new Idle(window, status.get("VmRSS"), status.get("RssAnon"), ticksAfter - ticksBefore, elapsed,
-                threads, busiest);
-        System.out.printf(Locale.ROOT, "agent idle %d s: VmRSS %.1f MiB, RssAnon %.1f MiB, %d threads, CPU %d ticks"
-                        + " = %.2f %% of one core; by thread: %s%n", window.toSeconds(), idle.vmRssKb() / 1024.0,
-                idle.rssAnonKb() / 1024.0, threads, idle.cpuTicks(), idle.cpuPercentOfOneCore(), busiest);
+        Idle idle = new Idle(window, status.get("VmRSS"), status.get("RssAnon"), nanos, ticksAfter - ticksBefore,
+                elapsed, threads, busiest);
+        System.out.printf(Locale.ROOT, "agent idle %d s: VmRSS %.1f MiB, RssAnon %.1f MiB, %d threads, CPU %.1f ms"
+                        + " (%d ticks) = %.3f %% of one core; by thread (ns): %s%n", window.toSeconds(),
+                idle.vmRssKb() / 1024.0, idle.rssAnonKb() / 1024.0, threads, nanos / 1e6, idle.cpuTicks(),
+                idle.cpuPercentOfOneCore(), busiest);
         return idle;
     }
 
@@ -282,21 +288,27 @@ final class AgentStartupBenchmark {
         return Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
     }
 
-    /** Each thread's utime + stime (/proc/PID/task/TID/stat), keyed "name/TID". */
-    private static Map<String, Long> threadTicks(long pid) throws IOException {
-        Map<String, Long> ticks = new java.util.HashMap<>();
+    /** Each thread's run time in ns (the first field of /proc/PID/task/TID/schedstat), keyed "name/TID". */
+    private static Map<String, Long> threadNanos(long pid) throws IOException {
+        Map<String, Long> nanos = new java.util.HashMap<>();
         try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
             for (Path task : tasks.toList()) {
                 try {
                     String stat = Files.readString(task.resolve("stat"), StandardCharsets.US_ASCII);
                     String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-                    ticks.put(name + "/" + task.getFileName(), cpuTicks(stat));
+                    nanos.put(name + "/" + task.getFileName(),
+                            schedstatNanos(Files.readString(task.resolve("schedstat"), StandardCharsets.US_ASCII)));
                 } catch (java.nio.file.NoSuchFileException e) {
                     // the thread ended while we looked
                 }
             }
         }
-        return ticks;
+        return nanos;
+    }
+
+    /** The time on the CPU, in ns: the first of schedstat's three fields (run time, wait time, timeslices). */
+    static long schedstatNanos(String schedstat) {
+        return Long.parseLong(schedstat.strip().split(" ")[0]);
     }
 
     /** The threads that used CPU between the two readings, busiest first, by name (threads of one name summed). */

@@ -16,6 +16,11 @@ class AgentStartupBenchmarkTest {
     }
 
     @Test
+    void schedstatRunTimeIsItsFirstField() {
+        assertThat(AgentStartupBenchmark.schedstatNanos("15660118 2345 44\n")).isEqualTo(15_660_118L);
+    }
+
+    @Test
     void busiestThreadsAreSummedByNameAndSortedByTicks() {
         var before = java.util.Map.of("envoy/10", 5L, "hosts/11", 2L, "VM Thread/12", 7L, "C1 CompilerThre/13", 1L);
         var after = java.util.Map.of("envoy/10", 9L, "hosts/11", 2L, "VM Thread/12", 8L, "C1 CompilerThre/13", 1L,

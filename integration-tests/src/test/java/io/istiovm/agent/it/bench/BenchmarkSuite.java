@@ -183,10 +183,12 @@ public final class BenchmarkSuite {
         figures.add(Figure.info("idle RSS, anonymous part (RssAnon)", idle.rssAnonKb() / 1024.0, "MiB",
                 "same reading; the heap, metaspace, thread stacks and code cache; the rest is mapped files"));
         figures.add(Figure.measured("idle CPU", idle.cpuPercentOfOneCore(), "% of one core", 0.1, AT_MOST,
-                "utime + stime delta of /proc/PID/stat over the same " + idleFor + " window ("
-                        + idle.cpuTicks() + " ticks of 10 ms in " + Figure.number(idle.elapsedNanos() / 1e9)
-                        + " s); by thread alive at its end: " + (idle.ticksByThread().isEmpty() ? "none"
-                        : idle.ticksByThread().entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+                "every thread's run time (/proc/PID/task/TID/schedstat) over the same " + idleFor + " window: "
+                        + Figure.number(idle.cpuNanos() / 1e6) + " ms in " + Figure.number(idle.elapsedNanos() / 1e9)
+                        + " s (utime + stime of /proc/PID/stat: " + idle.cpuTicks() + " ticks of 10 ms); by thread, ms: "
+                        + (idle.nanosByThread().isEmpty() ? "none"
+                        : idle.nanosByThread().entrySet().stream()
+                        .map(e -> e.getKey() + " " + Figure.number(e.getValue() / 1e6))
                         .collect(java.util.stream.Collectors.joining(", "))),
                 "Find what still wakes up (per-thread utime in /proc/PID/task: the loops' idle check-ins, verify"
                         + " timers, the watchdog, pool housekeeping) and make each event-driven where the kernel can"
