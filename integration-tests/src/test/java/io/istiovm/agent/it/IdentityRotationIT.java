@@ -24,11 +24,18 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * The packaged agent ({@code run}) keeping a 20-second identity alive against the test CA on loopback, while a
  * sampler reads the files every few milliseconds and records every instant they were not a valid, matching set.
+ *
+ * <p>Runs beside the other integration tests (@Execution(CONCURRENT), this module's pom): everything it touches is
+ * its own (a temporary directory, the test CA on an ephemeral loopback port, an {@link EnvoyStandInFixture} with
+ * its own directories and free ports).
  */
+@Execution(ExecutionMode.CONCURRENT)
 class IdentityRotationIT {
     private static final Duration LIFETIME = Duration.ofSeconds(20);
     private static final String ID = TestCa.identity("vm", "default");

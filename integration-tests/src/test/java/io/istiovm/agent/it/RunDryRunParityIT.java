@@ -23,6 +23,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -39,7 +41,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * the hosts file, the namespace's netfilter (iptables-save and ip6tables-save, with a foreign rule in each family
  * planted first, and its addresses on lo), and the certificate directory (every entry's type, bytes, mode and
  * owner).
+ *
+ * <p>Runs beside the other integration tests (@Execution(CONCURRENT), this module's pom): each case's namespace has
+ * a random name and its files are in the case's own directory.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class RunDryRunParityIT {
     private static ServedIdentity identity;
 

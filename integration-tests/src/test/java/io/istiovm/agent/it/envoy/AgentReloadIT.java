@@ -23,6 +23,8 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * The packaged agent ({@code run}) in the VM network namespace of a {@link VmPeerNetwork}, supervising the Envoy
@@ -33,7 +35,11 @@ import org.junit.jupiter.api.Test;
  *
  * <p>The stand-in is started through a wrapper that, on its first launch only, waits at a FIFO the test opens:
  * so the test sees the host while Envoy is being started but is not yet listening.
+ *
+ * <p>Runs beside the other integration tests (@Execution(CONCURRENT), this module's pom): each method's namespaces
+ * ({@link VmPeerNetwork}: random names), stand-in (own directories, free ports) and rules are its own.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class AgentReloadIT {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final Pattern SERVER_INFO = Pattern.compile("\"state\":\"(\\w+)\",\"epoch\":(\\d+)");

@@ -25,11 +25,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * The supervisor against the Envoy stand-in: real processes running as another uid, real admin HTTP, real SDS
  * over a unix socket. Every wait is on a condition with a deadline.
+ *
+ * <p>Runs beside the other integration tests (@Execution(CONCURRENT), this module's pom): each method's stand-in
+ * (own directories, free ports) and supervisor are its own, and every process it looks for or kills is one it
+ * started (found by its fixture's marker); its two duration checks are lower bounds, which a busy machine cannot
+ * break.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class EnvoySupervisionIT {
     private static final Duration WAIT = Duration.ofSeconds(30);
 

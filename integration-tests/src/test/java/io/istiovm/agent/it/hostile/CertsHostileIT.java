@@ -28,6 +28,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * Envoy's user (uid 1337, a real process under setpriv) attacks the certificate directory of a running packaged
@@ -35,7 +37,12 @@ import org.junit.jupiter.api.io.TempDir;
  * The directory is that user's, as the multi-network guide's {@code chown -R istio-proxy /etc/certs} leaves it.
  * Each test ends with the victims byte-identical with the same mode and owner, the agent alive, and a rotation
  * after the attack that reaches the disk and Envoy (over SDS).
+ *
+ * <p>Runs beside the other integration tests, its methods too (@Execution(CONCURRENT), this module's pom): each
+ * method's agent, test CA (ephemeral loopback port), stand-in (own directories, free ports) and victims are its own,
+ * under its own temporary directory; Envoy's user is shared, but it only acts on paths a method names.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class CertsHostileIT {
     /**
      * Rotation at half-life leaves a quarter of a minute for each attack and the {@code certs show} that checks it

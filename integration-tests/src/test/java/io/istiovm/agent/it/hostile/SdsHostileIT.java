@@ -20,6 +20,8 @@ import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * SDS of the packaged agent ({@code run}, supervising the Envoy stand-in as uid 65534) against local attackers:
@@ -27,7 +29,11 @@ import org.junit.jupiter.api.Test;
  * through a link it planted; Envoy's user swapping the socket's directory for a link to a victim directory after the
  * agent was SIGKILLed. Each ends with the victims byte-identical (same mode, owner), the agent up or refusing with
  * exit 74 and the reason, and the certificate still reaching Envoy after a rotation.
+ *
+ * <p>Runs beside the other integration tests (@Execution(CONCURRENT), this module's pom): each method's agent,
+ * stand-in (own directories, free ports), identities and victims are its own, under its own directories.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class SdsHostileIT {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final int ENVOY_UID = EnvoyStandInFixture.ENVOY_UID;
