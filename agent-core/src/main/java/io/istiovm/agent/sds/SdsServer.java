@@ -18,6 +18,7 @@ import io.istiovm.agent.lifecycle.Reconciled;
 import io.istiovm.agent.lifecycle.Running;
 import io.istiovm.agent.lifecycle.StatusReporter;
 import io.netty.channel.EventLoopGroup;
+import io.istiovm.agent.lifecycle.IdleEventLoops;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
@@ -244,7 +245,7 @@ public final class SdsServer implements Component {
         private synchronized void listen() throws IOException, InterruptedException {
             String name = socket.getFileName().toString();
             // One thread accepts and serves: a handful of streams from one Envoy (two per epoch).
-            loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+            loop = IdleEventLoops.sleepWhenIdle(new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory()));
             subscription = identities.subscribe(this::pushToAll);
             try {
                 prepareDirectory(name);

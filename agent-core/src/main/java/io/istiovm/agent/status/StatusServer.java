@@ -16,6 +16,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.istiovm.agent.lifecycle.IdleEventLoops;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.socket.SocketChannel;
@@ -106,8 +107,8 @@ public final class StatusServer implements AutoCloseable {
         this.staleAfter = Objects.requireNonNull(staleAfter, "staleAfter");
         this.metrics = state.metrics();
         this.envoy = Objects.requireNonNull(envoy, "envoy");
-        this.loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("status", true),
-                NioIoHandler.newFactory());
+        this.loop = IdleEventLoops.sleepWhenIdle(new MultiThreadIoEventLoopGroup(1,
+                new DefaultThreadFactory("status", true), NioIoHandler.newFactory()));
         this.scrapes = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(SCRAPE_QUEUE),
                 new DefaultThreadFactory("status-scrape", true));
         try {
