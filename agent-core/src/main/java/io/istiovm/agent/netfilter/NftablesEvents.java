@@ -91,6 +91,7 @@ public final class NftablesEvents implements AutoCloseable {
     private void listen(Optional<String> netns, Runnable onChange) {
         Libc c = Libc.INSTANCE;
         int fd;
+        int eventFd;
         try {
             if (netns.isPresent()) {
                 // setns changes only this thread's namespace, which is the one its socket belongs to.
@@ -107,7 +108,7 @@ public final class NftablesEvents implements AutoCloseable {
             }
             // Idle means asleep: the loop waits in poll(2) without a timeout, on the socket and on an eventfd that
             // close() writes to, so nothing wakes the agent while nftables is quiet.
-            int eventFd = c.eventfd(0, EFD_CLOEXEC);
+            eventFd = c.eventfd(0, EFD_CLOEXEC);
             synchronized (this) {
                 wake = eventFd;
             }
@@ -119,6 +120,7 @@ public final class NftablesEvents implements AutoCloseable {
                     .putShort((short) AF_NETLINK).putShort((short) 0).putInt(0).putInt(1 << (NFNLGRP_NFTABLES - 1));
             if (c.bind(fd, address.array(), 12) != 0) {
                 c.close(fd);
+                closeWake();
                 throw new IOException("cannot join the nftables netlink group (errno " + Native.getLastError() + ")");
             }
         } catch (IOException | RuntimeException | UnsatisfiedLinkError e) {
@@ -129,10 +131,6 @@ public final class NftablesEvents implements AutoCloseable {
         subscribed.countDown();
         byte[] buffer = new byte[65536];
         ByteBuffer fds = ByteBuffer.allocate(16).order(ByteOrder.nativeOrder());
-        int eventFd;
-        synchronized (this) {
-            eventFd = wake;
-        }
         fds.putInt(0, fd).putShort(4, POLLIN).putInt(8, eventFd).putShort(12, POLLIN);
         try {
             while (!closed) {
@@ -158,10 +156,15 @@ public final class NftablesEvents implements AutoCloseable {
             }
         } finally {
             c.close(fd);
-            synchronized (this) {
-                c.close(wake);
-                wake = -1;
-            }
+            closeWake();
+        }
+    }
+
+    /** Closes the eventfd under the lock {@link #close} writes under, so that it never writes to a reused number. */
+    private synchronized void closeWake() {
+        if (wake >= 0) {
+            Libc.INSTANCE.close(wake);
+            wake = -1;
         }
     }
 
@@ -174,8 +177,7 @@ public final class NftablesEvents implements AutoCloseable {
     public void close() throws InterruptedException {
         closed = true;
         synchronized (this) {
-            // Under the lock: the loop closes the eventfd under it too, so a number the kernel has given to
-            // another file since is never written to.
+            // Under the lock closeWake() takes.
             if (wake >= 0) {
                 Libc.INSTANCE.write(wake, ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putLong(1).array(), 8);
             }

@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.istiovm.agent.it.AgentProcess;
 import io.istiovm.agent.it.GuideSettings;
 import io.istiovm.agent.it.envoy.EnvoyStandInFixture;
+import io.istiovm.agent.it.systemd.SystemdContainer.Result;
+import io.istiovm.agent.testing.Await;
 import io.istiovm.agent.testing.JavaProcess;
 import io.istiovm.agent.testing.TestCa;
 import io.istiovm.agent.testing.VmPeerNetwork;
@@ -64,7 +66,6 @@ public final class Sandbox {
     /** Istio's uid for istio-proxy (the sidecar injector's runAsUser); the guide's package creates the user. */
     static final int ISTIO_PROXY_UID = 1337;
     private static final Duration STEP = Duration.ofSeconds(60);
-    private static final Duration POLL = Duration.ofMillis(100);
     private static final Pattern SERIAL = Pattern.compile("(?m)^\\s*serial\\s*:?\\s*([0-9a-fA-F:]+)\\s*$");
 
     private final Duration ttl;
@@ -210,9 +211,10 @@ public final class Sandbox {
         vm = SandboxVm.create(network.vm(), work);
         standIn = new EnvoyStandInFixture();
         // What `dpkg -i` does that the agent needs: the istio-proxy user (Istio's uid) and the agent's group.
-        ok(vm.run(STEP, "useradd", "--system", "--uid", Integer.toString(ISTIO_PROXY_UID), "--user-group",
-                "--no-create-home", "--home-dir", "/var/lib/istio", "--shell", "/usr/sbin/nologin", "istio-proxy"));
-        ok(vm.run(STEP, "groupadd", "--system", "istio-vm-agent"));
+        vm.run(STEP, "useradd", "--system", "--uid", Integer.toString(ISTIO_PROXY_UID), "--user-group",
+                "--no-create-home", "--home-dir", "/var/lib/istio", "--shell", "/usr/sbin/nologin", "istio-proxy")
+                .ok();
+        vm.run(STEP, "groupadd", "--system", "istio-vm-agent").ok();
         // Envoy: the stand-in, installed where Istio's package puts Envoy, configured as istiod would configure
         // it for this scenario (its routes) and listening where the capture rules send traffic.
         vm.writeFile("/etc/istio/sandbox/routes", "# what istiod would send Envoy over xDS for the guide's scenario\n"
@@ -229,14 +231,15 @@ public final class Sandbox {
                 + "export ENVOY_STANDIN_ROUTES ENVOY_STANDIN_CAPTURE_ADDRESS ENVOY_STANDIN_OUTBOUND_PORT"
                 + " ENVOY_STANDIN_INBOUND_PORT ENVOY_STANDIN_SHM_DIR ENVOY_STANDIN_RECORD\n"
                 + "exec " + standIn.binary() + " \"$@\"\n", "0755");
-        ok(vm.shell(STEP, "install -d -o istio-proxy -g istio-proxy /var/log/istio"
-                + " && install -o istio-proxy -g istio-proxy -m 0644 /dev/null /var/log/istio/envoy-standin.record"));
+        vm.shell(STEP, "install -d -o istio-proxy -g istio-proxy /var/log/istio"
+                + " && install -o istio-proxy -g istio-proxy -m 0644 /dev/null /var/log/istio/envoy-standin.record")
+                .ok();
 
         // The guide's VM steps: the identity, cluster.env, then chown to istio-proxy.
         Path provisioned = work.resolve("provisioned");
-        ok(vm.run(STEP, "mkdir", "-p", "/etc/certs", "/var/lib/istio/envoy/hosts.d"));
-        ok(vm.shell(STEP, "cp " + provisioned + "/root-cert.pem " + provisioned + "/cert-chain.pem " + provisioned
-                + "/key.pem /etc/certs"));
+        vm.run(STEP, "mkdir", "-p", "/etc/certs", "/var/lib/istio/envoy/hosts.d").ok();
+        vm.shell(STEP, "cp " + provisioned + "/root-cert.pem " + provisioned + "/cert-chain.pem " + provisioned
+                + "/key.pem /etc/certs").ok();
         // The guide's cluster.env, then the sandbox's own values: the gateway is the cluster namespace, the CA is
         // istiod's port behind it, the VM's address and workload name, and a short CA backoff.
         GuideSettings settings = new GuideSettings()
@@ -251,11 +254,11 @@ public final class Sandbox {
         vm.writeFile("/var/lib/istio/envoy/cluster.env", env, "0644");
         vm.writeFile("/var/lib/istio/envoy/hosts.d/httpbin-bar-forvms.yaml",
                 Files.readString(repo.resolve("examples/seed/hosts.d/httpbin-bar-forvms.yaml")), "0644");
-        ok(vm.run(STEP, "chown", "-R", "istio-proxy", "/etc/certs", "/var/lib/istio/envoy"));
+        vm.run(STEP, "chown", "-R", "istio-proxy", "/etc/certs", "/var/lib/istio/envoy").ok();
         // Names for /etc/hosts are for every user of the machine: their sources must be root's, in root's
         // directories (README, "Configuration trust"), so hosts.d and the directory above it go back to root;
         // cluster.env stays istio-proxy's, as the guide leaves it.
-        ok(vm.shell(STEP, "chown -R root /var/lib/istio/envoy/hosts.d && chown root /var/lib/istio/envoy"));
+        vm.shell(STEP, "chown -R root /var/lib/istio/envoy/hosts.d && chown root /var/lib/istio/envoy").ok();
         // Keys only root may set (they raise privileges) go where the package's unit reads its environment.
         String defaults = settings.rootOnly("root-only keys (README, \"Configuration trust\")");
         vm.writeFile("/etc/default/istio-vm-agent", defaults, "0644");
@@ -265,7 +268,7 @@ public final class Sandbox {
         vm.start(work.resolve("app.log"), Map.of(), "python3", "-m", "http.server", "8888", "--directory",
                 "/var/lib/sandbox-app");
         await("the application listens on 8888", () -> vm.run(STEP, "curl", "-s", "-o", "/dev/null",
-                "http://127.0.0.1:8888/hello.txt").ok());
+                "http://127.0.0.1:8888/hello.txt").exit() == 0);
         return "istio-proxy (uid " + ISTIO_PROXY_UID + "), /usr/local/bin/envoy (the Envoy stand-in)\n"
                 + "/etc/certs: the provisioned identity; chown -R istio-proxy /etc/certs /var/lib/istio/envoy\n"
                 + "hosts.d and /var/lib/istio/envoy back to root (hosts sources are root's)\n"
@@ -285,7 +288,7 @@ public final class Sandbox {
     }
 
     /** The agent's CLI inside the vm, through the package's launcher, with the unit's environment file. */
-    private SandboxVm.Result agentCli(String... args) throws IOException, InterruptedException {
+    private Result agentCli(String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of("sh", "-c",
                 "set -a; . /etc/default/istio-vm-agent; set +a; exec sh \"$0\" \"$@\"",
                 repo.resolve("deb/launcher").toString()));
@@ -302,12 +305,12 @@ public final class Sandbox {
      * {@code run --dry-run}: what {@code run} would do, exiting as it would.
      */
     private String configuration() throws Exception {
-        SandboxVm.Result check = agentCli("check");
-        ok(check);
+        Result check = agentCli("check");
+        check.ok();
         String set = check.out().lines().filter(l -> l.startsWith("KEY ") || l.matches("\\S+\\s+.*\\s(cluster|sidecar)"
                 + "\\.env:\\d+.*|\\S+\\s+.*\\senvironment.*")).reduce((a, b) -> a + "\n" + b).orElse("");
-        SandboxVm.Result dryRun = agentCli("run", "--dry-run");
-        ok(dryRun);
+        Result dryRun = agentCli("run", "--dry-run");
+        dryRun.ok();
         return "istio-vm-agent check (the keys not at their defaults):\n" + indent(set)
                 + "\nistio-vm-agent run --dry-run:\n" + indent(withoutJvmNoise(dryRun.out()).strip());
     }
@@ -323,7 +326,8 @@ public final class Sandbox {
                 "set -a; . /etc/default/istio-vm-agent; set +a; exec sh \"$0\" run",
                 repo.resolve("deb/launcher").toString());
         await("the agent is ready (127.0.0.1:15020/healthz/ready)", () -> !agent.isAlive()
-                || vm.run(STEP, "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:15020/healthz/ready").ok());
+                || vm.run(STEP, "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:15020/healthz/ready")
+                .exit() == 0);
         check(agent.isAlive(), "the agent exited with " + (agent.isAlive() ? "" : agent.exitValue()) + ": "
                 + tail(work.resolve("agent.log")));
         return "istio-vm-agent run (pid " + agent.pid() + ") ready after "
@@ -333,8 +337,8 @@ public final class Sandbox {
     }
 
     private String certsShow() throws Exception {
-        SandboxVm.Result show = agentCli("certs", "show");
-        ok(show);
+        Result show = agentCli("certs", "show");
+        show.ok();
         return show.out().strip();
     }
 
@@ -343,14 +347,14 @@ public final class Sandbox {
     private String identity() throws Exception {
         String shown = certsShow();
         provisionedSerial = serialOf(shown);
-        await("Envoy holds the identity over SDS", () -> envoyCerts().contains(normalized(provisionedSerial))
-                || !envoyCerts().isEmpty());
+        // The provisioned serial itself, or already its successor when a rotation came first: any identity.
+        await("Envoy holds an identity over SDS", () -> !envoyCerts().isEmpty());
         return shown + "\nEnvoy (admin /certs: the workload chain and the root) holds serials " + envoyCerts();
     }
 
     private String rotation() throws Exception {
         String[] rotated = new String[1];
-        await("a new certificate replaces serial " + provisionedSerial, ttl.plusSeconds(30), () -> {
+        Await.until("a new certificate replaces serial " + provisionedSerial, ttl.plusSeconds(30), () -> {
             String serial = serialOf(certsShow());
             rotated[0] = serial;
             return !normalized(serial).equals(normalized(provisionedSerial));
@@ -372,7 +376,7 @@ public final class Sandbox {
 
     /** The serials Envoy holds (its admin /certs, through the agent's CLI), normalized. */
     private List<String> envoyCerts() throws IOException, InterruptedException {
-        SandboxVm.Result certs = agentCli("envoy", "admin", "/certs");
+        Result certs = agentCli("envoy", "admin", "/certs");
         List<String> serials = new ArrayList<>();
         Matcher m = Pattern.compile("\"serial_number\"\\s*:\\s*\"([0-9a-fA-F]+)\"").matcher(certs.out());
         while (m.find()) {
@@ -391,8 +395,8 @@ public final class Sandbox {
         // IPv4 only: the block has no IPv6 addresses, and an AAAA lookup would go on to DNS, which the vm has not.
         StringBuilder resolved = new StringBuilder();
         for (String name : List.of(SERVICE, "istio-citadel")) {
-            SandboxVm.Result lookup = vm.run(STEP, "getent", "ahostsv4", name);
-            ok(lookup);
+            Result lookup = vm.run(STEP, "getent", "ahostsv4", name);
+            lookup.ok();
             resolved.append(name).append(" -> ").append(lookup.out().lines().findFirst().orElse("").split("\\s+")[0])
                     .append('\n');
         }
@@ -402,8 +406,8 @@ public final class Sandbox {
     }
 
     private String capture() throws Exception {
-        SandboxVm.Result nat = vm.run(STEP, "iptables-save", "-t", "nat");
-        ok(nat);
+        Result nat = vm.run(STEP, "iptables-save", "-t", "nat");
+        nat.ok();
         check(nat.out().contains("--to-ports 15001"), "no redirect to 15001:\n" + nat.out());
         check(nat.out().contains("--to-ports 15006"), "no redirect to 15006:\n" + nat.out());
         check(nat.out().contains(SERVICE_IP.substring(0, SERVICE_IP.lastIndexOf('.') - 2)),
@@ -412,8 +416,8 @@ public final class Sandbox {
     }
 
     private String outbound() throws Exception {
-        SandboxVm.Result curl = vm.run(STEP, "curl", "-si", "--max-time", "20", "http://" + SERVICE + ":8000/get");
-        ok(curl);
+        Result curl = vm.run(STEP, "curl", "-si", "--max-time", "20", "http://" + SERVICE + ":8000/get");
+        curl.ok();
         String out = curl.out().replace("\r\n", "\n");
         check(out.startsWith("HTTP/1.1 200"), "not 200:\n" + out);
         check(out.lines().anyMatch(l -> l.strip().equalsIgnoreCase("server: envoy")), "no `server: envoy`:\n" + out);
@@ -440,8 +444,8 @@ public final class Sandbox {
 
     /** Packets counted by the vm's nat rules that redirect to 15006. */
     private long inboundPackets() throws Exception {
-        SandboxVm.Result counters = vm.run(STEP, "iptables-save", "-c", "-t", "nat");
-        ok(counters);
+        Result counters = vm.run(STEP, "iptables-save", "-c", "-t", "nat");
+        counters.ok();
         long packets = 0;
         Matcher m = Pattern.compile("(?m)^\\[(\\d+):\\d+\\] .*--to-ports 15006").matcher(counters.out());
         while (m.find()) {
@@ -451,8 +455,8 @@ public final class Sandbox {
     }
 
     private String envoy() throws Exception {
-        SandboxVm.Result info = agentCli("envoy", "admin", "/server_info");
-        ok(info);
+        Result info = agentCli("envoy", "admin", "/server_info");
+        info.ok();
         JsonNode json = JSON.readTree(info.out().substring(info.out().indexOf('{')));
         check(json.path("state").asText().equals("LIVE"), "Envoy is not LIVE: " + info.out());
         return "state " + json.path("state").asText() + ", restart epoch "
@@ -460,10 +464,10 @@ public final class Sandbox {
     }
 
     private String readiness() throws Exception {
-        SandboxVm.Result status = agentCli("status");
-        ok(status);
-        SandboxVm.Result json = agentCli("status", "--output", "json");
-        ok(json);
+        Result status = agentCli("status");
+        status.ok();
+        Result json = agentCli("status", "--output", "json");
+        json.ok();
         JsonNode node = JSON.readTree(json.out());
         check(node.path("ready").asBoolean(false), "the agent is not ready:\n" + json.out());
         return status.out().strip();
@@ -565,10 +569,6 @@ public final class Sandbox {
         }
     }
 
-    private static void ok(SandboxVm.Result result) {
-        check(result.ok(), "exit " + result.exit() + ": " + result.out());
-    }
-
     private static void check(boolean condition, String problem) {
         if (!condition) {
             throw new IllegalStateException(problem);
@@ -576,18 +576,7 @@ public final class Sandbox {
     }
 
     private static void await(String what, Callable<Boolean> condition) throws Exception {
-        await(what, STEP, condition);
-    }
-
-    /** Polls {@code condition} (each poll runs commands, so it paces itself) until it holds or the deadline passes. */
-    private static void await(String what, Duration timeout, Callable<Boolean> condition) throws Exception {
-        Instant deadline = Instant.now().plus(timeout);
-        while (!condition.call()) {
-            if (Instant.now().isAfter(deadline)) {
-                throw new IllegalStateException("timed out after " + timeout.toSeconds() + " s waiting for " + what);
-            }
-            java.util.concurrent.locks.LockSupport.parkNanos(POLL.toNanos());
-        }
+        Await.until(what, STEP, condition);
     }
 
     private static String host(String... command) throws IOException {

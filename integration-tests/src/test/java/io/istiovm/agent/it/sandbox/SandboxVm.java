@@ -1,5 +1,7 @@
 package io.istiovm.agent.it.sandbox;
 
+import io.istiovm.agent.it.systemd.Host;
+import io.istiovm.agent.it.systemd.SystemdContainer.Result;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -10,7 +12,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -81,29 +82,14 @@ final class SandboxVm implements AutoCloseable {
         return "nsenter --target " + holder.pid() + " --mount --net --";
     }
 
-    /** Runs a command inside the vm to completion; its exit code and its output (stdout and stderr). */
+    /** Runs a command inside the vm to completion ({@link Host#run}: a deadline, the output captured). */
     Result run(Duration timeout, String... command) throws IOException, InterruptedException {
         return run(timeout, Map.of(), command);
     }
 
     Result run(Duration timeout, Map<String, String> environment, String... command)
             throws IOException, InterruptedException {
-        ProcessBuilder builder = new ProcessBuilder(inside(List.of(command))).redirectErrorStream(true)
-                .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
-        builder.environment().putAll(environment);
-        Process process = builder.start();
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> {
-            try {
-                return new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                return e.toString();
-            }
-        });
-        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-            process.destroyForcibly().waitFor();
-            return new Result(-1, out.join() + "\n(killed after " + timeout.toSeconds() + " s)");
-        }
-        return new Result(process.exitValue(), out.join());
+        return Host.run(timeout, environment, inside(List.of(command)));
     }
 
     /** A shell command inside the vm ({@code sh -c}). */
@@ -127,11 +113,8 @@ final class SandboxVm implements AutoCloseable {
         Path staged = Files.createTempFile(work, "staged-", ".tmp");
         try {
             Files.writeString(staged, content);
-            Result copied = run(Duration.ofSeconds(10), "install", "-D", "-m", mode, "-o", "root", "-g", "root",
-                    staged.toString(), path);
-            if (copied.exit() != 0) {
-                throw new IOException("could not write " + path + " in the vm: " + copied.out());
-            }
+            run(Duration.ofSeconds(10), "install", "-D", "-m", mode, "-o", "root", "-g", "root", staged.toString(),
+                    path).ok();
         } finally {
             Files.deleteIfExists(staged);
         }
@@ -139,17 +122,7 @@ final class SandboxVm implements AutoCloseable {
 
     /** A file's content inside the vm. */
     String readFile(String path) throws IOException, InterruptedException {
-        Result cat = run(Duration.ofSeconds(10), "cat", path);
-        if (cat.exit() != 0) {
-            throw new IOException("could not read " + path + " in the vm: " + cat.out());
-        }
-        return cat.out();
-    }
-
-    record Result(int exit, String out) {
-        boolean ok() {
-            return exit == 0;
-        }
+        return run(Duration.ofSeconds(10), "cat", path).ok().out();
     }
 
     @Override

@@ -14,19 +14,26 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
-/** Host commands for {@link SystemdContainer}: processes with a deadline, cgroups, mounts. */
-final class Host {
+/** Host commands for {@link SystemdContainer} and the sandbox: processes with a deadline, cgroups, mounts. */
+public final class Host {
     private Host() {
     }
 
     /** Runs a command to completion with a clean PATH; output captured through files (no pipe can fill up). */
-    static Result run(Duration timeout, String... command) throws IOException, InterruptedException {
+    public static Result run(Duration timeout, String... command) throws IOException, InterruptedException {
+        return run(timeout, Map.of(), List.of(command));
+    }
+
+    /** As {@link #run(Duration, String...)}, with {@code environment} added to the process's own. */
+    public static Result run(Duration timeout, Map<String, String> environment, List<String> command)
+            throws IOException, InterruptedException {
         Path out = Files.createTempFile("vmit-out", ".txt");
         Path err = Files.createTempFile("vmit-err", ".txt");
         try {
             ProcessBuilder builder = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(
                     Path.of("/dev/null").toFile())).redirectOutput(out.toFile()).redirectError(err.toFile());
             builder.environment().put("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+            builder.environment().putAll(environment);
             Process process = builder.start();
             if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 process.destroyForcibly();
